@@ -1,0 +1,1 @@
+"""The Parsl and Dask layer, installed as ``hal_workflow.executors``."""

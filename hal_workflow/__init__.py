@@ -1,0 +1,45 @@
+"""hal-workflow: quantum backends as first-class citizens of HPC workflow engines.
+
+``import hal_workflow`` is cheap: it loads the contract and nothing heavy; circuits, backends
+and engines load on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from hal_workflow.contract import *  # noqa: F403
+from hal_workflow.contract import CONTRACT_VERSION
+from hal_workflow.contract import __all__ as _contract_all
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Circuit": "hal_workflow.circuits",
+    "get_backend": "hal_workflow.backends.registry",
+    "available_backends": "hal_workflow.backends.registry",
+    "register_backend": "hal_workflow.backends.registry",
+    "run": "hal_workflow.orchestration.sync",
+    "sweep": "hal_workflow.orchestration.sync",
+    "submit": "hal_workflow.orchestration.sync",
+    "validate": "hal_workflow.orchestration.sync",
+    "Job": "hal_workflow.orchestration.sync",
+}
+
+if TYPE_CHECKING:
+    from hal_workflow.backends.registry import available_backends, get_backend, register_backend
+    from hal_workflow.circuits import Circuit
+    from hal_workflow.orchestration.sync import Job, run, submit, sweep, validate
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hal_workflow' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [*_contract_all, "CONTRACT_VERSION", "__version__", *_LAZY]
