@@ -1,0 +1,54 @@
+"""Packaging promises: a light import, the public names, the extras and the console script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import hal_workflow
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("numba", "qiskit", "braket", "iqm", "mqt", "dask", "distributed", "parsl", "pyqir",
+         "antlr4", "openqasm3", "scipy")
+
+
+def test_import_loads_no_heavy_sdk() -> None:
+    code = "import hal_workflow, sys, json; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    loaded = {name.split(".")[0] for name in json.loads(out.stdout)}
+    assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_contract_version_and_lazy_names() -> None:
+    assert hal_workflow.CONTRACT_VERSION == "1.0"
+    for name in ("Circuit", "get_backend", "run", "sweep", "submit", "validate", "Job"):
+        assert name in hal_workflow.__all__
+        assert callable(getattr(hal_workflow, name))
+    with pytest.raises(AttributeError):
+        hal_workflow.no_such_name  # noqa: B018
+
+
+def test_extras_cover_every_adapter_and_engine() -> None:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = meta["optional-dependencies"]
+    for extra in ("sim", "dask", "parsl", "ibm", "braket", "iqm", "qdmi", "qir", "all", "test"):
+        assert extra in extras, extra
+    assert any(dep.startswith("iqm-client>=36") for dep in extras["iqm"])
+    assert meta["scripts"]["hal-workflow"] == "hal_workflow.cli:main"
+
+
+def test_console_script_reports_version() -> None:
+    out = subprocess.run([sys.executable, "-m", "hal_workflow.cli", "--version"],
+                         check=True, capture_output=True, text=True)
+    assert hal_workflow.__version__ in out.stdout
+
+
+def test_executors_install_as_subpackage() -> None:
+    import hal_workflow.executors as executors
+
+    assert Path(executors.__file__).resolve().parent == ROOT / "executors"
