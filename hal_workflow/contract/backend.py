@@ -194,7 +194,7 @@ class Backend(abc.ABC):
             raise JobCancelledError(job_id)
         return await self.result(job_id)
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
         """Release connections or worker pools. The default has nothing to release."""
 
     async def __aenter__(self) -> Backend:

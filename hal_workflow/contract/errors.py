@@ -8,7 +8,7 @@ types. Messages never contain credentials.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hal_workflow.contract.types import ValidationIssue
@@ -16,6 +16,19 @@ if TYPE_CHECKING:
 
 class HalError(Exception):
     """Root of every error raised through the HAL contract."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross process boundaries (Dask, Parsl) by pickle. The default rebuilds an
+        # exception as ``cls(*args)``, which garbles subclasses whose ``__init__`` takes other
+        # arguments than the message; restore args and attributes without calling it.
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[HalError], args: tuple[Any, ...], state: dict[str, Any]) -> HalError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class CircuitError(HalError):

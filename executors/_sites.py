@@ -1,0 +1,64 @@
+"""Building blocks for the site configs in ``configs/parsl/`` (one place, not one per site).
+
+A site module's ``make_config(**overrides)`` takes each setting from, in order: the explicit
+argument, the environment variable ``HAL_WORKFLOW_<SITE>_<KEY>`` (``HAL_WORKFLOW_SLURM_
+PARTITION``; we avoid ``SLURM_*`` names, which Slurm's own commands read), then a default.
+Every HighThroughputExecutor built here finds Parsl's scripts next to this Python (so a
+non-activated virtualenv works) and caps the simulator's threads in its workers' environment.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from hal_workflow.executors._resources import export_lines, thread_environment
+
+
+def setting(site: str, key: str, value: Any = None, default: Any = None) -> Any:
+    """``value`` if given, else ``$HAL_WORKFLOW_<SITE>_<KEY>``, else ``default``."""
+    if value is not None:
+        return value
+    from_env = os.environ.get(f"HAL_WORKFLOW_{site}_{key}".upper())
+    return from_env if from_env not in (None, "") else default
+
+
+def worker_init(extra: str | None, backend_threads: int) -> str:
+    """Shell lines run before a worker starts: this Python's scripts on PATH, thread caps,
+    then the site's own lines (``module load``, ``source venv/bin/activate``...)."""
+    lines = [f'export PATH={_bin_dir()}:"$PATH"', *export_lines(thread_environment(backend_threads))]
+    if extra:
+        lines.append(extra)
+    return "\n".join(lines)
+
+
+def _bin_dir() -> str:
+    return str(Path(sys.executable).parent)
+
+
+def interchange_command() -> list[str]:
+    """How to start Parsl's interchange when ``interchange.py`` is not on PATH."""
+    found = shutil.which("interchange.py")
+    return [found] if found else [sys.executable, str(Path(_bin_dir()) / "interchange.py")]
+
+
+def htex(label: str, provider: Any, *, address: str | None, cores_per_worker: float = 1.0,
+         max_workers_per_node: int | None = None, **kwargs: Any) -> Any:
+    """A HighThroughputExecutor with the interchange found as described above."""
+    from parsl.executors import HighThroughputExecutor
+
+    if address is not None:
+        kwargs["address"] = address
+        if address.startswith("127."):
+            kwargs.setdefault("loopback_address", address)
+    return HighThroughputExecutor(
+        label=label,
+        provider=provider,
+        cores_per_worker=cores_per_worker,
+        max_workers_per_node=max_workers_per_node,
+        interchange_launch_cmd=interchange_command(),
+        **kwargs,
+    )

@@ -1,0 +1,208 @@
+"""Task bodies that run on Dask and Parsl workers, shared by both engines.
+
+Every function here takes plain data only (a backend spec, OpenQASM text or a ``Circuit``,
+shots, bindings), so the engines can pickle the call. On the worker the backend is rebuilt
+from the spec with :func:`~hal_workflow.orchestration.sync.backend_for` (once per process and
+spec), the jobs are submitted, and the task waits for their results. A ``should_stop`` callable
+lets an engine ask for cancellation: while waiting, the task checks it every ``poll`` seconds
+and cancels the backend jobs, so cancelling the engine's future stops the quantum job too.
+
+Every job a task starts is written to a per-process journal (:func:`worker_jobs`), which a
+Dask client can read from each worker with ``client.run``; :func:`job_status` asks the
+worker's backend for a job's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hal_workflow.backends.registry import BackendSpec, normalize_spec
+from hal_workflow.contract.errors import HalTimeoutError, JobCancelledError
+from hal_workflow.contract.extensions import submit_many
+from hal_workflow.orchestration.sync import backend_for, run_sync
+
+from hal_workflow.executors._resources import THREADS_ENV
+
+if TYPE_CHECKING:
+    from hal_workflow.circuits import Circuit
+    from hal_workflow.contract.backend import Backend
+    from hal_workflow.contract.types import ExecutionResult, JobId, JobState
+
+THREADED_BACKENDS = frozenset({"sim"})
+"""Backends whose spec takes ``threads`` (the numba statevector simulator)."""
+
+DEFAULT_POLL = 0.05
+"""Seconds between cancellation checks while a task waits for its jobs."""
+
+CANCEL_GRACE = 5.0
+"""Seconds a cancelled task waits for its backend jobs to reach a terminal state."""
+
+
+@dataclass
+class JobRecord:
+    """One backend job started by a task on this worker process."""
+
+    task: str | None
+    job_id: str
+    spec: dict[str, Any]
+    outcome: str = "RUNNING"  # COMPLETED / FAILED / CANCELLED once the task saw it end
+
+
+_journal: deque[JobRecord] = deque(maxlen=10_000)
+_journal_lock = threading.Lock()
+
+
+def worker_jobs(task: str | None = None) -> list[dict[str, Any]]:
+    """The jobs started on this process (all, or those of ``task``), oldest first."""
+    with _journal_lock:
+        records = [r for r in _journal if task is None or r.task == task]
+    return [dict(task=r.task, job_id=r.job_id, spec=r.spec, outcome=r.outcome) for r in records]
+
+
+def job_status(spec: BackendSpec, job_id: str) -> JobState:
+    """The backend's own view of ``job_id``, from this process's backend for ``spec``."""
+    return run_sync(backend_for(worker_spec(spec)).status(job_id)).state
+
+
+def worker_spec(spec: BackendSpec) -> dict[str, Any]:
+    """``spec`` with the thread budget of this worker filled in where the backend takes one.
+
+    A worker started by :func:`~hal_workflow.executors.dask.local_cluster` or a site config
+    has ``HAL_WORKFLOW_BACKEND_THREADS`` in its environment, so the simulator's threads times
+    the worker's task slots fit the cores. An explicit ``threads`` in the spec wins.
+    """
+    normalised = normalize_spec(spec)
+    threads = os.environ.get(THREADS_ENV)
+    if threads and normalised["name"] in THREADED_BACKENDS and "threads" not in normalised:
+        normalised["threads"] = int(threads)
+    return normalised
+
+
+def offers_batch(spec: BackendSpec) -> bool:
+    """Whether the backend for ``spec`` offers the ``batch`` extension."""
+    return "batch" in backend_for(worker_spec(spec)).capabilities().extensions
+
+
+def run_circuit(
+    spec: BackendSpec,
+    circuit: Circuit | str,
+    shots: int,
+    parameters: Mapping[str, float] | None = None,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    task: str | None = None,
+) -> ExecutionResult:
+    """Run one circuit on the worker's backend for ``spec`` and return its result."""
+    return _execute(
+        spec, lambda b: _submit_one(b, circuit, shots, parameters), should_stop, task
+    )[0]
+
+
+def run_sweep(
+    spec: BackendSpec,
+    circuit: Circuit | str,
+    bindings: Sequence[Mapping[str, float]],
+    shots: int,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    task: str | None = None,
+) -> list[ExecutionResult]:
+    """Run ``circuit`` once per binding (the batch extension where offered), in order."""
+    return _execute(
+        spec, lambda b: submit_many(b, circuit, shots, list(bindings)), should_stop, task
+    )
+
+
+def run_items(
+    spec: BackendSpec,
+    items: Sequence[tuple[Circuit | str, Mapping[str, float] | None]],
+    shots: int,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    task: str | None = None,
+) -> list[ExecutionResult]:
+    """Run a list of ``(circuit, parameters)`` pairs, results in order."""
+
+    async def submit_all(backend: Backend) -> list[JobId]:
+        return [await backend.submit(c, shots, p) for c, p in items]
+
+    return _execute(spec, submit_all, should_stop, task)
+
+
+async def _submit_one(
+    backend: Backend, circuit: Circuit | str, shots: int, parameters: Mapping[str, float] | None
+) -> list[JobId]:
+    return [await backend.submit(circuit, shots, parameters)]
+
+
+def _execute(
+    spec: BackendSpec,
+    submit: Callable[[Backend], Any],
+    should_stop: Callable[[], bool] | None,
+    task: str | None,
+) -> list[ExecutionResult]:
+    """Submit with ``submit(backend)``, record the jobs, then wait for every result."""
+    normalised = worker_spec(spec)
+    backend = backend_for(normalised)
+    return run_sync(_submit_and_collect(backend, normalised, submit, should_stop, task))
+
+
+async def _submit_and_collect(
+    backend: Backend,
+    spec: dict[str, Any],
+    submit: Callable[[Backend], Any],
+    should_stop: Callable[[], bool] | None,
+    task: str | None,
+) -> list[ExecutionResult]:
+    job_ids: list[JobId] = await submit(backend)
+    records = [JobRecord(task, j, spec) for j in job_ids]
+    with _journal_lock:
+        _journal.extend(records)
+    try:
+        results = await _collect(backend, job_ids, should_stop)
+    except JobCancelledError:
+        _finish(records, "CANCELLED")
+        raise
+    except Exception:
+        _finish(records, "FAILED")
+        raise
+    _finish(records, "COMPLETED")
+    return results
+
+
+async def _collect(
+    backend: Backend, job_ids: Sequence[JobId], should_stop: Callable[[], bool] | None
+) -> list[ExecutionResult]:
+    """Every job's result in order; cancel them all if ``should_stop()`` becomes true."""
+
+    async def in_order() -> list[ExecutionResult]:
+        return [await backend.result(j) for j in job_ids]
+
+    if should_stop is None:
+        return await in_order()
+    waiting = asyncio.ensure_future(in_order())
+    while True:
+        done, _ = await asyncio.wait({waiting}, timeout=DEFAULT_POLL)
+        if done:
+            return waiting.result()
+        if should_stop():
+            waiting.cancel()
+            for job_id in job_ids:
+                await backend.cancel(job_id)  # a no-op on jobs that already ended
+            for job_id in job_ids:  # let them settle, so the journal and status agree
+                with contextlib.suppress(HalTimeoutError):
+                    await backend.wait(job_id, timeout=CANCEL_GRACE)
+            raise JobCancelledError(job_ids[0] if len(job_ids) == 1 else ",".join(job_ids))
+
+
+def _finish(records: Sequence[JobRecord], outcome: str) -> None:
+    with _journal_lock:
+        for record in records:
+            record.outcome = outcome

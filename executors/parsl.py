@@ -1,0 +1,219 @@
+"""Quantum jobs as Parsl apps: run circuits, sweep parameters, build VQE loops as DAGs.
+
+The apps are defined here, at module level, so HighThroughputExecutor workers import them by
+name instead of receiving pickled closures. They take plain data (a backend spec, OpenQASM
+text or a ``Circuit``, shots, bindings) and may take futures for any argument: Parsl waits
+for those before the app runs, which is how iterations chain into a DAG::
+
+    import parsl
+    from hal_workflow.executors import parsl as hal_parsl
+
+    with parsl.load(config):
+        energy = hal_parsl.run_circuit(ansatz, "sim", 1000, parameters=theta_future)
+
+Load a config first (``parsl.load``; ready ones in ``configs/parsl`` through
+:func:`hal_workflow.executors.config.parsl_config`). Workers build their backend from the
+spec, once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+import parsl
+from parsl import python_app
+
+from hal_workflow.backends.registry import BackendSpec, normalize_spec
+from hal_workflow.contract.backend import Backend
+from hal_workflow.contract.errors import HalError
+from hal_workflow.executors import _tasks
+from hal_workflow.executors._plan import chunk_ranges, chunk_size_for
+from hal_workflow.executors._resources import available_cores
+
+if TYPE_CHECKING:
+    from hal_workflow.circuits import Circuit
+    from hal_workflow.contract.types import ExecutionResult
+
+__all__ = ["quantum_app", "run_circuit", "run_items", "run_sweep", "sweep"]
+
+
+def _spec(backend: BackendSpec | Backend) -> dict[str, Any]:
+    return backend.spec if isinstance(backend, Backend) else normalize_spec(backend)
+
+
+# -- task bodies (module-level functions, so workers import them by reference) ---------------
+def run_circuit_task(
+    circuit: Circuit | str,
+    backend: BackendSpec = "sim",
+    shots: int = 1000,
+    parameters: Mapping[str, float] | None = None,
+) -> ExecutionResult:
+    """Run one circuit; the body of :data:`run_circuit`."""
+    return _tasks.run_circuit(_spec(backend), circuit, shots, parameters)
+
+
+def run_sweep_task(
+    circuit: Circuit | str,
+    bindings: Sequence[Mapping[str, float]],
+    backend: BackendSpec = "sim",
+    shots: int = 1000,
+) -> list[ExecutionResult]:
+    """Run one circuit over bindings (batch extension where offered); body of :data:`run_sweep`."""
+    return _tasks.run_sweep(_spec(backend), circuit, bindings, shots)
+
+
+def run_items_task(
+    items: Any,
+    backend: BackendSpec = "sim",
+    shots: int = 1000,
+) -> ExecutionResult | list[ExecutionResult]:
+    """Run what a circuit-building function returned; body of :data:`run_items`.
+
+    ``items`` is a circuit, a ``(circuit, parameters)`` pair, or a list of either: a single
+    item gives a single result, a list gives a list in the same order.
+    """
+    single = not isinstance(items, list)
+    pairs = [_as_pair(item) for item in ([items] if single else items)]
+    results = _tasks.run_items(_spec(backend), pairs, shots)
+    return results[0] if single else results
+
+
+def quantum_app_task(
+    function: Callable[..., Any],
+    backend: BackendSpec,
+    shots: int,
+    *args: Any,
+    **kwargs: Any,
+) -> ExecutionResult | list[ExecutionResult]:
+    """Call ``function`` on the worker, then run the circuits it returned (see quantum_app)."""
+    return run_items_task(function(*args, **kwargs), backend, shots)
+
+
+def _as_pair(item: Any) -> tuple[Circuit | str, Mapping[str, float] | None]:
+    if isinstance(item, tuple) and len(item) == 2 and (item[1] is None or isinstance(item[1], Mapping)):
+        return item[0], item[1]
+    return item, None
+
+
+# -- the apps --------------------------------------------------------------------------------
+run_circuit = python_app(run_circuit_task)
+"""App: ``run_circuit(circuit, backend="sim", shots=1000, parameters=None)`` -> AppFuture of
+an ``ExecutionResult``. Any argument may be a future (e.g. parameters from an optimiser step).
+"""
+
+run_sweep = python_app(run_sweep_task)
+"""App: ``run_sweep(circuit, bindings, backend="sim", shots=1000)`` -> AppFuture of the list
+of results (one task for all bindings; :func:`sweep` splits a sweep over several)."""
+
+run_items = python_app(run_items_task)
+"""App: ``run_items(items, backend="sim", shots=1000)`` for circuits or ``(circuit,
+parameters)`` pairs, or a list of them."""
+
+
+def quantum_app(
+    function: Callable[..., Any] | None = None,
+    *,
+    backend: BackendSpec | Backend = "sim",
+    shots: int = 1000,
+    executors: str | list[str] = "all",
+) -> Any:
+    """Turn a function that *builds* circuits into a Parsl app that *runs* them.
+
+    The function returns a circuit, a ``(circuit, parameters)`` pair, or a list of either;
+    the app's future resolves to the result, or the list of results in the same order. Its
+    arguments may be futures, as for any Parsl app. The function is called on the worker,
+    so it must import what it uses inside its body (Parsl ships it to HTEX workers by
+    value)::
+
+        @quantum_app(shots=2000)
+        def bell_pair(theta):
+            return BELL_QASM, {"theta": theta}
+
+        result = bell_pair(0.3).result()
+    """
+    spec = _spec(backend)
+    app = python_app(quantum_app_task, executors=executors)
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def submit(*args: Any, **kwargs: Any) -> Any:
+            return app(func, spec, shots, *args, **kwargs)
+
+        return submit
+
+    return decorate(function) if function is not None else decorate
+
+
+def _slots() -> int:
+    """Task slots of the loaded DFK's executors (best effort; cores when unknown)."""
+    total = 0
+    for label, executor in parsl.dfk().executors.items():
+        if label.startswith("_parsl"):  # Parsl's internal executor for its own tasks
+            continue
+        threads = getattr(executor, "max_threads", None)
+        if isinstance(threads, int):
+            total += threads
+            continue
+        per_node = getattr(executor, "max_workers_per_node", None)
+        if isinstance(per_node, (int, float)) and per_node != float("inf"):
+            provider = getattr(executor, "provider", None)
+            blocks = getattr(provider, "max_blocks", 1) * getattr(provider, "nodes_per_block", 1)
+            total += int(per_node) * max(1, blocks)
+        else:
+            total += available_cores()
+    return total or available_cores()
+
+
+@functools.lru_cache(maxsize=64)
+def _offers_batch_cached(spec_json: str) -> bool:
+    import json
+
+    try:
+        return _tasks.offers_batch(json.loads(spec_json))
+    except HalError:  # cannot build it here (e.g. no credentials): one task per binding
+        return False
+
+
+def sweep(
+    circuit: Circuit | str,
+    bindings: Sequence[Mapping[str, float]],
+    backend: BackendSpec | Backend = "sim",
+    shots: int = 1000,
+    chunk_size: int | None = None,
+) -> list[Future[ExecutionResult]]:
+    """Run ``circuit`` once per binding as Parsl apps; one future per binding, in input order.
+
+    With the backend's batch extension, bindings go in chunks (a few per task slot of the
+    loaded executors) and each chunk is one app; without it, one app per binding. The
+    returned futures may be passed to other apps as inputs.
+    """
+    from hal_workflow.orchestration.sync import spec_key
+
+    spec = _spec(backend)
+    bindings = list(bindings)
+    if chunk_size is None:
+        chunk_size = chunk_size_for(len(bindings), _slots(), _offers_batch_cached(spec_key(spec)))
+    futures: list[Future[ExecutionResult]] = []
+    for indices in chunk_ranges(len(bindings), chunk_size):
+        chunk = run_sweep(circuit, bindings[indices.start : indices.stop], spec, shots)
+        futures.extend(_split(chunk, len(indices)))
+    return futures
+
+
+def _split(chunk: Future[list[ExecutionResult]], size: int) -> list[Future[ExecutionResult]]:
+    """One future per element of the list that ``chunk`` resolves to."""
+    parts: list[Future[ExecutionResult]] = [Future() for _ in range(size)]
+
+    def distribute(done: Future[list[ExecutionResult]]) -> None:
+        error = done.exception()
+        for index, part in enumerate(parts):
+            if error is not None:
+                part.set_exception(error)
+            else:
+                part.set_result(done.result()[index])
+
+    chunk.add_done_callback(distribute)
+    return parts

@@ -1,0 +1,644 @@
+"""IBM Quantum adapter: qiskit-ibm-runtime's ``SamplerV2`` on IBM devices or fake backends.
+
+Spec: ``{"name": "ibm", "backend": "fake_manila"}`` runs in the runtime's *local testing mode*
+on a fake backend of ``qiskit_ibm_runtime.fake_provider`` (``"fake_manila"`` or the class name
+``"FakeManilaV2"``): a noisy Aer simulation built from a snapshot of the real device's
+calibration. Any other backend name (``"ibm_torino"``) opens a ``QiskitRuntimeService``, which
+finds its account the SDK's own way: the ``QISKIT_IBM_TOKEN`` / ``QISKIT_IBM_CHANNEL`` /
+``QISKIT_IBM_INSTANCE`` environment variables, else the saved account. Tokens never go in the
+spec. Optional keys: ``channel`` and ``instance`` (passed to the service), ``optimization_level``
+(default 1) and ``seed`` (fixes transpiler and, in local mode, simulator randomness).
+
+Circuits arrive as OpenQASM 3 and are transpiled to the device's ``Target`` with Qiskit's preset
+pass manager (the runtime only accepts ISA circuits). The result carries that transpiled circuit
+as ``executed_program`` and the calibration snapshot it was transpiled against.
+
+Job ids: a runtime job id for one circuit; ``<id>#<k>`` for the k-th circuit of a batch and
+``<id>#0.<k>`` for the k-th binding of a sweep (one runtime job, one PUB with a parameter
+array). Cloud jobs are reattached by id from any process through ``service.job(id)``; jobs of
+the local testing mode live only in the process that submitted them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qiskit import ClassicalRegister, QuantumCircuit
+from qiskit.providers import QiskitBackendNotFoundError
+from qiskit_ibm_runtime import Batch, QiskitRuntimeService, SamplerV2, fake_provider
+from qiskit_ibm_runtime import Session as RuntimeSession
+from qiskit_ibm_runtime.accounts import AccountNotFoundError, InvalidAccountError
+from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+from qiskit_ibm_runtime.exceptions import (
+    IBMAccountError,
+    IBMError,
+    IBMInputValueError,
+    IBMNotAuthorizedError,
+    RuntimeJobFailureError,
+    RuntimeJobNotFound,
+)
+from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
+
+from hal_workflow.compilation.qiskit_bridge import (
+    as_circuit,
+    calibration_from_target,
+    capabilities_from_target,
+    from_qiskit,
+    to_qiskit,
+    transpile_for,
+)
+from hal_workflow.contract.backend import Backend
+from hal_workflow.contract.errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    CredentialsError,
+    HalError,
+    JobCancelledError,
+    JobFailedError,
+    JobNotFoundError,
+    SubmissionError,
+    ValidationError,
+)
+from hal_workflow.contract.types import (
+    AvailabilityStatus,
+    BackendAvailability,
+    CalibrationSnapshot,
+    Capabilities,
+    ExecutionResult,
+    JobId,
+    JobState,
+    JobStatus,
+    ValidationCode,
+    ValidationIssue,
+    ValidationResult,
+)
+
+if TYPE_CHECKING:
+    from hal_workflow.circuits import Circuit
+
+logger = logging.getLogger(__name__)
+
+RUNTIME_STATES: dict[str, JobState] = {
+    "INITIALIZING": JobState.QUEUED,
+    "QUEUED": JobState.QUEUED,
+    "VALIDATING": JobState.QUEUED,
+    "RUNNING": JobState.RUNNING,
+    "DONE": JobState.COMPLETED,
+    "ERROR": JobState.FAILED,
+    "CANCELLED": JobState.CANCELLED,
+}
+"""Runtime job status (``JobStatus`` enum locally, a str in the cloud) -> contract state."""
+
+_SECRET_ENV = ("QISKIT_IBM_TOKEN",)
+_ALL_CLBITS = "_hal_clbits"  # the register over every clbit that we add before running
+_JOB_ID = re.compile(r"^(?P<runtime>[^#]+)(?:#(?P<pub>\d+)(?:\.(?P<index>\d+))?)?$")
+
+
+def runtime_state(status: Any) -> tuple[JobState, str]:
+    """The contract state and vendor name of a runtime job status (enum or str)."""
+    name = str(getattr(status, "name", status)).upper()
+    state = RUNTIME_STATES.get(name)
+    if state is None:
+        logger.warning("unknown IBM runtime job status %r; treating it as QUEUED", name)
+        state = JobState.QUEUED
+    return state, name
+
+
+def _scrub(text: str) -> str:
+    """``text`` with any credential from the environment replaced by ``***``."""
+    for var in _SECRET_ENV:
+        secret = os.environ.get(var)
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _network_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` was caused by the network (no connection, DNS, timeout)."""
+    import requests
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (requests.ConnectionError, requests.Timeout, ConnectionError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+@contextlib.contextmanager
+def _ibm_errors(what: str, job_id: str | None = None) -> Iterator[None]:
+    """Translate qiskit-ibm-runtime exceptions raised while doing ``what`` to contract errors."""
+    try:
+        yield
+    except HalError:
+        raise
+    except QiskitBackendNotFoundError as exc:
+        raise ConfigurationError(f"IBM Quantum: {what}: no such backend") from exc
+    except RuntimeJobNotFound as exc:
+        raise JobNotFoundError(job_id or "?", _scrub(f"IBM Quantum: {exc}")) from exc
+    except RuntimeJobFailureError as exc:
+        raise JobFailedError(job_id or "?", _scrub(str(exc))) from exc
+    except AccountNotFoundError as exc:
+        raise CredentialsError(
+            "IBM Quantum: no account found; set QISKIT_IBM_TOKEN (and QISKIT_IBM_INSTANCE) "
+            "or save one with QiskitRuntimeService.save_account()"
+        ) from exc
+    except (IBMNotAuthorizedError, InvalidAccountError, IBMAccountError) as exc:
+        if _network_failure(exc):
+            raise BackendUnavailableError(
+                f"IBM Quantum: {what}: cannot reach the service (network)"
+            ) from exc
+        raise CredentialsError(
+            f"IBM Quantum: {what}: credentials rejected: {_scrub(str(exc))}"
+        ) from exc
+    except RequestsApiError as exc:
+        if getattr(exc, "status_code", None) in (401, 403):
+            raise CredentialsError(f"IBM Quantum: {what}: not authorised") from exc
+        if getattr(exc, "status_code", None) == 404 and job_id is not None:
+            raise JobNotFoundError(job_id, _scrub(f"IBM Quantum: {exc}")) from exc
+        raise BackendUnavailableError(f"IBM Quantum: {what}: {_scrub(str(exc))}") from exc
+    except IBMInputValueError as exc:
+        raise SubmissionError(f"IBM Quantum: {what}: {_scrub(str(exc))}") from exc
+    except IBMError as exc:
+        if _network_failure(exc):
+            raise BackendUnavailableError(f"IBM Quantum: {what}: network failure") from exc
+        raise SubmissionError(f"IBM Quantum: {what}: {_scrub(str(exc))}") from exc
+    except Exception as exc:
+        if _network_failure(exc):
+            raise BackendUnavailableError(f"IBM Quantum: {what}: network failure") from exc
+        raise
+
+
+def _fake_backend_classes() -> dict[str, type[FakeBackendV2]]:
+    """Every fake backend class of qiskit-ibm-runtime, by backend name and by class name."""
+    classes: dict[str, type[FakeBackendV2]] = {}
+    for attribute in dir(fake_provider):
+        cls = getattr(fake_provider, attribute)
+        if isinstance(cls, type) and issubclass(cls, FakeBackendV2) and cls is not FakeBackendV2:
+            classes[cls.__name__] = cls
+            name = cls.__dict__.get("backend_name")
+            if isinstance(name, str):
+                classes[name] = cls
+    return classes
+
+
+@dataclass
+class _Submission:
+    """What we keep of one runtime job: the job and, per PUB, the program that ran."""
+
+    job: Any
+    executed: list[str | None]
+    calibration: CalibrationSnapshot | None
+    local: bool
+    submitted_at: float = field(default_factory=time.time)
+    transpile_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A circuit transpiled for the device, ready to become a PUB."""
+
+    isa: QuantumCircuit  # with the all-clbits register added; never mutated
+    executed: str  # the transpiled circuit as OpenQASM 3 (before that register)
+    parameters: tuple[str, ...]  # the circuit's input names, in ``isa.parameters`` order
+    transpile_s: float
+
+
+class IBMBackend(Backend):
+    """IBM Quantum devices (or their fake twins) through qiskit-ibm-runtime's SamplerV2."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        spec = dict(spec)
+        secret_keys = [k for k in spec if re.search("token|secret|password|key", str(k), re.I)]
+        if secret_keys:
+            raise ConfigurationError(
+                f"ibm: do not put credentials in the spec (keys {secret_keys}); set "
+                "QISKIT_IBM_TOKEN or save an account with QiskitRuntimeService.save_account()"
+            )
+        device = spec.get("backend")
+        if not isinstance(device, str) or not device:
+            raise ConfigurationError(
+                "ibm: the spec needs 'backend', e.g. {'name': 'ibm', 'backend': 'fake_manila'}"
+            )
+        self._optimization_level = int(spec.get("optimization_level", 1))
+        seed = spec.get("seed")
+        self._seed = None if seed is None else int(seed)
+        self._service: Any = None
+        self._device = self._open(device, spec)
+        self._local = isinstance(self._device, FakeBackendV2)
+        self._submissions: dict[str, _Submission] = {}
+        self._lock = threading.Lock()
+        self._prepare_cached = functools.lru_cache(maxsize=64)(self._transpile)
+        super().__init__(spec)
+
+    # -- device ------------------------------------------------------------------------
+    def _open(self, device: str, spec: Mapping[str, Any]) -> Any:
+        fakes = _fake_backend_classes()
+        if device in fakes:
+            return fakes[device]()
+        if device.startswith("fake"):
+            known = sorted(n for n in fakes if n.startswith("fake_"))
+            raise ConfigurationError(
+                f"ibm: unknown fake backend {device!r}; known: {', '.join(known)}"
+            )
+        with _ibm_errors(f"opening backend {device!r}"):
+            self._service = QiskitRuntimeService(
+                channel=spec.get("channel"), instance=spec.get("instance")
+            )
+        try:
+            with _ibm_errors(f"opening backend {device!r}"):
+                return self._service.backend(device)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"ibm: the account has no backend {device!r}") from exc
+
+    def _discover_capabilities(self) -> Capabilities:
+        configuration = self._device.configuration()
+        return capabilities_from_target(
+            f"ibm:{self._device.name}",
+            self._device.target,
+            transpiles=True,  # submit() transpiles: every standard gate is accepted
+            max_shots=int(getattr(configuration, "max_shots", 0) or 100_000),
+            simulator=False,  # fake backends model the hardware, noise included
+            extensions=frozenset({"batch", "sessions", "calibration"}),
+        )
+
+    def _extensions(self) -> Mapping[str, object]:
+        return {
+            "batch": _IBMBatch(self),
+            "sessions": _IBMSessions(self),
+            "calibration": _IBMCalibration(self),
+        }
+
+    def _calibration(self) -> CalibrationSnapshot:
+        properties = self._device.properties()
+        updated = getattr(properties, "last_update_date", None)
+        return calibration_from_target(
+            self._device.target,
+            timestamp=updated.timestamp() if updated is not None else None,
+            calibration_id=getattr(properties, "backend_version", None),
+        )
+
+    async def availability(self) -> BackendAvailability:
+        if self._local:
+            return BackendAvailability(
+                AvailabilityStatus.ONLINE, queue_depth=0, estimated_wait_s=0.0,
+                message="local testing mode: fake backend simulated with its noise model",
+            )
+        try:
+            with _ibm_errors("reading backend status"):
+                status = await asyncio.to_thread(self._device.status)
+        except HalError as exc:
+            return BackendAvailability(AvailabilityStatus.OFFLINE, message=str(exc))
+        if not status.operational:
+            state = AvailabilityStatus.MAINTENANCE
+        else:
+            state = AvailabilityStatus.BUSY if status.pending_jobs else AvailabilityStatus.ONLINE
+        return BackendAvailability(
+            state, queue_depth=status.pending_jobs, message=status.status_msg or None
+        )
+
+    # -- validation and preparation ----------------------------------------------------
+    def _transpile(self, circuit: Circuit) -> _Prepared:
+        """Transpile ``circuit`` for the device (cached: validate, then submit, reuse it)."""
+        started = time.perf_counter()
+        isa = transpile_for(
+            to_qiskit(circuit),
+            target=self._device.target,
+            optimization_level=self._optimization_level,
+            seed=self._seed,
+        )
+        executed = from_qiskit(isa)
+        if isa.num_clbits:
+            # One register over every clbit in order: its BitArray is our bitstring, whatever
+            # registers (or loose bits) the circuit declared.
+            isa.add_register(ClassicalRegister(bits=list(isa.clbits), name=_ALL_CLBITS))
+        return _Prepared(
+            isa=isa,
+            executed=executed,
+            parameters=tuple(p.name for p in isa.parameters),
+            transpile_s=time.perf_counter() - started,
+        )
+
+    def _check(
+        self, circuit: Circuit | str, shots: int | None
+    ) -> tuple[list[ValidationIssue], _Prepared | None]:
+        """Every reason ``circuit`` cannot run with ``shots``, and the prepared circuit if any.
+
+        Raises ``CircuitError`` for text that does not parse.
+        """
+        issues: list[ValidationIssue] = []
+        max_shots = self.capabilities().max_shots
+        if shots is not None and not (
+            isinstance(shots, int) and not isinstance(shots, bool) and 1 <= shots <= max_shots
+        ):
+            issues.append(ValidationIssue(
+                ValidationCode.SHOTS_OUT_OF_RANGE,
+                f"shots must be an integer from 1 to {max_shots}, got {shots!r}",
+            ))
+        try:
+            prepared = self._prepare_cached(as_circuit(circuit))
+        except ValidationError as exc:  # too wide for the device, or not transpilable
+            return [*issues, *exc.issues], None
+        return issues, prepared
+
+    async def validate(self, circuit: Circuit | str, shots: int | None = None) -> ValidationResult:
+        issues, _ = await asyncio.to_thread(self._check, circuit, shots)
+        return ValidationResult(tuple(issues))
+
+    def _prepare(self, circuit: Circuit | str, shots: int) -> _Prepared:
+        issues, prepared = self._check(circuit, shots)
+        if issues or prepared is None:
+            raise ValidationError(issues, self.name)
+        return prepared
+
+    def _values(self, prepared: _Prepared, binding: Mapping[str, float] | None) -> list[float]:
+        """The parameter values of ``binding`` in the order of the circuit's parameters."""
+        binding = dict(binding or {})
+        missing = [p for p in prepared.parameters if p not in binding]
+        unknown = sorted(set(binding) - set(prepared.parameters))
+        issues = []
+        if missing:
+            issues.append(ValidationIssue(
+                ValidationCode.UNBOUND_PARAMETERS, f"no value for input(s) {', '.join(missing)}"
+            ))
+        if unknown:
+            issues.append(ValidationIssue(
+                ValidationCode.UNBOUND_PARAMETERS,
+                f"unknown input(s) {', '.join(unknown)}; the circuit has "
+                f"{', '.join(prepared.parameters) or 'none'}",
+            ))
+        if issues:
+            raise ValidationError(issues, self.name)
+        return [float(binding[p]) for p in prepared.parameters]
+
+    # -- submission --------------------------------------------------------------------
+    def _sampler(self, mode: Any) -> SamplerV2:
+        options: dict[str, Any] = {}
+        if self._local and self._seed is not None:
+            options["simulator"] = {"seed_simulator": self._seed}
+        return SamplerV2(mode=mode, options=options)
+
+    def _run_pubs(
+        self, pubs: list[tuple[Any, ...]], prepared: list[_Prepared], mode: Any = None
+    ) -> str:
+        """Start one runtime job for ``pubs`` and record it; return its runtime id."""
+        calibration = self._calibration()
+        with _ibm_errors("submitting a job"):
+            job = self._sampler(mode if mode is not None else self._device).run(pubs)
+        runtime_id = job.job_id()
+        with self._lock:
+            self._submissions[runtime_id] = _Submission(
+                job=job,
+                executed=[p.executed for p in prepared],
+                calibration=calibration,
+                local=self._local,
+                transpile_s=sum(p.transpile_s for p in prepared),
+            )
+        logger.debug("ibm: submitted runtime job %s (%d PUBs)", runtime_id, len(pubs))
+        return runtime_id
+
+    def _submit_one(
+        self,
+        circuit: Circuit | str,
+        shots: int,
+        parameters: Mapping[str, float] | None,
+        mode: Any = None,
+    ) -> JobId:
+        prepared = self._prepare(circuit, shots)
+        values = self._values(prepared, parameters)
+        pub = (prepared.isa, values, shots) if values else (prepared.isa, None, shots)
+        return JobId(self._run_pubs([pub], [prepared], mode))
+
+    async def submit(
+        self,
+        circuit: Circuit | str,
+        shots: int,
+        parameters: Mapping[str, float] | None = None,
+    ) -> JobId:
+        return await asyncio.to_thread(self._submit_one, circuit, shots, parameters)
+
+    def _submit_batch(self, circuits: Sequence[Circuit | str], shots: int) -> list[JobId]:
+        prepared = [self._prepare(c, shots) for c in circuits]
+        pubs = []
+        for p in prepared:
+            self._values(p, None)  # a batch of circuits binds nothing: all must be concrete
+            pubs.append((p.isa, None, shots))
+        runtime_id = self._run_pubs(pubs, prepared)
+        return [JobId(f"{runtime_id}#{k}") for k in range(len(pubs))]
+
+    def _submit_sweep(
+        self, circuit: Circuit | str, bindings: Sequence[Mapping[str, float]], shots: int
+    ) -> list[JobId]:
+        prepared = self._prepare(circuit, shots)
+        values = np.array([self._values(prepared, b) for b in bindings], dtype=float)
+        values = values.reshape(len(bindings), len(prepared.parameters))
+        runtime_id = self._run_pubs([(prepared.isa, values, shots)], [prepared])
+        return [JobId(f"{runtime_id}#0.{k}") for k in range(len(bindings))]
+
+    # -- jobs ----------------------------------------------------------------------------
+    def _parse_id(self, job_id: str) -> tuple[str, int, int | None]:
+        match = _JOB_ID.match(str(job_id))
+        if match is None:
+            raise JobNotFoundError(str(job_id), f"not an IBM job id: {job_id!r}")
+        index = match["index"]
+        return match["runtime"], int(match["pub"] or 0), None if index is None else int(index)
+
+    def _submission(self, job_id: str) -> _Submission:
+        runtime_id, _, _ = self._parse_id(job_id)
+        with self._lock:
+            record = self._submissions.get(runtime_id)
+        if record is not None:
+            return record
+        if self._local:
+            raise JobNotFoundError(
+                job_id,
+                f"unknown job id {job_id!r}; jobs of the local testing mode live only in the "
+                "process that submitted them",
+            )
+        with _ibm_errors("looking up a job", job_id):
+            job = self._service.job(runtime_id)
+        pubs = (getattr(job, "inputs", None) or {}).get("pubs", [])
+        executed = []
+        for pub in pubs:
+            circuit = pub[0] if isinstance(pub, (tuple, list)) else getattr(pub, "circuit", None)
+            executed.append(from_qiskit(circuit) if isinstance(circuit, QuantumCircuit) else None)
+        record = _Submission(job=job, executed=executed, calibration=None, local=False)
+        with self._lock:
+            self._submissions.setdefault(runtime_id, record)
+        return record
+
+    def _status(self, job_id: str) -> JobStatus:
+        record = self._submission(job_id)
+        job = record.job
+        future = getattr(job, "_future", None)
+        if record.local and isinstance(future, concurrent.futures.Future):
+            return _future_status(job_id, future)
+        with _ibm_errors("reading job status", job_id):
+            state, vendor = runtime_state(job.status())
+            reason = None
+            if state is JobState.FAILED:
+                reason = _scrub(job.error_message() or "") or None
+        return JobStatus(job_id, state, reason=reason, vendor_state=vendor)
+
+    async def status(self, job_id: str) -> JobStatus:
+        return await asyncio.to_thread(self._status, job_id)
+
+    def _result(self, job_id: str) -> ExecutionResult:
+        runtime_id, pub, index = self._parse_id(job_id)
+        record = self._submission(job_id)
+        try:
+            primitive_result = record.job.result()  # blocks until the job ends
+        except Exception as exc:  # the job's own failure, or it was cancelled
+            status = self._status(job_id)
+            if status.state is JobState.CANCELLED:
+                raise JobCancelledError(job_id) from exc
+            if _network_failure(exc):
+                raise BackendUnavailableError(
+                    f"IBM Quantum: job {job_id}: network failure"
+                ) from exc
+            reason = status.reason or _scrub(f"{type(exc).__name__}: {exc}")
+            raise JobFailedError(job_id, reason) from exc
+        pub_result = primitive_result[pub]
+        shots = int(pub_result.metadata.get("shots", 0))
+        if _ALL_CLBITS in pub_result.data:
+            bits = pub_result.data[_ALL_CLBITS]
+            if index is not None:
+                bits = bits[index]
+            counts = {k: int(v) for k, v in bits.get_counts().items()}
+            shots = shots or int(bits.num_shots)
+        else:  # a circuit without classical bits
+            counts = {"": shots}
+        return ExecutionResult(
+            counts=counts,
+            shots=shots,
+            job_id=job_id,
+            backend=self.name,
+            timings={"transpile_s": record.transpile_s},
+            executed_program=record.executed[pub] if pub < len(record.executed) else None,
+            calibration=record.calibration,
+            metadata={
+                "runtime_job_id": runtime_id,
+                "device": self._device.name,
+                "local_testing_mode": record.local,
+                **({"noise": "fake-backend noise model (Aer)"} if record.local else {}),
+            },
+        )
+
+    async def result(self, job_id: str) -> ExecutionResult:
+        return await asyncio.to_thread(self._result, job_id)
+
+    def _cancel(self, job_id: str) -> None:
+        record = self._submission(job_id)
+        if self._status(job_id).is_terminal:
+            return
+        with _ibm_errors("cancelling a job", job_id):
+            # A local job cannot stop once it runs (cancel() returns False); it then completes.
+            record.job.cancel()
+
+    async def cancel(self, job_id: str) -> None:
+        """Cancel the runtime job behind ``job_id``: every circuit of its batch or sweep."""
+        await asyncio.to_thread(self._cancel, job_id)
+
+
+def _future_status(job_id: str, future: concurrent.futures.Future[Any]) -> JobStatus:
+    """The status of a local-mode job, read from the future it runs in.
+
+    ``PrimitiveJob.status()`` reports (and caches) ERROR for a job still pending in its thread
+    pool, so the future is the reliable source.
+    """
+    if future.cancelled():
+        return JobStatus(job_id, JobState.CANCELLED, vendor_state="CANCELLED")
+    if not future.done():
+        running = future.running()
+        return JobStatus(job_id, JobState.RUNNING if running else JobState.QUEUED,
+                         vendor_state="RUNNING" if running else "QUEUED")
+    exc = future.exception()
+    if exc is not None:
+        return JobStatus(job_id, JobState.FAILED, reason=_scrub(f"{type(exc).__name__}: {exc}"),
+                         vendor_state="ERROR")
+    return JobStatus(job_id, JobState.COMPLETED, vendor_state="DONE")
+
+
+# -- extensions ------------------------------------------------------------------------------
+class _IBMBatch:
+    """``batch``: many circuits in one runtime job (one PUB each), or a sweep as one PUB."""
+
+    def __init__(self, backend: IBMBackend) -> None:
+        self._backend = backend
+
+    async def submit_batch(self, circuits: Sequence[Circuit | str], shots: int) -> list[JobId]:
+        return await asyncio.to_thread(self._backend._submit_batch, list(circuits), shots)
+
+    async def submit_sweep(
+        self, circuit: Circuit | str, bindings: Sequence[Mapping[str, float]], shots: int
+    ) -> list[JobId]:
+        return await asyncio.to_thread(self._backend._submit_sweep, circuit, list(bindings), shots)
+
+
+class _IBMSession:
+    """A runtime ``Session``: jobs submitted through it share the device reservation."""
+
+    def __init__(self, backend: IBMBackend, runtime_session: Any) -> None:
+        self._backend = backend
+        self._runtime = runtime_session
+        # Local testing mode has no session id; give the session one of our own.
+        self._id = runtime_session.session_id or f"local-session-{uuid.uuid4()}"
+
+    @property
+    def session_id(self) -> str:
+        return str(self._runtime.session_id or self._id)
+
+    async def submit(
+        self, circuit: Circuit | str, shots: int, parameters: Mapping[str, float] | None = None
+    ) -> JobId:
+        return await asyncio.to_thread(
+            self._backend._submit_one, circuit, shots, parameters, self._runtime
+        )
+
+
+class _IBMSessions:
+    """``sessions``: ``async with ext.session() as s`` opens a runtime Session (or Batch)."""
+
+    def __init__(self, backend: IBMBackend) -> None:
+        self._backend = backend
+
+    @contextlib.asynccontextmanager
+    async def session(
+        self, max_time_s: float | None = None, *, batch: bool = False
+    ) -> AsyncIterator[_IBMSession]:
+        """Open a runtime ``Session`` (``batch=True``: a runtime ``Batch``) on the device."""
+        kind = Batch if batch else RuntimeSession
+        max_time = None if max_time_s is None else int(max_time_s)
+        with _ibm_errors("opening a session"):
+            runtime = await asyncio.to_thread(
+                kind, backend=self._backend._device, max_time=max_time
+            )
+        try:
+            yield _IBMSession(self._backend, runtime)
+        finally:
+            with _ibm_errors("closing a session"):
+                await asyncio.to_thread(runtime.close)
+
+
+class _IBMCalibration:
+    """``calibration``: the device's qubit and gate data, as the transpiler sees it."""
+
+    def __init__(self, backend: IBMBackend) -> None:
+        self._backend = backend
+
+    async def snapshot(self) -> CalibrationSnapshot:
+        with _ibm_errors("reading calibration data"):
+            return await asyncio.to_thread(self._backend._calibration)

@@ -1,0 +1,177 @@
+"""SLURM: ``#SBATCH`` header, ``sbatch``/``scancel``, and state codes from squeue and sacct.
+
+``squeue -t all`` knows a finished job only for ``MinJobAge`` seconds (300 by default), so a
+job missing from it is never taken as COMPLETED: :meth:`Slurm.query` asks ``sacct`` (with
+slurmdbd) and then ``sacct -c`` (the job-completion file, when there is no slurmdbd).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from hal_workflow.contract.errors import BackendUnavailableError
+from hal_workflow.contract.types import JobState
+from hal_workflow.orchestration.schedulers.base import (
+    JobOptions,
+    Phase,
+    Scheduler,
+    SchedulerState,
+    call,
+    format_hms,
+)
+
+logger = logging.getLogger(__name__)
+
+_Q, _R, _E = Phase.QUEUED, Phase.RUNNING, Phase.ENDED
+
+TRANSLATE_TABLE: dict[str, tuple[Phase, JobState | None, str | None]] = {
+    # waiting
+    "PENDING": (_Q, None, None),
+    "REQUEUED": (_Q, None, None),
+    "REQUEUE_HOLD": (_Q, None, None),
+    "REQUEUE_FED": (_Q, None, None),
+    "RESV_DEL_HOLD": (_Q, None, None),
+    # holding nodes (a suspended job keeps its place: it has run, and states only go forward)
+    "CONFIGURING": (_R, None, None),
+    "RUNNING": (_R, None, None),
+    "COMPLETING": (_R, None, None),
+    "SUSPENDED": (_R, None, None),
+    "STOPPED": (_R, None, None),
+    "RESIZING": (_R, None, None),
+    "SIGNALING": (_R, None, None),
+    "STAGE_OUT": (_R, None, None),
+    # ended
+    "COMPLETED": (_E, JobState.COMPLETED, None),
+    "CANCELLED": (_E, JobState.CANCELLED, None),
+    "REVOKED": (_E, JobState.CANCELLED, "REVOKED: the job ran on another cluster"),
+    "FAILED": (_E, JobState.FAILED, "FAILED: the job exited with a non-zero status"),
+    "TIMEOUT": (_E, JobState.FAILED, "TIMEOUT: time limit reached"),
+    "NODE_FAIL": (_E, JobState.FAILED, "NODE_FAIL: a node of the job failed"),
+    "OUT_OF_MEMORY": (_E, JobState.FAILED, "OUT_OF_MEMORY: the job ran out of memory"),
+    "BOOT_FAIL": (_E, JobState.FAILED, "BOOT_FAIL: a node of the job failed to boot"),
+    "DEADLINE": (_E, JobState.FAILED, "DEADLINE: the job's deadline passed"),
+    "PREEMPTED": (_E, JobState.FAILED, "PREEMPTED: a higher-priority job took the nodes"),
+    "SPECIAL_EXIT": (_E, JobState.FAILED, "SPECIAL_EXIT: the job ended in a special state"),
+}
+"""Slurm job state -> (phase, contract outcome once ended, failure reason)."""
+
+_warned: set[str] = set()
+
+
+def translate(job_id: str, vendor_state: str, exit_status: int | None = None) -> SchedulerState:
+    """A :class:`SchedulerState` for one Slurm state name (``CANCELLED by 0`` included).
+
+    An unknown state warns once and counts as still queued, so a new Slurm release cannot
+    end a job by accident.
+    """
+    state = vendor_state.split()[0].rstrip("+").upper() if vendor_state.strip() else "UNKNOWN"
+    entry = TRANSLATE_TABLE.get(state)
+    if entry is None:
+        if state not in _warned:
+            _warned.add(state)
+            logger.warning("unknown Slurm job state %r (job %s): treated as queued", state, job_id)
+        entry = (_Q, None, None)
+    phase, outcome, reason = entry
+    return SchedulerState(job_id, state, phase, outcome, reason, exit_status)
+
+
+def _exit_status(text: str) -> int | None:
+    code, _, _signal = text.partition(":")
+    return int(code) if code.strip().isdigit() else None
+
+
+class Slurm(Scheduler):
+    """``sbatch --parsable``, ``scancel``, ``squeue -t all``, ``sacct``/``sacct -c``."""
+
+    name = "slurm"
+    directive_prefix = "#SBATCH"
+    array_index_expression = "${SLURM_ARRAY_TASK_ID}"
+
+    def header_lines(self, options: JobOptions) -> list[str]:
+        d = self.directive_prefix
+        lines = [f"{d} --job-name={options.job_name}", f"{d} --ntasks=1",
+                 f"{d} --cpus-per-task={options.cpus}"]
+        if options.queue:
+            lines.append(f"{d} --partition={options.queue}")
+        if options.time_s:
+            lines.append(f"{d} --time={format_hms(options.time_s)}")
+        if options.account:
+            lines.append(f"{d} --account={options.account}")
+        if options.qos:
+            lines.append(f"{d} --qos={options.qos}")
+        if options.memory_mib:
+            lines.append(f"{d} --mem={options.memory_mib}M")
+        return lines
+
+    def submit(self, script: str, job_dir: str, array_size: int | None) -> str:
+        output = "slurm-%A_%a.out" if array_size is not None else "slurm-%j.out"
+        args = ["sbatch", "--parsable", f"--output={job_dir}/{output}"]
+        if array_size is not None:
+            args.append(f"--array=0-{array_size - 1}")
+        result = call([*args, script], what="sbatch refused the job", cwd=job_dir)
+        # --parsable prints "ID" or "ID;CLUSTER"
+        job_id = result.stdout.strip().splitlines()[-1].split(";")[0].strip()
+        if not job_id:
+            raise BackendUnavailableError(f"sbatch printed no job id: {result.message!r}")
+        return job_id
+
+    def cancel(self, scheduler_ids: Sequence[str]) -> None:
+        if scheduler_ids:
+            call(["scancel", *scheduler_ids], what="scancel failed")
+
+    def task_id(self, array_id: str, index: int) -> str:
+        return f"{array_id}_{index}"
+
+    def query(self, scheduler_ids: Sequence[str]) -> dict[str, SchedulerState]:
+        wanted = list(dict.fromkeys(scheduler_ids))
+        found = self._squeue(wanted)
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            found.update(self._sacct(missing))
+        return found
+
+    def _squeue(self, ids: Sequence[str]) -> dict[str, SchedulerState]:
+        result = call(["squeue", "-h", "-r", "-t", "all", "-j", ",".join(ids), "-o", "%i|%T"],
+                      what="squeue failed", check=False)
+        if result.returncode != 0:
+            if "invalid job id" in result.message.lower():
+                return {}  # none of them is still in the controller's memory
+            raise BackendUnavailableError(f"squeue failed: {result.message}")
+        states: dict[str, SchedulerState] = {}
+        for line in result.stdout.splitlines():
+            job_id, _, state = line.strip().partition("|")
+            if job_id in ids:
+                states[job_id] = translate(job_id, state)
+        return states
+
+    def _sacct(self, ids: Sequence[str]) -> dict[str, SchedulerState]:
+        """Ask accounting (slurmdbd), then the job-completion file (``sacct -c``)."""
+        for extra in ([], ["-c"]):
+            result = call(["sacct", *extra, "-X", "-n", "-P", "-j", ",".join(ids),
+                           "-o", "JobID,State,ExitCode"], what="sacct failed", check=False)
+            if result.returncode != 0:
+                continue  # "accounting storage is disabled", or no completion file
+            states: dict[str, SchedulerState] = {}
+            for line in result.stdout.splitlines():
+                parts = line.strip().split("|")
+                if len(parts) >= 3 and parts[0] in ids:
+                    # the last record wins: a requeued job is listed once per run
+                    states[parts[0]] = translate(parts[0], parts[1], _exit_status(parts[2]))
+            if states:
+                return states
+        return {}
+
+    def ping(self) -> str | None:
+        try:
+            result = call(["scontrol", "ping"], what="scontrol ping", check=False, timeout=15)
+        except BackendUnavailableError as exc:
+            return str(exc)
+        if result.returncode != 0 or "is UP" not in result.stdout:
+            return f"slurmctld does not answer: {result.message}"
+        return None
+
+    def pending_count(self) -> int | None:
+        result = call(["squeue", "-h", "-t", "PENDING", "-o", "%i"], what="squeue",
+                      check=False, timeout=15)
+        return len(result.stdout.split()) if result.returncode == 0 else None

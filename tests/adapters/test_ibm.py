@@ -1,0 +1,218 @@
+"""The IBM Quantum adapter in qiskit-ibm-runtime's local testing mode (fake backends, offline).
+
+The conformance kit runs on ``fake_manila``; the tests below check what only this adapter
+does: transpilation to the target, calibration data, register order, error mapping and the
+sessions/batch extensions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+
+import pytest
+
+pytest.importorskip("qiskit_ibm_runtime")
+
+from qiskit.providers import JobStatus as QiskitJobStatus  # noqa: E402
+from qiskit_ibm_runtime.fake_provider import FakeManilaV2  # noqa: E402
+
+from hal_workflow.backends.ibm import RUNTIME_STATES, IBMBackend, runtime_state  # noqa: E402
+from hal_workflow.backends.registry import get_backend  # noqa: E402
+from hal_workflow.compilation.qiskit_bridge import to_qiskit  # noqa: E402
+from hal_workflow.contract import (  # noqa: E402
+    BackendUnavailableError,
+    ConfigurationError,
+    CredentialsError,
+    JobNotFoundError,
+    JobState,
+)
+from hal_workflow.testing import ConformanceSuite  # noqa: E402
+from hal_workflow.testing import circuits  # noqa: E402
+
+SPEC = {"name": "ibm", "backend": "fake_manila", "seed": 11}
+FAKE_TOKEN = "hal-test-token-5f1c0e2a9b7d"
+
+
+class TestIBMFakeManila(ConformanceSuite):
+    backend_spec = SPEC
+    noisy = True  # fake backends simulate the device's noise
+
+
+@pytest.fixture(scope="module")
+def backend() -> IBMBackend:
+    return IBMBackend(SPEC)
+
+
+def run(coro):  # noqa: ANN001, ANN201 - a tiny helper for async calls in plain tests
+    return asyncio.run(coro)
+
+
+# -- transpilation and the executed program -----------------------------------------------
+def test_executed_program_is_transpiled_to_the_target(backend: IBMBackend) -> None:
+    # h, y, ccx and swap are not manila gates: the adapter must translate and route them.
+    text = circuits.program(3, 3, ["h q[0];", "y q[1];", "ccx q[0], q[1], q[2];",
+                                   "swap q[0], q[2];", *circuits.measure_all(3)])
+    result = run(backend.run(text, 200))
+    executed = to_qiskit(result.executed_program)
+    target = FakeManilaV2().target
+    used = set(executed.count_ops()) - {"measure", "barrier"}
+    assert used and used <= set(target.operation_names), used
+    for instruction in executed.data:  # every two-qubit gate on a coupled pair
+        if len(instruction.qubits) == 2:
+            pair = tuple(executed.find_bit(q).index for q in instruction.qubits)
+            assert target.instruction_supported(instruction.operation.name, pair), pair
+
+
+def test_gate_set_lists_native_and_standard_gates(backend: IBMBackend) -> None:
+    caps = backend.capabilities()
+    assert {"rz", "sx", "x", "cx", "id"} <= caps.gate_set
+    assert set(circuits.STANDARD_GATES) <= caps.gate_set  # the adapter transpiles them
+    assert caps.coupling_map is not None and (0, 1) in caps.coupling_map
+    assert not caps.connected(0, 4)
+    assert caps.simulator is False and caps.max_shots == FakeManilaV2().configuration().max_shots
+
+
+# -- calibration -------------------------------------------------------------------------------
+def test_calibration_snapshot_matches_backend_properties(backend: IBMBackend) -> None:
+    snapshot = run(backend.extension("calibration").snapshot())
+    properties = FakeManilaV2().properties()
+    assert snapshot.timestamp == properties.last_update_date.timestamp()
+    assert len(snapshot.qubits) == 5
+    for qubit in snapshot.qubits:
+        assert qubit.t1_s == pytest.approx(properties.t1(qubit.qubit))
+        assert qubit.t2_s == pytest.approx(properties.t2(qubit.qubit))
+        assert qubit.readout_error == pytest.approx(properties.readout_error(qubit.qubit))
+    gates = {(g.gate, g.qubits): g for g in snapshot.gates}
+    for pair in [(0, 1), (1, 0), (3, 4)]:
+        assert gates["cx", pair].error == pytest.approx(properties.gate_error("cx", list(pair)))
+        assert gates["cx", pair].duration_s == pytest.approx(
+            properties.gate_length("cx", list(pair))
+        )
+    assert gates["sx", (2,)].error == pytest.approx(properties.gate_error("sx", [2]))
+
+
+def test_result_carries_calibration(backend: IBMBackend) -> None:
+    result = run(backend.run(circuits.bell()[0], 100))
+    assert result.calibration == run(backend.extension("calibration").snapshot())
+    assert result.metadata["local_testing_mode"] is True
+
+
+# -- counts and registers ----------------------------------------------------------------------
+def test_multiple_registers_and_loose_bits_in_declaration_order(backend: IBMBackend) -> None:
+    # clbits in declaration order: a (loose bit) = 0, b[0] = 1, b[1] = 2, d[0] = 3.
+    text = (
+        'OPENQASM 3.0;\ninclude "stdgates.inc";\nbit a;\nqubit[4] q;\nbit[2] b;\nbit[1] d;\n'
+        "x q[0];\nx q[3];\n"
+        "a = measure q[0];\nb[0] = measure q[1];\nd[0] = measure q[2];\nb[1] = measure q[3];\n"
+    )
+    result = run(backend.run(text, 400))
+    assert all(len(key) == 4 for key in result.counts)
+    # q0 -> a (bit 0) = 1, q3 -> b[1] (bit 2) = 1: "0101" (bit 0 rightmost)
+    assert result.most_frequent() == "0101", result.counts
+    assert result.counts["0101"] > 0.8 * 400
+
+
+def test_circuit_without_classical_bits(backend: IBMBackend) -> None:
+    result = run(backend.run('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[1] q;\nh q[0];\n', 10))
+    assert result.counts == {"": 10}
+
+
+# -- extensions ------------------------------------------------------------------------------
+def test_sweep_is_one_runtime_job(backend: IBMBackend) -> None:
+    batch = backend.extension("batch")
+    thetas = [0.0, math.pi, math.pi / 2]
+    ids = run(batch.submit_sweep(circuits.rotation("theta"), [{"theta": t} for t in thetas], 300))
+    assert len({i.split("#")[0] for i in ids}) == 1  # one runtime job (one PUB)
+    results = [run(backend.result(i)) for i in ids]
+    assert results[0].counts.get("0", 0) > 0.85 * 300
+    assert results[1].counts.get("1", 0) > 0.85 * 300
+    assert 0.3 * 300 < results[2].counts.get("1", 0) < 0.7 * 300
+    assert len({r.metadata["runtime_job_id"] for r in results}) == 1
+
+
+def test_batch_of_circuits(backend: IBMBackend) -> None:
+    texts = [circuits.bell()[0], circuits.bit_order()[0]]
+    ids = run(backend.extension("batch").submit_batch(texts, 200))
+    bell, order = (run(backend.result(i)) for i in ids)
+    assert set(bell.most_frequent()) <= {"0", "1"} and len(bell.most_frequent()) == 2
+    assert order.most_frequent() == "010"
+    assert bell.executed_program != order.executed_program
+
+
+@pytest.mark.parametrize("batch_mode", [False, True], ids=["session", "batch"])
+def test_session_extension(backend: IBMBackend, batch_mode: bool) -> None:
+    async def scenario() -> tuple[str, list[str]]:
+        async with backend.extension("sessions").session(batch=batch_mode) as session:
+            ids = [await session.submit(circuits.rotation("theta"), 100, {"theta": math.pi})
+                   for _ in range(2)]
+            return session.session_id, ids
+
+    session_id, ids = run(scenario())
+    assert session_id and len(set(ids)) == 2
+    for job_id in ids:
+        assert run(backend.result(job_id)).counts.get("1", 0) > 80
+
+
+# -- states, ids and errors ------------------------------------------------------------------
+@pytest.mark.parametrize("vendor", sorted(RUNTIME_STATES))
+def test_runtime_states_enum_and_str(vendor: str) -> None:
+    expected = RUNTIME_STATES[vendor]
+    assert runtime_state(vendor) == (expected, vendor)  # cloud jobs report a str
+    assert runtime_state(QiskitJobStatus[vendor]) == (expected, vendor)  # local jobs the enum
+
+
+def test_unknown_runtime_state_is_not_terminal(caplog: pytest.LogCaptureFixture) -> None:
+    state, vendor = runtime_state("PAUSED")
+    assert state is JobState.QUEUED and vendor == "PAUSED"
+    assert "PAUSED" in caplog.text
+
+
+def test_local_jobs_live_in_their_process(backend: IBMBackend) -> None:
+    job_id = run(backend.submit(circuits.bell()[0], 10))
+    run(backend.result(job_id))
+    other = IBMBackend(SPEC)
+    with pytest.raises(JobNotFoundError, match="local testing mode"):
+        run(other.status(job_id))
+
+
+def test_unknown_fake_backend_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="fake_nowhere"):
+        get_backend({"name": "ibm", "backend": "fake_nowhere"})
+    with pytest.raises(ConfigurationError, match="'backend'"):
+        get_backend({"name": "ibm"})
+
+
+@pytest.fixture
+def no_account(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    """No IBM credentials: no environment variables and an empty saved-accounts file."""
+    from qiskit_ibm_runtime.accounts import management
+
+    for var in ("QISKIT_IBM_TOKEN", "QISKIT_IBM_CHANNEL", "QISKIT_IBM_INSTANCE", "QISKIT_IBM_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(management, "_DEFAULT_ACCOUNT_CONFIG_JSON_FILE",
+                        str(tmp_path) + "/qiskit-ibm.json")
+
+
+@pytest.mark.usefixtures("no_account")
+def test_missing_credentials_for_a_real_backend() -> None:
+    with pytest.raises(CredentialsError, match="QISKIT_IBM_TOKEN"):
+        get_backend({"name": "ibm", "backend": "ibm_torino"})
+
+
+@pytest.mark.usefixtures("no_account")
+def test_token_never_shows(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", FAKE_TOKEN)
+    caplog.set_level(logging.DEBUG)
+    # Offline the service cannot be reached; online the token is rejected. Either way a
+    # contract error, and the token appears nowhere.
+    with pytest.raises((CredentialsError, BackendUnavailableError)) as info:
+        get_backend({"name": "ibm", "backend": "ibm_torino"})
+    assert FAKE_TOKEN not in str(info.value)
+    assert FAKE_TOKEN not in caplog.text
+    # A token in the spec is refused without echoing it.
+    with pytest.raises(ConfigurationError) as info:
+        get_backend({"name": "ibm", "backend": "fake_manila", "token": FAKE_TOKEN})
+    assert FAKE_TOKEN not in str(info.value)
+    assert FAKE_TOKEN not in repr(IBMBackend(SPEC))
