@@ -50,6 +50,7 @@ from hal_workflow.contract import (
     AvailabilityStatus,
     Backend,
     BackendAvailability,
+    BackendUnavailableError,
     CalibrationSnapshot,
     Capabilities,
     CircuitError,
@@ -96,9 +97,12 @@ class ExampleBackend(Backend):
             )
         if self._seed is not None and not isinstance(self._seed, int):
             raise ConfigurationError(f"example: seed must be an int, got {self._seed!r}")
-        self._jobs = LocalJobTable("example")
+        # Job ids must never repeat, even across backends built from the same spec in one
+        # process, so every instance gets its own id prefix.
+        self._jobs = LocalJobTable(f"example-{uuid.uuid4().hex[:6]}")
         self._job_ids: list[str] = []  # to report the queue and cancel leftovers on aclose
         self._device = ThreadPoolExecutor(max_workers=1, thread_name_prefix="example-device")
+        self._closed = False
         super().__init__(spec)  # last: discovers and caches the capabilities
 
     # -- description -------------------------------------------------------------------
@@ -203,17 +207,27 @@ class ExampleBackend(Backend):
         return qc.assign_parameters({declared[n]: float(v) for n, v in given.items()})
 
     # -- jobs --------------------------------------------------------------------------
-    async def submit(
-        self, circuit: Any, shots: int, parameters: Mapping[str, float] | None = None
-    ) -> JobId:
-        qc = await asyncio.to_thread(self._translate, circuit)
+    async def _checked(self, circuit: Any, shots: int) -> QuantumCircuit:
+        """Translate and validate: what can reject a job before it exists (bar bindings)."""
+        qc = await asyncio.to_thread(self._translate, circuit)  # parsing is CPU work
         ValidationResult(tuple(self._issues(qc, shots))).raise_for_issues(self.name)
-        bound = self._bind(qc, parameters)
+        return qc
+
+    def _start(self, qc: QuantumCircuit, shots: int) -> JobId:
+        """Queue a prepared circuit on the device thread."""
+        if self._closed:
+            raise BackendUnavailableError(f"{self.name}: the backend was closed")
         job = self._jobs.create()
         self._job_ids.append(job.job_id)
         # LocalJobTable.run moves QUEUED -> RUNNING -> COMPLETED/FAILED/CANCELLED.
-        self._device.submit(self._jobs.run, job, partial(self._execute, bound, shots))
+        self._device.submit(self._jobs.run, job, partial(self._execute, qc, shots))
         return JobId(job.job_id)
+
+    async def submit(
+        self, circuit: Any, shots: int, parameters: Mapping[str, float] | None = None
+    ) -> JobId:
+        qc = await self._checked(circuit, shots)
+        return self._start(self._bind(qc, parameters), shots)
 
     def _execute(self, qc: QuantumCircuit, shots: int, job: LocalJob) -> ExecutionResult:
         """Run on the device thread: evolve gate by gate (checking for cancellation), sample."""
@@ -253,6 +267,7 @@ class ExampleBackend(Backend):
         self._jobs.cancel(job_id)  # QUEUED: cancelled now; RUNNING: _execute stops at the next gate
 
     async def aclose(self) -> None:
+        self._closed = True
         for job_id in self._job_ids:  # jobs die with this backend, so end them cleanly
             self._jobs.cancel(job_id)
         self._device.shutdown(wait=False, cancel_futures=True)
@@ -281,18 +296,26 @@ def _sample(
 
 
 class ExampleBatch:
-    """The ``batch`` extension. A service would send one request; here it loops."""
+    """The ``batch`` extension. A service would send one request; here it loops.
+
+    Every element is prepared (validated) before the first job starts, so an invalid element
+    rejects the whole batch and leaves no jobs behind.
+    """
 
     def __init__(self, backend: ExampleBackend) -> None:
         self._backend = backend
 
     async def submit_batch(self, circuits: Sequence[Any], shots: int) -> list[JobId]:
-        return [await self._backend.submit(c, shots) for c in circuits]
+        checked = [await self._backend._checked(c, shots) for c in circuits]
+        bound = [self._backend._bind(qc, None) for qc in checked]
+        return [self._backend._start(qc, shots) for qc in bound]
 
     async def submit_sweep(
         self, circuit: Any, bindings: Sequence[Mapping[str, float]], shots: int
     ) -> list[JobId]:
-        return [await self._backend.submit(circuit, shots, b) for b in bindings]
+        qc = await self._backend._checked(circuit, shots)
+        bound = [self._backend._bind(qc, b) for b in bindings]
+        return [self._backend._start(each, shots) for each in bound]
 
 
 class ExampleSession:

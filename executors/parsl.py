@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from hal_workflow.circuits import Circuit
     from hal_workflow.contract.types import ExecutionResult
 
-__all__ = ["quantum_app", "run_circuit", "run_items", "run_sweep", "sweep"]
+__all__ = ["local_app", "quantum_app", "run_circuit", "run_items", "run_sweep", "sweep"]
 
 
 def _spec(backend: BackendSpec | Backend) -> dict[str, Any]:
@@ -81,17 +81,6 @@ def run_items_task(
     return results[0] if single else results
 
 
-def quantum_app_task(
-    function: Callable[..., Any],
-    backend: BackendSpec,
-    shots: int,
-    *args: Any,
-    **kwargs: Any,
-) -> ExecutionResult | list[ExecutionResult]:
-    """Call ``function`` on the worker, then run the circuits it returned (see quantum_app)."""
-    return run_items_task(function(*args, **kwargs), backend, shots)
-
-
 def _as_pair(item: Any) -> tuple[Circuit | str, Mapping[str, float] | None]:
     if isinstance(item, tuple) and len(item) == 2 and (item[1] is None or isinstance(item[1], Mapping)):
         return item[0], item[1]
@@ -113,6 +102,19 @@ run_items = python_app(run_items_task)
 parameters)`` pairs, or a list of them."""
 
 
+LOCAL_EXECUTOR = "_parsl_internal"
+"""Parsl's in-process thread pool, which it uses for its own join apps and lookups."""
+
+
+def local_app(func: Callable[..., Any]) -> Any:
+    """A Parsl app that runs in *this* process once its input futures resolve.
+
+    For cheap glue between quantum steps (an optimiser update, summing energy terms): it
+    may use this module's globals and is never pickled, unlike apps sent to HTEX workers.
+    """
+    return python_app(func, executors=[LOCAL_EXECUTOR])
+
+
 def quantum_app(
     function: Callable[..., Any] | None = None,
     *,
@@ -124,25 +126,28 @@ def quantum_app(
 
     The function returns a circuit, a ``(circuit, parameters)`` pair, or a list of either;
     the app's future resolves to the result, or the list of results in the same order. Its
-    arguments may be futures, as for any Parsl app. The function is called on the worker,
-    so it must import what it uses inside its body (Parsl ships it to HTEX workers by
-    value)::
+    arguments may be futures, as for any Parsl app. Once they resolve the function runs in
+    this process (a :func:`local_app`: it may use globals), and its circuits run as one
+    :data:`run_items` app on ``executors``, whose contract errors reach the returned future
+    with their type::
 
         @quantum_app(shots=2000)
-        def bell_pair(theta):
-            return BELL_QASM, {"theta": theta}
+        def rotated(theta):
+            return ANSATZ, {"theta": theta}
 
-        result = bell_pair(0.3).result()
+        result = rotated(previous_step_future).result()
     """
     spec = _spec(backend)
-    app = python_app(quantum_app_task, executors=executors)
+    runner = python_app(run_items_task, executors=executors)
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(func)
-        def submit(*args: Any, **kwargs: Any) -> Any:
-            return app(func, spec, shots, *args, **kwargs)
+        build = local_app(func)
 
-        return submit
+        @functools.wraps(func)
+        def launch(*args: Any, **kwargs: Any) -> Future[Any]:
+            return runner(build(*args, **kwargs), spec, shots)  # type: ignore[no-any-return]
+
+        return launch
 
     return decorate(function) if function is not None else decorate
 

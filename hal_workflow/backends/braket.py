@@ -83,6 +83,10 @@ TASK_STATES: dict[str, JobState] = {
 }
 """Braket quantum task state -> contract state."""
 
+_LOCAL_JOBS = LocalJobTable("braket")
+"""Local jobs of every Braket backend in this process: ids stay unique across instances, and
+an instance rebuilt from the spec (in this process) finds the jobs of another."""
+
 LOCAL_MAX_SHOTS = 1_000_000
 """Shots cap of the local simulators (their own limit, 2**63 - 1, is not a useful promise)."""
 
@@ -114,8 +118,8 @@ def _aws_errors(what: str, job_id: str | None = None) -> Iterator[None]:
         raise
     except NoRegionError as exc:
         raise CredentialsError(
-            f"Amazon Braket: {what}: no AWS region configured; set AWS_REGION (or "
-            "AWS_DEFAULT_REGION) or a region in ~/.aws/config"
+            f"Amazon Braket: {what}: no AWS region configured; set AWS_DEFAULT_REGION or a "
+            "region in ~/.aws/config"
         ) from exc
     except (NoCredentialsError, PartialCredentialsError) as exc:
         raise CredentialsError(
@@ -141,6 +145,10 @@ def _aws_errors(what: str, job_id: str | None = None) -> Iterator[None]:
         raise SubmissionError(f"Amazon Braket: {what}: {code}: {message}") from exc
     except BotoCoreError as exc:
         raise BackendUnavailableError(f"Amazon Braket: {what}: {exc}") from exc
+
+
+def _drop_portability_warning(record: logging.LogRecord) -> bool:
+    return "may not be supported on QPUs" not in record.getMessage()
 
 
 @dataclass(frozen=True)
@@ -189,14 +197,23 @@ class _SerialRunner:
 class BraketBackend(Backend):
     """Amazon Braket's local simulators, or a Braket device by ARN."""
 
+    OPTIONS = frozenset({"name", "device"})
+
     def __init__(self, spec: Mapping[str, Any]) -> None:
         spec = dict(spec)
+        unknown = sorted(set(spec) - self.OPTIONS)
+        if unknown:
+            raise ConfigurationError(
+                f"braket: unknown option(s) {', '.join(map(repr, unknown))}; the spec takes "
+                "'device' ('local', 'local:<simulator>' or a device ARN); AWS credentials and "
+                "region come from the AWS SDK's own configuration"
+            )
         device = spec.get("device", "local")
         if not isinstance(device, str) or not device:
             raise ConfigurationError("braket: 'device' must be 'local', 'local:<name>' or an ARN")
         self._local = device == "local" or device.startswith("local:")
         self._device = self._open_local(device) if self._local else self._open_aws(device)
-        self._table = LocalJobTable("braket")
+        self._table = _LOCAL_JOBS
         self._runner = _SerialRunner(self._table, f"hal-braket-{id(self):x}")
         self._aws_prepared: dict[str, _Prepared] = {}  # AWS tasks submitted here, by ARN
         action = self._device.properties.action.get("braket.ir.openqasm.program")
@@ -211,6 +228,12 @@ class BraketBackend(Backend):
     @staticmethod
     def _open_local(device: str) -> Any:
         from braket.devices import LocalSimulator
+
+        # The simulator logs a warning for every program with gate definitions or modifiers
+        # (ours define the standard gates): true for QPUs, noise for a local simulation.
+        logging.getLogger("braket.default_simulator.openqasm.interpreter").addFilter(
+            _drop_portability_warning
+        )
 
         name = device.partition(":")[2] or "braket_sv"
         backends = LocalSimulator.registered_backends()

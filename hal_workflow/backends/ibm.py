@@ -31,6 +31,7 @@ import re
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -90,6 +91,11 @@ if TYPE_CHECKING:
     from hal_workflow.circuits import Circuit
 
 logger = logging.getLogger(__name__)
+
+# A circuit without classical bits is answered with {"": shots}; Qiskit's warnings about its
+# empty result say nothing the caller needs.
+warnings.filterwarnings("ignore", message=r".*has no output classical registers",
+                        category=UserWarning)
 
 RUNTIME_STATES: dict[str, JobState] = {
     "INITIALIZING": JobState.QUEUED,
@@ -220,6 +226,8 @@ class _Prepared:
 class IBMBackend(Backend):
     """IBM Quantum devices (or their fake twins) through qiskit-ibm-runtime's SamplerV2."""
 
+    OPTIONS = frozenset({"name", "backend", "channel", "instance", "optimization_level", "seed"})
+
     def __init__(self, spec: Mapping[str, Any]) -> None:
         spec = dict(spec)
         secret_keys = [k for k in spec if re.search("token|secret|password|key", str(k), re.I)]
@@ -227,6 +235,12 @@ class IBMBackend(Backend):
             raise ConfigurationError(
                 f"ibm: do not put credentials in the spec (keys {secret_keys}); set "
                 "QISKIT_IBM_TOKEN or save an account with QiskitRuntimeService.save_account()"
+            )
+        unknown = sorted(set(spec) - self.OPTIONS)
+        if unknown:
+            raise ConfigurationError(
+                f"ibm: unknown option(s) {', '.join(map(repr, unknown))}; known: "
+                f"{', '.join(sorted(self.OPTIONS - {'name'}))}"
             )
         device = spec.get("backend")
         if not isinstance(device, str) or not device:

@@ -73,6 +73,7 @@ from hal_workflow.contract.types import (
 
 if TYPE_CHECKING:
     from iqm.iqm_client import IQMClient
+    from iqm.pulse import Circuit as IQMCircuit
     from iqm.station_control.client.job_trackers import CircuitJobTracker
     from qiskit import QuantumCircuit
 
@@ -310,10 +311,17 @@ class IQMBackend(Backend):
         issues, _, _ = await asyncio.to_thread(self._check, circuit, shots)
         return ValidationResult(tuple(issues))
 
-    def _native_circuit(
-        self, circuit: Circuit | str, shots: int, parameters: Mapping[str, float] | None
-    ) -> Any:
-        """The IQM native circuit of ``circuit`` with ``parameters`` bound, ready to submit."""
+    def native_circuit(
+        self,
+        circuit: Circuit | str,
+        parameters: Mapping[str, float] | None = None,
+        shots: int | None = None,
+    ) -> IQMCircuit:
+        """The ``iqm.pulse.Circuit`` that ``submit`` would send, without sending it (a dry run).
+
+        Raises ``CircuitError`` for text that does not parse and ``ValidationError`` for a
+        circuit that cannot run here (the issues ``validate`` reports, or unbound inputs).
+        """
         issues, parsed, transpiled = self._check(circuit, shots)
         if issues or transpiled is None:
             raise ValidationError(issues, self.name)
@@ -332,7 +340,7 @@ class IQMBackend(Backend):
         parameters: Mapping[str, float] | None = None,
     ) -> JobId:
         def submit(client: IQMClient) -> str:
-            native = self._native_circuit(circuit, shots, parameters)
+            native = self.native_circuit(circuit, parameters, shots)
             tracker = client.submit_circuits(
                 [native], shots=shots, calibration_set_id=self._calibration_set_id
             )
@@ -348,8 +356,7 @@ class IQMBackend(Backend):
         """The tracker of ``job_id``, refreshed unless its status is terminal."""
         tracker = self._trackers.get(job_id)
         if tracker is None:
-            with warnings.catch_warnings():  # get_job warns once per server message
-                warnings.simplefilter("ignore")
+            with _quiet():  # get_job warns once per server message
                 tracker = client.get_job(_job_uuid(job_id))  # type: ignore[assignment]
             if tracker.job_data.type != "circuit":
                 raise JobNotFoundError(job_id, f"iqm: job {job_id} is not a circuit job")
@@ -386,7 +393,8 @@ class IQMBackend(Backend):
             batch = tracker.result_counts()
             if not batch:
                 raise JobFailedError(job_id, "the IQM server returned no measurement counts")
-            native = tracker.payload().circuits[0]
+            with _quiet():  # parsing a fetched payload trips iqm-client's own deprecations
+                native = tracker.payload().circuits[0]
             metadata = getattr(native, "metadata", None) or {}
             layout = MeasurementLayout.from_metadata(metadata)
             counts = (layout.counts(batch[0].measurement_keys, batch[0].counts) if layout
@@ -427,6 +435,14 @@ class _IQMCalibration:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence warnings that iqm-client raises about its own data (not the caller's)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def _optional_uuid(value: Any) -> uuid.UUID | None:
     if value is None:
         return None

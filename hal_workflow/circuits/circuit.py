@@ -203,8 +203,14 @@ class Circuit:
     # -- QIR --------------------------------------------------------------------------------
 
     def to_qir(self) -> str:
-        """Base-profile QIR (LLVM text) for a circuit of standard gates and final
-        measurements; needs ``pyqir`` (``pip install 'hal-workflow[qir]'``)."""
+        """Base-profile QIR (LLVM text) for a circuit of standard gates and final measurements.
+
+        Written as text, so ``pyqir`` is not needed (reading QIR back with :meth:`from_qir` is).
+
+        Raises:
+            CircuitError: the circuit uses what the base profile cannot express (classical
+                control, reset, gates after measurement, unbound parameters...).
+        """
         from hal_workflow.circuits.qir import qir_from_lowered
 
         return qir_from_lowered(self.lowered, self._source)

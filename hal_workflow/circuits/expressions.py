@@ -15,7 +15,7 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn, Union
+from typing import Any, NoReturn
 
 from openqasm3 import ast
 
@@ -28,7 +28,7 @@ class Sym:
     free: frozenset[str]
 
 
-Value = Union[int, float, bool, Sym]
+Value = int | float | bool | Sym
 Resolver = Callable[[ast.Identifier], Value]
 Failer = Callable[[Any, str], NoReturn]
 
@@ -204,7 +204,9 @@ class Evaluator:
             result = function(*args)
         except ZeroDivisionError:
             self._fail(node, "division by zero")
-        except (ValueError, OverflowError) as exc:
+        except OverflowError:
+            self._fail(node, "cannot evaluate expression: number too large")
+        except ValueError as exc:
             self._fail(node, f"cannot evaluate expression: {exc}")
         if isinstance(result, complex):
             self._fail(node, "expression has no real value")

@@ -12,6 +12,8 @@ the same vocabulary.
 
 from __future__ import annotations
 
+import re
+
 # name -> (number of parameters, number of qubits)
 STANDARD_GATES: dict[str, tuple[int, int]] = {
     "p": (1, 1),
@@ -74,9 +76,7 @@ gate c3x a, b, c, d { ctrl(3) @ x a, b, c, d; }
 gate c3sqrtx a, b, c, d { ctrl(3) @ sx a, b, c, d; }
 gate c4x a, b, c, d, e { ctrl(4) @ x a, b, c, d, e; }
 """
-QELIB1_EXTRAS = frozenset(
-    {"u", "sxdg", "csx", "cu1", "cu3", "rxx", "rzz", "rccx", "c3x", "c3sqrtx", "c4x"}
-)
+QELIB1_EXTRAS = frozenset(re.findall(r"^gate (\w+)", QELIB1_EXTRAS_QASM, re.MULTILINE))
 
 # The include files whose gates are known without reading any file.
 KNOWN_INCLUDES = frozenset({"stdgates.inc", "qelib1.inc"})

@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import CodeType
-from typing import Union
+from typing import TypeAlias
 
 _MATH_NAMESPACE: dict[str, object] = {
     "__builtins__": {},
@@ -26,7 +26,6 @@ _MATH_NAMESPACE: dict[str, object] = {
     "tau": math.tau,
     "τ": math.tau,
     "euler": math.e,
-    "ℇ": math.e,
     "sin": math.sin,
     "cos": math.cos,
     "tan": math.tan,
@@ -60,13 +59,13 @@ class Expr:
 
     def evaluate(self, bindings: Mapping[str, float]) -> float:
         """Evaluate with ``bindings`` (every name in ``free`` must be bound)."""
-        return float(eval(self._code, _MATH_NAMESPACE, dict(bindings)))  # noqa: S307
+        return float(eval(self._code, _MATH_NAMESPACE, dict(bindings)))
 
     def __reduce__(self) -> tuple[object, tuple[str, frozenset[str]]]:
         return (Expr, (self.source, self.free))
 
 
-Param = Union[float, Expr]
+Param: TypeAlias = "float | Expr"
 
 
 def evaluate_param(value: Param, bindings: Mapping[str, float]) -> float:
@@ -132,7 +131,7 @@ class IfOp:
     line: int | None = None
 
 
-Operation = Union[GateOp, MeasureOp, ResetOp, BarrierOp, IfOp]
+Operation: TypeAlias = "GateOp | MeasureOp | ResetOp | BarrierOp | IfOp"
 
 
 @dataclass(frozen=True)

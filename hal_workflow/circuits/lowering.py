@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, NoReturn, Union
+from typing import Any, NoReturn
 
 from openqasm3 import ast
 
@@ -94,7 +94,14 @@ class Lowering:
 def lower(text: str, source: str | None = None) -> Lowering:
     """Parse and lower an OpenQASM 2/3 program; raises :class:`CircuitError` when invalid."""
     program = parse(text, source)
-    return _Lowerer(text, source).run(program)
+    try:
+        return _Lowerer(text, source).run(program)
+    except CircuitError:
+        raise
+    except (RecursionError, AttributeError, TypeError, ValueError, IndexError, KeyError) as exc:
+        # An AST shape the checks above did not foresee: still a contract error, cause kept.
+        raise CircuitError(f"cannot lower this program ({type(exc).__name__}: {exc})",
+                           source=source) from exc
 
 
 # -- symbols ----------------------------------------------------------------------------------
@@ -126,7 +133,7 @@ class _Unset:
 
 
 _UNSET = _Unset()
-_Symbol = Union[_Register, Value, _Unset]
+_Symbol = _Register | Value | _Unset
 
 
 @dataclass
@@ -179,8 +186,8 @@ class _GateBodyContext:
     def __init__(self, lowerer: _Lowerer, definition: _GateDefinition, args: Sequence[Value],
                  qubits: Sequence[int], line: int | None) -> None:
         self.lowerer, self.definition, self.line = lowerer, definition, line
-        self.params = dict(zip(definition.params, args))
-        self.qubits = dict(zip(definition.qubits, qubits))
+        self.params = dict(zip(definition.params, args, strict=True))
+        self.qubits = dict(zip(definition.qubits, qubits, strict=True))
         self.evaluator = Evaluator(self.resolve, lowerer.fail)
 
     def resolve(self, node: ast.Identifier) -> Value:
@@ -203,7 +210,7 @@ class _GateBodyContext:
                                 f"'{self.definition.name}'")
 
 
-_Context = Union[_ProgramContext, _GateBodyContext]
+_Context = _ProgramContext | _GateBodyContext
 
 
 # -- the lowering pass ------------------------------------------------------------------------
@@ -362,6 +369,7 @@ class _Lowerer:
                                        "(it must also be a valid Python identifier)")
         self.declare(context.scope, node.identifier, Sym(name, frozenset((name,))))
         span = node.span
+        assert span is not None  # the parser gives every statement a span
         start = self.positions.offset(span.start_line, span.start_column)
         end = self.positions.offset(span.end_line, span.end_column)
         self.inputs.append(InputDeclaration(
@@ -493,7 +501,7 @@ class _Lowerer:
         name = name_node.name
         evaluator = context.evaluator
         modifiers = tuple(self._modifier(m, evaluator) for m in modifier_nodes)
-        controls = sum(int(m.argument) for m in modifiers if m.kind in ("ctrl", "negctrl"))
+        controls = sum(_control_count(m) for m in modifiers)
         num_params, num_qubits, definition = self.signature(name_node)
         if len(argument_nodes) != num_params:
             self.fail(node, f"gate '{name}' takes {_plural(num_params, 'parameter')}, "
@@ -563,7 +571,7 @@ class _Lowerer:
         end = controls  # modifiers apply innermost first; outer controls lead the qubit list
         for modifier in reversed(modifiers):
             if modifier.kind in ("ctrl", "negctrl"):
-                count = int(modifier.argument)  # type: ignore[arg-type]
+                count = _control_count(modifier)
                 wires = qubits[end - count:end]
                 end -= count
                 ops = [replace(op, qubits=wires + op.qubits, modifiers=(modifier, *op.modifiers))
@@ -594,7 +602,7 @@ class _Lowerer:
             self.fail(node, f"cannot measure {_plural(len(qubits), 'qubit')} into "
                             f"{_plural(len(bits), 'bit')}")
         line = self.positions.of(node)[0]
-        out.extend(MeasureOp(qubit, bit, line) for qubit, bit in zip(qubits, bits))
+        out.extend(MeasureOp(qubit, bit, line) for qubit, bit in zip(qubits, bits, strict=True))
 
     def _QuantumReset(self, node: ast.QuantumReset, context: _ProgramContext,
                       out: list[Operation]) -> None:
@@ -646,10 +654,10 @@ class _Lowerer:
             if bits is not None:  # a bit is true when 1, a register when not 0
                 return (Condition(tuple(bits), 1), False) if len(bits) == 1 else \
                     (Condition(tuple(bits), 0), True)
-        value = context.evaluator.value(node)
-        if isinstance(value, Sym):
+        constant = context.evaluator.value(node)
+        if isinstance(constant, Sym):
             self.fail(node, "conditions on input parameters are not supported")
-        return bool(value), False
+        return bool(constant), False
 
     def _condition_bits(self, node: Any, context: _ProgramContext) -> list[int] | None:
         if isinstance(node, ast.Identifier):
@@ -688,6 +696,13 @@ class _Lowerer:
         if len(values) > _MAX_LOOP:
             self.fail(node, f"loop of {len(values)} iterations is too long to unroll")
         return values
+
+
+def _control_count(modifier: Modifier) -> int:
+    """How many control qubits a modifier adds (``ctrl``/``negctrl`` carry a whole count)."""
+    if modifier.kind not in ("ctrl", "negctrl"):
+        return 0
+    return int(modifier.argument)  # type: ignore[arg-type]
 
 
 def _inverse(ops: list[GateOp]) -> list[GateOp]:

@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from hal_workflow.circuits.ir import (
     BarrierOp,
     GateOp,
-    IfOp,
     LoweredCircuit,
     MeasureOp,
     Operation,

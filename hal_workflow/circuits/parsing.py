@@ -37,8 +37,8 @@ def parse(text: str, source: str | None = None) -> ast.Program:
     """
     from antlr4 import CommonTokenStream, InputStream
     from antlr4.error.ErrorListener import ErrorListener
-    from antlr4.error.ErrorStrategy import BailErrorStrategy
     from antlr4.error.Errors import ParseCancellationException, RecognitionException
+    from antlr4.error.ErrorStrategy import BailErrorStrategy
     from openqasm3 import parser as qasm_parser
 
     class RaiseOnLexerError(ErrorListener):  # type: ignore[misc]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any, NoReturn
 
@@ -40,6 +40,8 @@ __all__ = ["qasm_from_qir", "qir_from_lowered"]
 
 # A gate in the QIS vocabulary below: (name, angles, qubits).
 _Native = tuple[str, tuple[float, ...], tuple[int, ...]]
+_ExportFail = Callable[[int | None, str], NoReturn]  # (line, detail)
+_ImportFail = Callable[[str], NoReturn]
 
 # name -> QIS function suffix; angles first, then qubits, as in the QIR specification.
 _QIS: dict[str, str] = {
@@ -162,7 +164,7 @@ def _double(value: float) -> str:
     return "0x" + struct.pack(">d", value).hex().upper()
 
 
-def _natives(op: GateOp, fail: Any) -> list[_Native]:
+def _natives(op: GateOp, fail: _ExportFail) -> list[_Native]:
     """``op`` as gates of the QIS vocabulary, modifiers resolved; global phases dropped."""
     if any(isinstance(p, Expr) for p in op.params) or \
             any(isinstance(m.argument, Expr) for m in op.modifiers):
@@ -216,7 +218,7 @@ def _invert(gate: _Native) -> _Native:
 
 
 def _control(sequence: Sequence[_Native], wires: tuple[int, ...], modifier: Modifier,
-             op: GateOp, fail: Any) -> list[_Native]:
+             op: GateOp, fail: _ExportFail) -> list[_Native]:
     controlled = list(sequence)
     for wire in reversed(wires):
         for i, (name, angles, qubits) in enumerate(controlled):
@@ -296,7 +298,7 @@ def qasm_from_qir(ir: str | bytes, source: str | None = None) -> str:
 
 
 def _statement(pyqir: ModuleType, call: Any, num_qubits: int, num_results: int,
-               fail: Any) -> str | None:
+               fail: _ImportFail) -> str | None:
     name = call.callee.name
     if name in _IGNORED_RUNTIME:
         return None
@@ -330,7 +332,7 @@ def _statement(pyqir: ModuleType, call: Any, num_qubits: int, num_results: int,
 
 
 def _static_id(pyqir: ModuleType, value: Any, limit: int, kind: str, call: str,
-               fail: Any) -> int:
+               fail: _ImportFail) -> int:
     index = pyqir.ptr_id(value)
     if index is None:
         fail(f"@{call} uses a dynamic {kind}; only static {kind} ids are supported")

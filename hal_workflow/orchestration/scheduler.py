@@ -411,8 +411,9 @@ class SchedulerBackend(Backend):
         if state is None:
             return (f"{self.scheduler_name} no longer knows job {ref.job_id.partition('@')[0]} "
                     f"and it left no result; {logs}")
-        detail = f" ({state.reason})" if state.reason else ""
-        return f"the job ended ({state.vendor_state}{detail}) without writing a result; {logs}"
+        detail = f", {state.reason}" if state.reason else ""
+        return (f"the job ended without writing a result ({self.scheduler_name} state "
+                f"{state.vendor_state}{detail}); {logs}")
 
     def _monotonic(self, status: JobStatus) -> JobStatus:
         """Never report a state before one already reported (a requeued job stays RUNNING)."""

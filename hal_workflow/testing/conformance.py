@@ -33,6 +33,7 @@ from hal_workflow.contract import (
     CalibrationSnapshot,
     Capabilities,
     CircuitError,
+    ConfigurationError,
     ExecutionResult,
     HalError,
     HalTimeoutError,
@@ -575,6 +576,10 @@ class ConformanceSuite:
         with pytest.raises(ValidationError) as info:
             hal.run(hal.backend.submit(circuit, shots), "submit")
         assert {i.code for i in info.value.issues} & set(codes), info.value.issues
+        again = pickle.loads(pickle.dumps(info.value))  # errors cross process boundaries
+        assert (type(again), again.issues, str(again)) == (
+            type(info.value), info.value.issues, str(info.value)
+        )
 
     def test_unparsable_circuit(self, hal: Harness) -> None:
         bad = 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[1] q;\nthis is not a statement;\n'
@@ -589,11 +594,31 @@ class ConformanceSuite:
         codes = {i.code for i in info.value.issues}
         assert ValidationCode.UNBOUND_PARAMETERS in codes, info.value.issues
 
+    def test_unknown_parameter(self, hal: Harness) -> None:
+        bindings = {"theta": 1.0, "hal_conformance_not_an_input": 2.0}
+        with pytest.raises((ValidationError, CircuitError)):
+            hal.run(hal.backend.submit(self.rotation_circuit, 1, bindings), "submit")
+
     # -- unknown ids and cancellation --------------------------------------------------
     @pytest.mark.parametrize("call", ["status", "result", "cancel"])
     def test_unknown_job_id(self, hal: Harness, call: str) -> None:
         with pytest.raises(JobNotFoundError):
             hal.run(getattr(hal.backend, call)(self.unknown_job_id), f"{call}(unknown id)")
+
+    def test_abandoned_result_keeps_job(self, hal: Harness, caps: Capabilities) -> None:
+        backend = hal.backend
+
+        async def abandon() -> JobStatus:
+            job_id = await backend.submit(self.bell_circuit, self._shots(backend))
+            waiting = asyncio.ensure_future(backend.result(job_id))
+            await asyncio.sleep(0.01)
+            waiting.cancel()  # the caller gives up waiting, not on the job
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+            return await backend.wait(job_id, self.timeout)
+
+        final = hal.run(abandon(), "result() abandoned by its caller")
+        assert final.state is JobState.COMPLETED, f"abandoning result() ended the job: {final}"
 
     def test_cancel_reaches_terminal_state(self, hal: Harness, caps: Capabilities) -> None:
         backend = hal.backend
@@ -659,6 +684,31 @@ class ConformanceSuite:
             assert rebuilt.capabilities() == caps
         finally:
             hal.run(rebuilt.aclose(), "aclose")
+
+    def test_unknown_option_rejected(self, backend: Backend) -> None:
+        spec = {**backend.spec, "hal_conformance_unknown_option": 1}
+        with pytest.raises(ConfigurationError, match="hal_conformance_unknown_option"):
+            self.make_backend(spec)
+
+    def test_job_ids_unique_across_instances(self, hal: Harness) -> None:
+        first, second = (self.make_backend(hal.backend.spec) for _ in range(2))
+        try:
+            ids = [hal.run(b.submit(self.bell_circuit, 1), "submit") for b in (first, second)]
+            assert ids[0] != ids[1], (
+                f"two backends built from one spec both issued job id {ids[0]!r}"
+            )
+        finally:
+            for other in (first, second):
+                hal.run(other.aclose(), "aclose")
+
+    def test_calls_after_aclose(self, hal: Harness) -> None:
+        closed = self.make_backend(hal.backend.spec)
+        hal.run(closed.aclose(), "aclose")
+        assert closed.capabilities() is closed.capabilities()
+        with contextlib.suppress(HalError):  # refusing is fine; a non-contract error is not
+            hal.run(closed.submit(self.bell_circuit, 1), "submit after aclose")
+        with contextlib.suppress(HalError):
+            hal.run(closed.status(self.unknown_job_id), "status after aclose")
 
     def test_repr_hides_credentials(self, backend: Backend) -> None:
         text = repr(backend) + str(backend)

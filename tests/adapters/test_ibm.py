@@ -10,26 +10,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from typing import Any
 
 import pytest
 
 pytest.importorskip("qiskit_ibm_runtime")
 
-from qiskit.providers import JobStatus as QiskitJobStatus  # noqa: E402
-from qiskit_ibm_runtime.fake_provider import FakeManilaV2  # noqa: E402
+from qiskit.providers import JobStatus as QiskitJobStatus
+from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
-from hal_workflow.backends.ibm import RUNTIME_STATES, IBMBackend, runtime_state  # noqa: E402
-from hal_workflow.backends.registry import get_backend  # noqa: E402
-from hal_workflow.compilation.qiskit_bridge import to_qiskit  # noqa: E402
-from hal_workflow.contract import (  # noqa: E402
+from hal_workflow.backends.ibm import RUNTIME_STATES, IBMBackend, runtime_state
+from hal_workflow.backends.registry import get_backend
+from hal_workflow.compilation.qiskit_bridge import to_qiskit
+from hal_workflow.contract import (
     BackendUnavailableError,
     ConfigurationError,
     CredentialsError,
     JobNotFoundError,
     JobState,
 )
-from hal_workflow.testing import ConformanceSuite  # noqa: E402
-from hal_workflow.testing import circuits  # noqa: E402
+from hal_workflow.testing import ConformanceSuite, circuits
 
 SPEC = {"name": "ibm", "backend": "fake_manila", "seed": 11}
 FAKE_TOKEN = "hal-test-token-5f1c0e2a9b7d"
@@ -45,7 +45,8 @@ def backend() -> IBMBackend:
     return IBMBackend(SPEC)
 
 
-def run(coro):  # noqa: ANN001, ANN201 - a tiny helper for async calls in plain tests
+def run(coro: Any) -> Any:
+    """Run one backend coroutine to completion."""
     return asyncio.run(coro)
 
 
@@ -202,7 +203,9 @@ def test_missing_credentials_for_a_real_backend() -> None:
 
 
 @pytest.mark.usefixtures("no_account")
-def test_token_never_shows(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_token_never_shows(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("QISKIT_IBM_TOKEN", FAKE_TOKEN)
     caplog.set_level(logging.DEBUG)
     # Offline the service cannot be reached; online the token is rejected. Either way a

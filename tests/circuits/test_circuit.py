@@ -22,12 +22,14 @@ H3 = 'OPENQASM 3.0;\ninclude "stdgates.inc";\n'
 PARAMETRIC = H3 + """input float[64] theta;
 input angle phi;
 input int k;
+gate rot(a) x { rz(a / 2) x; ry(-a) x; }
 qubit[2] q;
 bit[2] c;
 rx(theta * 2 + phi) q[0];
 ry(phi ** 2 - theta) q[1];
 for int i in [0:1] { rz(k * theta / 3) q[i]; }
 cx q[0], q[1];
+rot(theta + 1) q[1];
 c = measure q;
 """
 
@@ -82,11 +84,10 @@ def test_from_file_reads_and_names_the_file(tmp_path: Path) -> None:
 
 
 def test_import_is_light() -> None:
-    code = ("import sys, time, json; t = time.perf_counter(); import hal_workflow.circuits; "
-            "print(json.dumps([time.perf_counter() - t, sorted(sys.modules)]))")
+    code = "import sys, json; import hal_workflow.circuits; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                          text=True)
-    _, modules = json.loads(out.stdout)
+    modules = json.loads(out.stdout)
     heavy = {"openqasm3", "antlr4", "pyqir", "qiskit", "numpy"}
     assert heavy.isdisjoint(name.split(".")[0] for name in modules)
 
@@ -107,8 +108,9 @@ def test_bind_all_gives_numbers_equal_to_relowering_the_bound_text() -> None:
     assert "input" not in bound.qasm
     relowered = Circuit.from_qasm(bound.qasm)
     assert relowered.lowered == bound.lowered  # floats identical, not just close
-    angles = [op.params[0] for op in bound.lowered.operations[:4]]
-    assert angles == [0.3 * 2 + -1.25, (-1.25) ** 2 - 0.3, 3 * 0.3 / 3, 3 * 0.3 / 3]
+    angles = [op.params[0] for op in bound.lowered.operations if getattr(op, "params", ())]
+    assert angles == [0.3 * 2 + -1.25, (-1.25) ** 2 - 0.3, 3 * 0.3 / 3, 3 * 0.3 / 3,
+                      (0.3 + 1) / 2, -(0.3 + 1)]
 
 
 def test_partial_binding_keeps_the_rest_free() -> None:
@@ -121,7 +123,7 @@ def test_partial_binding_keeps_the_rest_free() -> None:
     full = partial.bind(rest)
     assert full == circuit.bind({"phi": -0.5, **rest})
     assert full.lowered == Circuit.from_qasm(full.qasm).lowered
-    for op, reference in zip(partial.lowered.operations, full.lowered.operations):
+    for op, reference in zip(partial.lowered.operations, full.lowered.operations, strict=True):
         if getattr(op, "params", ()):
             assert evaluate_param(op.params[0], rest) == pytest.approx(reference.params[0],
                                                                         rel=1e-15)

@@ -11,6 +11,7 @@ from qiskit.quantum_info import Operator
 
 from hal_workflow.circuits import Circuit
 from hal_workflow.circuits.ir import Condition, Expr, GateOp, IfOp, MeasureOp, Modifier
+from hal_workflow.contract.errors import CircuitError
 
 H3 = 'OPENQASM 3.0;\ninclude "stdgates.inc";\n'
 
@@ -182,3 +183,13 @@ def test_measure_forms() -> None:
     ops = Circuit.from_qasm(text).lowered.operations
     assert [(op.qubit, op.clbit) for op in ops if isinstance(op, MeasureOp)] == \
         [(0, 2), (1, 3), (0, 1), (1, 0)]
+
+
+def test_user_gates_may_reuse_library_names_unless_the_library_is_included() -> None:
+    # Without an include, a definition named like a standard or qelib1 gate is the user's own.
+    text = "OPENQASM 3.0;\ngate h a { U(0.1, 0.2, 0.3) a; }\ngate rzz(t) a, b { cx a, b; }\n" \
+           "qubit[2] q;\nh q[0];\nrzz(0.5) q[0], q[1];\n"
+    assert [op.name for op in Circuit.from_qasm(text).lowered.operations] == ["U", "cx"]
+    with pytest.raises(CircuitError, match=r"already defined by qelib1\.inc"):
+        Circuit.from_qasm('OPENQASM 2.0;\ninclude "qelib1.inc";\n'
+                          "gate rzz(t) a, b { cx a, b; }\n")

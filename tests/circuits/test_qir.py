@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import builtins
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import qiskit.qasm3
@@ -135,3 +139,20 @@ def test_ddsim_runs_the_exported_qir() -> None:
     assert set(counts) <= {key for key, p in ideal.items() if p > 1e-12}
     for key, p in ideal.items():  # within five standard deviations of the binomial
         assert abs(counts.get(key, 0) / shots - p) < 5 * (p * (1 - p) / shots) ** 0.5 + 1e-9
+
+
+def test_imports_qir_emitted_by_mqt_cc(tmp_path: Path) -> None:
+    # mqt-cc's base-profile output (labels, chained blocks, cx__body) as a second producer.
+    compiler = shutil.which("mqt-cc", path=str(Path(sys.executable).parent)) or \
+        shutil.which("mqt-cc")
+    if compiler is None:
+        pytest.skip("mqt-cc is not installed")
+    source = tmp_path / "prog.qasm"
+    source.write_text(H3 + "qubit[2] q;\nbit[2] c;\nh q[0];\ncx q[0], q[1];\nrx(0.5) q[1];\n"
+                           "sdg q[0];\nc = measure q;\n")
+    ir = subprocess.run([compiler, "--emit=qir-base", str(source), "-o", "-"], check=True,
+                        capture_output=True, text=True).stdout
+    circuit = Circuit.from_qir(ir)
+    original = Circuit.from_file(source)
+    assert unitary(circuit).equiv(unitary(original))
+    assert circuit.gate_counts == original.gate_counts

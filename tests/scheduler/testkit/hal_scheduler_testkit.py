@@ -153,3 +153,11 @@ class ProcessBackend(Backend):
                 if not pid_alive(pid):
                     break
                 await asyncio.sleep(0.02)
+
+
+def record_hook(context: Any) -> None:
+    """A Python lifecycle hook: appends the event to ``hook-calls.jsonl`` beside the job dir."""
+    line = {"event": context.event, "job_id": context.job_id, "state": context.state,
+            "job_dir": context.job_dir, "pid": os.getpid()}
+    with open(Path(context.job_dir).parent / "hook-calls.jsonl", "a") as handle:
+        handle.write(json.dumps(line) + "\n")
