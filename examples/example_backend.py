@@ -140,7 +140,7 @@ class ExampleBackend(Backend):
         try:
             return qiskit.qasm3.loads(text)
         except Exception as exc:  # the SDK's parse and conversion errors
-            found = _QISKIT_POSITION.match(str(exc))
+            found = _QISKIT_POSITION.match(str(exc).strip("'\""))  # "4,0: gate 'hh' is ..."
             if found:
                 line, column, detail = found.groups()
                 raise CircuitError(detail, line=int(line), column=int(column)) from exc

@@ -29,7 +29,8 @@ def setting(site: str, key: str, value: Any = None, default: Any = None) -> Any:
 def worker_init(extra: str | None, backend_threads: int) -> str:
     """Shell lines run before a worker starts: this Python's scripts on PATH, thread caps,
     then the site's own lines (``module load``, ``source venv/bin/activate``...)."""
-    lines = [f'export PATH={_bin_dir()}:"$PATH"', *export_lines(thread_environment(backend_threads))]
+    lines = [f'export PATH={_bin_dir()}:"$PATH"']
+    lines += export_lines(thread_environment(backend_threads))
     if extra:
         lines.append(extra)
     return "\n".join(lines)

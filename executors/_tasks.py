@@ -23,12 +23,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hal_workflow.executors._resources import THREADS_ENV
+
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
-from hal_workflow.contract.errors import HalTimeoutError, JobCancelledError
+from hal_workflow.contract.errors import (
+    HalTimeoutError,
+    JobCancelledError,
+    UnsupportedExtensionError,
+)
 from hal_workflow.contract.extensions import submit_many
 from hal_workflow.orchestration.sync import backend_for, run_sync
-
-from hal_workflow.executors._resources import THREADS_ENV
 
 if TYPE_CHECKING:
     from hal_workflow.circuits import Circuit
@@ -134,6 +138,59 @@ def run_items(
         return [await backend.submit(c, shots, p) for c, p in items]
 
     return _execute(spec, submit_all, should_stop, task)
+
+
+def run_estimates(
+    spec: BackendSpec,
+    circuit: Circuit | str,
+    observable: Sequence[tuple[float, str]],
+    bindings: Sequence[Mapping[str, float]],
+    shots: int,
+    exact: bool | None = None,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    task: str | None = None,
+) -> list[float]:
+    """``<observable>`` after ``circuit`` at each binding, in order.
+
+    ``exact=True`` reads it from the backend's ``statevector`` extension (no shot noise);
+    ``exact=False`` measures one circuit per basis with ``shots`` shots (see
+    :mod:`~hal_workflow.executors.observables`); ``None`` picks exact where offered.
+    """
+    from hal_workflow.executors import observables
+
+    from hal_workflow.circuits import Circuit
+
+    program = circuit if isinstance(circuit, Circuit) else Circuit.from_qasm(circuit)
+    terms = observables.check_observable(observable, program.num_qubits)
+    normalised = worker_spec(spec)
+    statevector = backend_for(normalised).extension("statevector")
+    if exact is None:
+        exact = statevector is not None
+    if exact:
+        if statevector is None:
+            raise UnsupportedExtensionError(
+                f"backend {normalised['name']!r} offers no statevector extension; "
+                f"estimate from measurements with exact=False"
+            )
+        return [
+            observables.expectation_from_statevector(
+                run_sync(statevector.statevector(program, b)), terms
+            )
+            for b in bindings
+        ]
+    grouping = observables.group_terms(terms)
+    per_basis = [
+        run_sweep(normalised, observables.in_basis(program, basis), bindings, shots,
+                  should_stop=should_stop, task=task)
+        for basis in grouping.bases
+    ]
+    return [
+        observables.estimate_from_counts(
+            terms, grouping, [results[i].counts for results in per_basis], program.num_clbits
+        )
+        for i in range(len(bindings))
+    ]
 
 
 async def _submit_one(

@@ -22,8 +22,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hal_workflow.contract.errors import ConfigurationError
 from hal_workflow.executors._resources import export_lines, thread_environment
+
+from hal_workflow.contract.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from parsl.config import Config
@@ -46,7 +47,8 @@ _applied_jobqueue: set[tuple[str, float]] = set()
 
 def config_dirs() -> list[Path]:
     """The directories searched for sites, highest precedence first (existing ones only)."""
-    candidates = [Path(p).expanduser() for p in os.environ.get(CONFIG_DIR_ENV, "").split(os.pathsep) if p]
+    from_env = os.environ.get(CONFIG_DIR_ENV, "").split(os.pathsep)
+    candidates = [Path(p).expanduser() for p in from_env if p]
     candidates.append(Path(__file__).resolve().parent.parent / "configs")
     candidates.append(Path(sys.prefix) / "share" / "hal-workflow" / "configs")
     found: list[Path] = []

@@ -22,14 +22,10 @@ Example::
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from distributed import Client, Future, LocalCluster, as_completed, get_worker
-from tqdm.auto import tqdm
-
-from hal_workflow.backends.registry import BackendSpec, normalize_spec
-from hal_workflow.contract.backend import Backend
 from hal_workflow.executors import _tasks
 from hal_workflow.executors._plan import chunk_ranges, chunk_size_for
 from hal_workflow.executors._resources import (
@@ -38,6 +34,10 @@ from hal_workflow.executors._resources import (
     threads_per_job,
 )
 from hal_workflow.executors._tasks import job_status, worker_jobs
+from tqdm.auto import tqdm
+
+from hal_workflow.backends.registry import BackendSpec, normalize_spec
+from hal_workflow.contract.backend import Backend
 from hal_workflow.orchestration.sync import spec_key
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "cancel",
+    "estimate",
     "iter_sweep",
     "job_status",
     "local_cluster",
@@ -89,6 +90,20 @@ def run_sweep_task(
     """The task behind one chunk of :func:`sweep` (runs on a worker)."""
     key = get_worker().get_current_task()
     return _tasks.run_sweep(spec, circuit, bindings, shots, should_stop=_released, task=str(key))
+
+
+def run_estimates_task(
+    spec: dict[str, Any],
+    circuit: Circuit | str,
+    observable: Sequence[tuple[float, str]],
+    bindings: Sequence[Mapping[str, float]],
+    shots: int,
+    exact: bool | None,
+) -> list[float]:
+    """The task behind one chunk of :func:`estimate` (runs on a worker)."""
+    key = get_worker().get_current_task()
+    return _tasks.run_estimates(spec, circuit, observable, bindings, shots, exact,
+                                should_stop=_released, task=str(key))
 
 
 # -- client side -----------------------------------------------------------------------------
@@ -136,7 +151,7 @@ def map_circuits(
     bound = parameters if parameters is not None else [None] * len(circuits)
     return [
         submit_circuit(client, c, backend, shots, p, **submit_kwargs)
-        for c, p in zip(circuits, bound)
+        for c, p in zip(circuits, bound, strict=True)
     ]
 
 
@@ -147,6 +162,29 @@ def _offers_batch(client: Client, spec: dict[str, Any]) -> bool:
         future = client.submit(_tasks.offers_batch, spec, key=_key("capabilities"), pure=False)
         _batch_offered[cache_key] = bool(future.result())
     return _batch_offered[cache_key]
+
+
+def _submit_chunks(
+    client: Client,
+    task: Any,
+    bindings: Sequence[Mapping[str, float]],
+    chunk_size: int,
+    arguments: Callable[[list[Mapping[str, float]]], tuple[Any, ...]],
+    submit_kwargs: dict[str, Any],
+) -> list[tuple[range, Future]]:
+    """One ``task(*arguments(chunk))`` per chunk of ``bindings``: ``(indices, future)`` pairs."""
+    submit_kwargs.setdefault("pure", False)
+    token = uuid.uuid4().hex
+    name = task.__name__.removeprefix("run_").removesuffix("_task")
+    return [
+        (indices, client.submit(task, *arguments(list(bindings[indices.start : indices.stop])),
+                                key=f"hal-{name}-{token}-{indices.start}", **submit_kwargs))
+        for indices in chunk_ranges(len(bindings), chunk_size)
+    ]
+
+
+def _slots(client: Client) -> int:
+    return sum(client.nthreads().values())
 
 
 def submit_sweep(
@@ -165,21 +203,10 @@ def submit_sweep(
     worker thread); without it, one binding per task.
     """
     spec = _spec(backend)
-    bindings = list(bindings)
     if chunk_size is None:
-        slots = sum(client.nthreads().values())
-        chunk_size = chunk_size_for(len(bindings), slots, _offers_batch(client, spec))
-    submit_kwargs.setdefault("pure", False)
-    token = uuid.uuid4().hex
-    chunks = []
-    for indices in chunk_ranges(len(bindings), chunk_size):
-        part = bindings[indices.start : indices.stop]
-        future = client.submit(
-            run_sweep_task, spec, circuit, part, shots,
-            key=f"hal-sweep-{token}-{indices.start}", **submit_kwargs,
-        )
-        chunks.append((indices, future))
-    return chunks
+        chunk_size = chunk_size_for(len(bindings), _slots(client), _offers_batch(client, spec))
+    return _submit_chunks(client, run_sweep_task, bindings, chunk_size,
+                          lambda part: (spec, circuit, part, shots), submit_kwargs)
 
 
 def iter_sweep(
@@ -210,9 +237,7 @@ def iter_sweep(
                 yield start + offset, result
     finally:
         bar.close()
-        pending = [f for f in futures if not f.done()]
-        if pending:
-            client.cancel(pending)
+        cancel([f for f in futures if not f.done()], client)
 
 
 def sweep(
@@ -237,6 +262,36 @@ def sweep(
     ):
         results[index] = result
     return results  # type: ignore[return-value]
+
+
+def estimate(
+    client: Client,
+    circuit: Circuit | str,
+    observable: Sequence[tuple[float, str]],
+    bindings: Sequence[Mapping[str, float]],
+    backend: BackendSpec | Backend = "sim",
+    shots: int = 1000,
+    exact: bool | None = None,
+    chunk_size: int | None = None,
+    **submit_kwargs: Any,
+) -> list[float]:
+    """``<observable>`` after ``circuit`` at each binding, computed in chunks on the cluster.
+
+    ``observable`` is a list of ``(coefficient, Pauli label)``; ``exact`` as in
+    :func:`hal_workflow.executors._tasks.run_estimates` (statevector where offered, else
+    measured with ``shots``). Values come back in input order.
+    """
+    spec = _spec(backend)
+    if chunk_size is None:
+        chunk_size = chunk_size_for(len(bindings), _slots(client), batch=True)
+    chunks = _submit_chunks(client, run_estimates_task, bindings, chunk_size,
+                            lambda part: (spec, circuit, list(observable), part, shots, exact),
+                            submit_kwargs)
+    futures = [future for _, future in chunks]
+    try:
+        return [value for values in client.gather(futures) for value in values]
+    finally:
+        cancel([f for f in futures if not f.done()], client)
 
 
 def cancel(futures: Future | Sequence[Future], client: Client | None = None,

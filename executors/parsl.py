@@ -24,20 +24,29 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import parsl
+from hal_workflow.executors import _tasks
+from hal_workflow.executors._plan import chunk_ranges, chunk_size_for
+from hal_workflow.executors._resources import available_cores
 from parsl import python_app
 
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
 from hal_workflow.contract.backend import Backend
 from hal_workflow.contract.errors import HalError
-from hal_workflow.executors import _tasks
-from hal_workflow.executors._plan import chunk_ranges, chunk_size_for
-from hal_workflow.executors._resources import available_cores
 
 if TYPE_CHECKING:
     from hal_workflow.circuits import Circuit
     from hal_workflow.contract.types import ExecutionResult
 
-__all__ = ["local_app", "quantum_app", "run_circuit", "run_items", "run_sweep", "sweep"]
+__all__ = [
+    "estimate",
+    "local_app",
+    "quantum_app",
+    "run_circuit",
+    "run_estimates",
+    "run_items",
+    "run_sweep",
+    "sweep",
+]
 
 
 def _spec(backend: BackendSpec | Backend) -> dict[str, Any]:
@@ -81,9 +90,22 @@ def run_items_task(
     return results[0] if single else results
 
 
+def run_estimates_task(
+    circuit: Circuit | str,
+    observable: Sequence[tuple[float, str]],
+    bindings: Sequence[Mapping[str, float]],
+    backend: BackendSpec = "sim",
+    shots: int = 1000,
+    exact: bool | None = None,
+) -> list[float]:
+    """``<observable>`` at each binding; the body of :data:`run_estimates`."""
+    return _tasks.run_estimates(_spec(backend), circuit, observable, bindings, shots, exact)
+
+
 def _as_pair(item: Any) -> tuple[Circuit | str, Mapping[str, float] | None]:
-    if isinstance(item, tuple) and len(item) == 2 and (item[1] is None or isinstance(item[1], Mapping)):
-        return item[0], item[1]
+    if isinstance(item, tuple) and len(item) == 2:
+        if item[1] is None or isinstance(item[1], Mapping):
+            return item[0], item[1]
     return item, None
 
 
@@ -113,6 +135,11 @@ def local_app(func: Callable[..., Any]) -> Any:
     may use this module's globals and is never pickled, unlike apps sent to HTEX workers.
     """
     return python_app(func, executors=[LOCAL_EXECUTOR])
+
+run_estimates = python_app(run_estimates_task)
+"""App: ``run_estimates(circuit, observable, bindings, backend="sim", shots=1000,
+exact=None)`` -> AppFuture of the list of ``<observable>`` values, one per binding (exact
+from the statevector extension where offered). ``bindings`` may be a future."""
 
 
 def quantum_app(
@@ -205,6 +232,28 @@ def sweep(
     for indices in chunk_ranges(len(bindings), chunk_size):
         chunk = run_sweep(circuit, bindings[indices.start : indices.stop], spec, shots)
         futures.extend(_split(chunk, len(indices)))
+    return futures
+
+
+def estimate(
+    circuit: Circuit | str,
+    observable: Sequence[tuple[float, str]],
+    bindings: Sequence[Mapping[str, float]],
+    backend: BackendSpec | Backend = "sim",
+    shots: int = 1000,
+    exact: bool | None = None,
+    chunk_size: int | None = None,
+) -> list[Future[float]]:
+    """``<observable>`` at each binding as chunked :data:`run_estimates` apps; one future
+    per binding, in input order."""
+    spec = _spec(backend)
+    bindings = list(bindings)
+    size = chunk_size or chunk_size_for(len(bindings), _slots(), batch=True)
+    futures: list[Future[float]] = []
+    for indices in chunk_ranges(len(bindings), size):
+        part = bindings[indices.start : indices.stop]
+        futures.extend(_split(run_estimates(circuit, list(observable), part, spec, shots, exact),
+                              len(indices)))
     return futures
 
 

@@ -28,9 +28,9 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from hal_workflow.backends.registry import available_backends, get_backend, register_backend
-    from hal_workflow.circuits import Circuit
-    from hal_workflow.orchestration.sync import Job, run, submit, sweep, validate
+    from hal_workflow.backends.registry import available_backends, get_backend, register_backend  # noqa: F401
+    from hal_workflow.circuits import Circuit  # noqa: F401
+    from hal_workflow.orchestration.sync import Job, run, submit, sweep, validate  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -31,7 +31,6 @@ import re
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -53,6 +52,7 @@ from qiskit_ibm_runtime.exceptions import (
 )
 from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
 
+from hal_workflow.compilation.checks import bound_values, shots_issues
 from hal_workflow.compilation.qiskit_bridge import (
     as_circuit,
     calibration_from_target,
@@ -82,7 +82,6 @@ from hal_workflow.contract.types import (
     JobId,
     JobState,
     JobStatus,
-    ValidationCode,
     ValidationIssue,
     ValidationResult,
 )
@@ -91,11 +90,6 @@ if TYPE_CHECKING:
     from hal_workflow.circuits import Circuit
 
 logger = logging.getLogger(__name__)
-
-# A circuit without classical bits is answered with {"": shots}; Qiskit's warnings about its
-# empty result say nothing the caller needs.
-warnings.filterwarnings("ignore", message=r".*has no output classical registers",
-                        category=UserWarning)
 
 RUNTIME_STATES: dict[str, JobState] = {
     "INITIALIZING": JobState.QUEUED,
@@ -206,11 +200,19 @@ class _Submission:
     """What we keep of one runtime job: the job and, per PUB, the program that ran."""
 
     job: Any
+    device: str
     executed: list[str | None]
     calibration: CalibrationSnapshot | None
     local: bool
     submitted_at: float = field(default_factory=time.time)
     transpile_s: float = 0.0
+
+
+_SUBMISSIONS: dict[str, _Submission] = {}
+"""Runtime jobs seen in this process, by runtime id: shared by every IBMBackend, so a backend
+rebuilt from the spec in this process reads jobs another instance submitted (the only way to
+reach a local-mode job, which the runtime cannot look up by id)."""
+_SUBMISSIONS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -219,7 +221,8 @@ class _Prepared:
 
     isa: QuantumCircuit  # with the all-clbits register added; never mutated
     executed: str  # the transpiled circuit as OpenQASM 3 (before that register)
-    parameters: tuple[str, ...]  # the circuit's input names, in ``isa.parameters`` order
+    inputs: tuple[str, ...]  # the circuit's input names, as declared
+    parameters: tuple[str, ...]  # the inputs left in the transpiled circuit, in its order
     transpile_s: float
 
 
@@ -253,8 +256,6 @@ class IBMBackend(Backend):
         self._service: Any = None
         self._device = self._open(device, spec)
         self._local = isinstance(self._device, FakeBackendV2)
-        self._submissions: dict[str, _Submission] = {}
-        self._lock = threading.Lock()
         self._prepare_cached = functools.lru_cache(maxsize=64)(self._transpile)
         super().__init__(spec)
 
@@ -342,6 +343,7 @@ class IBMBackend(Backend):
         return _Prepared(
             isa=isa,
             executed=executed,
+            inputs=circuit.parameters,
             parameters=tuple(p.name for p in isa.parameters),
             transpile_s=time.perf_counter() - started,
         )
@@ -353,15 +355,7 @@ class IBMBackend(Backend):
 
         Raises ``CircuitError`` for text that does not parse.
         """
-        issues: list[ValidationIssue] = []
-        max_shots = self.capabilities().max_shots
-        if shots is not None and not (
-            isinstance(shots, int) and not isinstance(shots, bool) and 1 <= shots <= max_shots
-        ):
-            issues.append(ValidationIssue(
-                ValidationCode.SHOTS_OUT_OF_RANGE,
-                f"shots must be an integer from 1 to {max_shots}, got {shots!r}",
-            ))
+        issues = shots_issues(shots, self.capabilities().max_shots)
         try:
             prepared = self._prepare_cached(as_circuit(circuit))
         except ValidationError as exc:  # too wide for the device, or not transpilable
@@ -379,24 +373,10 @@ class IBMBackend(Backend):
         return prepared
 
     def _values(self, prepared: _Prepared, binding: Mapping[str, float] | None) -> list[float]:
-        """The parameter values of ``binding`` in the order of the circuit's parameters."""
-        binding = dict(binding or {})
-        missing = [p for p in prepared.parameters if p not in binding]
-        unknown = sorted(set(binding) - set(prepared.parameters))
-        issues = []
-        if missing:
-            issues.append(ValidationIssue(
-                ValidationCode.UNBOUND_PARAMETERS, f"no value for input(s) {', '.join(missing)}"
-            ))
-        if unknown:
-            issues.append(ValidationIssue(
-                ValidationCode.UNBOUND_PARAMETERS,
-                f"unknown input(s) {', '.join(unknown)}; the circuit has "
-                f"{', '.join(prepared.parameters) or 'none'}",
-            ))
-        if issues:
-            raise ValidationError(issues, self.name)
-        return [float(binding[p]) for p in prepared.parameters]
+        """The values of ``binding`` in the order of the transpiled circuit's parameters."""
+        values = bound_values(prepared.inputs, binding, self.name)
+        by_name = dict(zip(prepared.inputs, values, strict=True))
+        return [by_name[name] for name in prepared.parameters]
 
     # -- submission --------------------------------------------------------------------
     def _sampler(self, mode: Any) -> SamplerV2:
@@ -413,9 +393,10 @@ class IBMBackend(Backend):
         with _ibm_errors("submitting a job"):
             job = self._sampler(mode if mode is not None else self._device).run(pubs)
         runtime_id = job.job_id()
-        with self._lock:
-            self._submissions[runtime_id] = _Submission(
+        with _SUBMISSIONS_LOCK:
+            _SUBMISSIONS[runtime_id] = _Submission(
                 job=job,
+                device=self._device.name,
                 executed=[p.executed for p in prepared],
                 calibration=calibration,
                 local=self._local,
@@ -472,8 +453,8 @@ class IBMBackend(Backend):
 
     def _submission(self, job_id: str) -> _Submission:
         runtime_id, _, _ = self._parse_id(job_id)
-        with self._lock:
-            record = self._submissions.get(runtime_id)
+        with _SUBMISSIONS_LOCK:
+            record = _SUBMISSIONS.get(runtime_id)
         if record is not None:
             return record
         if self._local:
@@ -489,10 +470,10 @@ class IBMBackend(Backend):
         for pub in pubs:
             circuit = pub[0] if isinstance(pub, (tuple, list)) else getattr(pub, "circuit", None)
             executed.append(from_qiskit(circuit) if isinstance(circuit, QuantumCircuit) else None)
-        record = _Submission(job=job, executed=executed, calibration=None, local=False)
-        with self._lock:
-            self._submissions.setdefault(runtime_id, record)
-        return record
+        record = _Submission(job=job, device=self._device.name, executed=executed,
+                             calibration=None, local=False)
+        with _SUBMISSIONS_LOCK:
+            return _SUBMISSIONS.setdefault(runtime_id, record)
 
     def _status(self, job_id: str) -> JobStatus:
         record = self._submission(job_id)
@@ -545,7 +526,7 @@ class IBMBackend(Backend):
             calibration=record.calibration,
             metadata={
                 "runtime_job_id": runtime_id,
-                "device": self._device.name,
+                "device": record.device,
                 "local_testing_mode": record.local,
                 **({"noise": "fake-backend noise model (Aer)"} if record.local else {}),
             },

@@ -5,8 +5,8 @@ to ``IQM_SERVER_URL``; ``quantum_computer`` (the alias) may be left out when the
 one. Credentials come from ``IQM_TOKEN`` or ``IQM_TOKENS_FILE`` (read by iqm-client); a
 ``"token"`` in the spec is accepted but never shown (``repr`` masks it) and must not be combined
 with those variables. Other options: ``calibration_set_id`` (pin one calibration), ``max_shots``
-(default 100000), ``optimization_level`` (default 1), ``seed_transpiler``, ``timeout`` (seconds
-per HTTP request, default 60).
+(default 100000), ``optimization_level`` (default 1), ``seed`` (of the transpiler), ``timeout``
+(seconds per HTTP request, default 60).
 
 Circuits are transpiled with Qiskit to IQM's native ``r``/``cz`` basis on the device's coupling
 map (qubit ``i`` is the ``i``-th qubit of the dynamic quantum architecture) and sent as native
@@ -15,7 +15,9 @@ adapter transpiles, ``Capabilities.gate_set`` lists every standard OpenQASM 3 ga
 use; the device's own operations are :attr:`IQMBackend.native_operations`.
 
 Jobs live on IQM's server, so another process can rebuild the backend from its spec and query
-a job by id. Architectures with computational resonators (MOVE gates) are not supported.
+a job by id. The ``batch`` extension sends many circuits (or bindings) as one IQM job; element
+``k`` has the id ``<job id>#<k>``, and cancelling any element cancels the whole job.
+Architectures with computational resonators (MOVE gates) are not supported.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -98,7 +101,16 @@ NATIVE_BASIS = ("r", "cz")
 class IQMBackend(Backend):
     """A quantum computer behind an IQM server (see the module docstring for the spec)."""
 
+    OPTIONS = frozenset({"name", "url", "quantum_computer", "token", "calibration_set_id",
+                         "max_shots", "optimization_level", "seed", "timeout"})
+
     def __init__(self, spec: Mapping[str, Any]) -> None:
+        unknown = sorted(set(spec) - self.OPTIONS)
+        if unknown:
+            raise ConfigurationError(
+                f"iqm: unknown option(s) {', '.join(map(repr, unknown))}; known: "
+                f"{', '.join(sorted(self.OPTIONS - {'name'}))}"
+            )
         url = spec.get("url") or os.environ.get("IQM_SERVER_URL")
         if not url:
             raise ConfigurationError(
@@ -110,7 +122,7 @@ class IQMBackend(Backend):
         self._calibration_set_id = _optional_uuid(spec.get("calibration_set_id"))
         self._max_shots = int(spec.get("max_shots", 100_000))
         self._optimization_level = int(spec.get("optimization_level", 1))
-        self._seed = spec.get("seed_transpiler")
+        self._seed = None if spec.get("seed") is None else int(spec["seed"])
         self._timeout = float(spec.get("timeout", 60.0))
         self._client_lock = threading.Lock()
         self._client_instance: IQMClient | None = None
@@ -220,11 +232,11 @@ class IQMBackend(Backend):
             simulator=False,
             supports_reset="reset" in dqa.gates,
             supports_mid_circuit_measurement=True,
-            extensions=frozenset({"calibration"}),
+            extensions=frozenset({"batch", "calibration"}),
         )
 
     def _extensions(self) -> Mapping[str, object]:
-        return {"calibration": _IQMCalibration(self)}
+        return {"batch": _IQMBatch(self), "calibration": _IQMCalibration(self)}
 
     def _snapshot(
         self, client: IQMClient, calibration_set_id: uuid.UUID | None
@@ -333,6 +345,17 @@ class IQMBackend(Backend):
         return to_iqm_circuit(transpiled, self._qubits, name="hal-workflow",
                               program=from_qiskit(transpiled))
 
+    def _submit_natives(self, client: IQMClient, natives: list[Any], shots: int) -> str:
+        """Send ``natives`` as one IQM job; return its id (a UUID string)."""
+        tracker = client.submit_circuits(
+            natives, shots=shots, calibration_set_id=self._calibration_set_id
+        )
+        job_id = str(tracker.job_id)
+        self._trackers[job_id] = tracker
+        logger.debug("iqm: submitted job %s (%d circuit(s), %d shots)", job_id, len(natives),
+                     shots)
+        return job_id
+
     async def submit(
         self,
         circuit: Circuit | str,
@@ -341,32 +364,38 @@ class IQMBackend(Backend):
     ) -> JobId:
         def submit(client: IQMClient) -> str:
             native = self.native_circuit(circuit, parameters, shots)
-            tracker = client.submit_circuits(
-                [native], shots=shots, calibration_set_id=self._calibration_set_id
-            )
-            job_id = str(tracker.job_id)
-            self._trackers[job_id] = tracker
-            logger.debug("iqm: submitted job %s (%d shots, %d operations)", job_id, shots,
-                         len(native.instructions))
-            return job_id
+            return self._submit_natives(client, [native], shots)
 
         return JobId(await self._call("submit", submit))
 
+    async def _submit_many(
+        self, items: list[tuple[Circuit | str, Mapping[str, float] | None]], shots: int
+    ) -> list[JobId]:
+        """One IQM job for every (circuit, binding); element ``k`` is ``<job id>#<k>``."""
+
+        def submit(client: IQMClient) -> list[JobId]:
+            natives = [self.native_circuit(c, p, shots) for c, p in items]
+            job_id = self._submit_natives(client, natives, shots)
+            return [JobId(f"{job_id}#{k}") for k in range(len(natives))]
+
+        return await self._call("submit", submit)
+
     def _tracker(self, client: IQMClient, job_id: str) -> CircuitJobTracker:
-        """The tracker of ``job_id``, refreshed unless its status is terminal."""
-        tracker = self._trackers.get(job_id)
-        if tracker is None:
-            with _quiet():  # get_job warns once per server message
-                tracker = client.get_job(_job_uuid(job_id))  # type: ignore[assignment]
-            if tracker.job_data.type != "circuit":
-                raise JobNotFoundError(job_id, f"iqm: job {job_id} is not a circuit job")
-            self._trackers[job_id] = tracker
-        else:
-            tracker.update()
-        return tracker
+        """The tracker of the IQM job behind ``job_id``, refreshed unless it is terminal."""
+        key = str(_parse_id(job_id)[0])
+        known = self._trackers.get(key)
+        if known is not None:
+            known.update()
+            return known
+        with _quiet():  # get_job warns once per server message
+            fetched = client.get_job(uuid.UUID(key))
+        if fetched.job_data.type != "circuit":
+            raise JobNotFoundError(job_id, f"iqm: job {job_id} is not a circuit job")
+        self._trackers[key] = fetched  # type: ignore[assignment]
+        return fetched  # type: ignore[return-value]
 
     async def status(self, job_id: str) -> JobStatus:
-        _job_uuid(job_id)
+        _parse_id(job_id)
         tracker = await self._call("status", lambda c: self._tracker(c, job_id), job_id)
         data = tracker.job_data
         vendor = str(data.status.value if hasattr(data.status, "value") else data.status)
@@ -382,6 +411,7 @@ class IQMBackend(Backend):
                          queue_position=data.queue_position)
 
     async def result(self, job_id: str) -> ExecutionResult:
+        _, index = _parse_id(job_id)
         status = await self.wait(job_id)
         if status.state is JobState.FAILED:
             raise JobFailedError(job_id, status.reason)
@@ -390,15 +420,18 @@ class IQMBackend(Backend):
 
         def fetch(client: IQMClient) -> ExecutionResult:
             tracker = self._tracker(client, job_id)
-            batch = tracker.result_counts()
-            if not batch:
-                raise JobFailedError(job_id, "the IQM server returned no measurement counts")
+            batch = tracker.result_counts() or []
             with _quiet():  # parsing a fetched payload trips iqm-client's own deprecations
-                native = tracker.payload().circuits[0]
-            metadata = getattr(native, "metadata", None) or {}
+                natives = tracker.payload().circuits
+            if index >= len(natives):
+                raise JobNotFoundError(job_id, f"iqm: job {job_id} has {len(natives)} circuits")
+            if index >= len(batch):
+                raise JobFailedError(job_id, "the IQM server returned no measurement counts")
+            metadata = getattr(natives[index], "metadata", None) or {}
             layout = MeasurementLayout.from_metadata(metadata)
-            counts = (layout.counts(batch[0].measurement_keys, batch[0].counts) if layout
-                      else {k[::-1]: v for k, v in batch[0].counts.items()})
+            measured = batch[index]
+            counts = (layout.counts(measured.measurement_keys, measured.counts) if layout
+                      else {k[::-1]: v for k, v in measured.counts.items()})
             data = tracker.job_data
             calibration_id = data.compilation.calibration_set_id if data.compilation else None
             return ExecutionResult(
@@ -416,9 +449,25 @@ class IQMBackend(Backend):
         return await self._call("result", fetch, job_id)
 
     async def cancel(self, job_id: str) -> None:
-        uid = _job_uuid(job_id)
+        """Cancel the IQM job; for an element of a batch, that cancels the whole batch."""
+        uid, _ = _parse_id(job_id)
         await self._call("cancel", lambda c: c.cancel_job(uid), job_id)
         logger.debug("iqm: asked to cancel job %s", job_id)
+
+
+class _IQMBatch:
+    """The ``batch`` extension: many circuits (or bindings) in one IQM job."""
+
+    def __init__(self, backend: IQMBackend) -> None:
+        self._backend = backend
+
+    async def submit_batch(self, circuits: Sequence[Circuit | str], shots: int) -> list[JobId]:
+        return await self._backend._submit_many([(c, None) for c in circuits], shots)
+
+    async def submit_sweep(
+        self, circuit: Circuit | str, bindings: Sequence[Mapping[str, float]], shots: int
+    ) -> list[JobId]:
+        return await self._backend._submit_many([(circuit, b) for b in bindings], shots)
 
 
 class _IQMCalibration:
@@ -452,10 +501,16 @@ def _optional_uuid(value: Any) -> uuid.UUID | None:
         raise ConfigurationError(f"iqm: calibration_set_id {value!r} is not a UUID") from None
 
 
-def _job_uuid(job_id: str) -> uuid.UUID:
-    """IQM job ids are UUIDs; anything else names no job."""
+_JOB_ID = re.compile(r"^(?P<uuid>[0-9a-fA-F-]{32,36})(?:#(?P<index>\d+))?$")
+
+
+def _parse_id(job_id: str) -> tuple[uuid.UUID, int]:
+    """``<IQM job UUID>`` or ``<UUID>#<k>`` (circuit ``k`` of a batch); else no such job."""
+    match = _JOB_ID.match(str(job_id))
     try:
-        return uuid.UUID(str(job_id))
+        if match is None:
+            raise ValueError(job_id)
+        return uuid.UUID(match["uuid"]), int(match["index"] or 0)
     except ValueError:
         raise JobNotFoundError(str(job_id), f"iqm: {job_id!r} is not an IQM job id") from None
 

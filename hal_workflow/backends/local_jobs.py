@@ -95,7 +95,7 @@ class LocalJobTable:
         except HalError as exc:
             self._move(job, JobState.FAILED, str(exc))
             return
-        except Exception as exc:  # noqa: BLE001 - a failed job must never crash its runner
+        except Exception as exc:
             self._move(job, JobState.FAILED, f"{type(exc).__name__}: {exc}")
             return
         if job.cancel_event.is_set():

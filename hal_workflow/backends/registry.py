@@ -16,14 +16,14 @@ import importlib
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from hal_workflow.contract.errors import ConfigurationError, HalError
 
 if TYPE_CHECKING:
     from hal_workflow.contract.backend import Backend
 
-BackendSpec = Union[str, Mapping[str, Any]]
+BackendSpec: TypeAlias = "str | Mapping[str, Any]"
 ENTRY_POINT_GROUP = "hal_workflow.backends"
 
 BUILTIN_BACKENDS: dict[str, str] = {

@@ -122,14 +122,14 @@ def to_braket(circuit: Circuit) -> str:
     used = _gate_names(program)
     definitions = [BRAKET_GATES[g][0] for g in sorted(used) if g in BRAKET_GATES]
     replacement = " ".join([_BEGIN, *(d for d in definitions if d), _END])
-    lines = text.splitlines(keepends=True)
+    lines = text.split("\n")  # ANTLR counts lines by "\n" alone
     for include in reversed(includes):  # later edits first: earlier spans stay valid
         span = include.span
-        index = span.start_line - 1
-        line = lines[index]
-        lines[index] = line[: span.start_column] + replacement + line[span.end_column + 1:]
-        replacement = ""  # a repeated include needs no second copy
-    return "".join(lines)
+        assert span is not None  # the parser records every statement's span
+        new = replacement if include is includes[0] else ""  # one copy of the definitions
+        line = lines[span.start_line - 1]
+        lines[span.start_line - 1] = line[: span.start_column] + new + line[span.end_column + 1:]
+    return "\n".join(lines)
 
 
 def from_braket(source: str) -> str:

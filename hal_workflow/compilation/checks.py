@@ -65,18 +65,19 @@ def bound_values(
     Raises:
         ValidationError: an input has no value, a value names no input, or is not a number.
     """
+    binding = binding or {}
     issues = binding_issues(parameters, binding)
-    if issues:
-        raise ValidationError(issues, backend)
-    assert binding is not None or not parameters
     values = []
     for name in parameters:
+        if name not in binding:
+            continue
         try:
-            values.append(float(binding[name]))  # type: ignore[index]
+            values.append(float(binding[name]))
         except (TypeError, ValueError):
-            raise ValidationError(
-                [ValidationIssue(ValidationCode.UNBOUND_PARAMETERS,
-                                 f"input {name} must be a number, got {binding[name]!r}")],  # type: ignore[index]
-                backend,
-            ) from None
+            issues.append(ValidationIssue(
+                ValidationCode.UNBOUND_PARAMETERS,
+                f"input {name} must be a number, got {binding[name]!r}",
+            ))
+    if issues:
+        raise ValidationError(issues, backend)
     return values

@@ -160,11 +160,12 @@ def transpile_for(
     synthesised).
     """
     qc = circuit if isinstance(circuit, QuantumCircuit) else to_qiskit(circuit)
-    if coupling_map is not None and not isinstance(coupling_map, CouplingMap):
-        coupling_map = CouplingMap([list(pair) for pair in coupling_map])
+    cmap = coupling_map
+    if cmap is not None and not isinstance(cmap, CouplingMap):
+        cmap = CouplingMap([list(pair) for pair in cmap])
     width = target.num_qubits if target is not None else None
-    if width is None and coupling_map is not None:
-        width = coupling_map.size()
+    if width is None and cmap is not None:
+        width = cmap.size()
     if width is not None and qc.num_qubits > width:
         raise ValidationError(
             [ValidationIssue(
@@ -178,7 +179,7 @@ def transpile_for(
             optimization_level=optimization_level,
             target=target,
             basis_gates=basis,
-            coupling_map=coupling_map,
+            coupling_map=cmap,
             seed_transpiler=seed,
         )
         return manager.run(qc)

@@ -89,8 +89,10 @@ async def submit_many(
         if batch is not None:
             return list(await batch.submit_sweep(circuit, bindings, shots))
         return [await backend.submit(circuit, shots, b) for b in bindings]
-    single = isinstance(circuit, str) or not isinstance(circuit, Sequence)
-    circuits = [circuit] if single else list(circuit)
+    if isinstance(circuit, str) or not isinstance(circuit, Sequence):
+        circuits: list[Circuit | str] = [circuit]
+    else:
+        circuits = list(circuit)
     if batch is not None:
         return list(await batch.submit_batch(circuits, shots))
     return [await backend.submit(c, shots) for c in circuits]

@@ -47,9 +47,11 @@ from hal_workflow.contract.backend import Backend
 from hal_workflow.contract.errors import (
     ConfigurationError,
     HalError,
+    HalTimeoutError,
     JobCancelledError,
     JobFailedError,
     JobNotFoundError,
+    ValidationError,
 )
 from hal_workflow.contract.types import (
     AvailabilityStatus,
@@ -59,6 +61,8 @@ from hal_workflow.contract.types import (
     JobId,
     JobState,
     JobStatus,
+    ValidationCode,
+    ValidationIssue,
     ValidationResult,
 )
 from hal_workflow.orchestration.hooks import HookContext, parse_hooks, run_hooks
@@ -88,6 +92,8 @@ OPTION_KEYS = frozenset({
 """Settings a spec or a site config may give (besides ``name``, ``backend`` and ``site``)."""
 
 DEFAULTS: dict[str, Any] = {"cpus": 1, "poll_interval": 2.0}
+CANCEL_SETTLE_S = 30.0
+"""How long ``cancel`` waits for the scheduler to report the job ended."""
 
 
 # ------------------------------------------------------------------------------ settings
@@ -304,6 +310,11 @@ class SchedulerBackend(Backend):
             if key in checked:  # same circuit, same free names: same answer
                 continue
             checked.add(key)
+            if bound.parameters:  # found here, not an hour later on a compute node
+                issue = ValidationIssue(
+                    ValidationCode.UNBOUND_PARAMETERS,
+                    f"parameters without a value: {', '.join(bound.parameters)}")
+                raise ValidationError([issue], self.name)
             report = await self._inner.validate(bound, shots)
             report.raise_for_issues(self.name)
         return [c.qasm for c in parsed]
@@ -325,6 +336,7 @@ class SchedulerBackend(Backend):
         context = HookContext("before_submit", self.name, self.scheduler_name,
                               str(directory.path), str(script), spec=self._public_spec())
         await asyncio.to_thread(run_hooks, self._hooks["before_submit"], context)
+        await asyncio.to_thread(self._scheduler.check, options)
         scheduler_id = await asyncio.to_thread(
             self._scheduler.submit, str(script), str(directory.path),
             len(tasks) if array else None)
@@ -360,12 +372,17 @@ class SchedulerBackend(Backend):
         self._last[job_id] = status
         return status
 
+    def _target(self, ref: JobRef) -> str:
+        """The scheduler's own id of the job or array task that ``ref`` names."""
+        if ref.index is None:
+            return ref.scheduler_id
+        return self._scheduler.task_id(ref.scheduler_id, ref.index)
+
     def _scheduler_state(self, ref: JobRef) -> SchedulerState | None:
         """What the scheduler knows: by the task's id, then by the id the running job saw
         (array tasks have their own), then, for a task that has not started, its array."""
         scheduler = self._scheduler
-        ids = [scheduler.task_id(ref.scheduler_id, ref.index) if ref.is_task
-               else ref.scheduler_id]
+        ids = [self._target(ref)]
         started = ref.directory.read("started", ref.index)
         seen = started.get("scheduler_job_id") if started else None
         if seen and seen not in ids:
@@ -468,6 +485,7 @@ class SchedulerBackend(Backend):
 
         The batch job cancels its vendor job itself when it receives SIGTERM; doing it from
         here as well covers a batch job killed before it could (SIGKILL, node failure).
+        Returns once the scheduler reports the job ended (at most ``CANCEL_SETTLE_S``).
         """
         status = await self.status(job_id)
         if status.is_terminal:
@@ -475,12 +493,16 @@ class SchedulerBackend(Backend):
         ref = parse_job_id(job_id, self.scheduler_name)
         ref.directory.write("cancel", {"requested_at": time.time(), "host": socket.gethostname(),
                                        "pid": os.getpid()}, ref.index)
-        target = (self._scheduler.task_id(ref.scheduler_id, ref.index) if ref.is_task
-                  else ref.scheduler_id)
-        await asyncio.to_thread(self._scheduler.cancel, [target])
+        await asyncio.to_thread(self._scheduler.cancel, [self._target(ref)])
         vendor = ref.directory.read("vendor_job", ref.index)
         if vendor and vendor.get("job_id"):
             await self._cancel_vendor(ref, str(vendor["job_id"]))
+        try:  # scancel returns before slurmctld records the end; report it once it has
+            await self.wait(job_id, timeout=CANCEL_SETTLE_S, poll_interval=0.05,
+                            max_poll_interval=0.5)
+        except HalTimeoutError:
+            logger.warning("%s still not ended %g s after %s", job_id, CANCEL_SETTLE_S,
+                           "scancel" if self.scheduler_name == "slurm" else "qdel")
 
     async def _cancel_vendor(self, ref: JobRef, vendor_id: str) -> None:
         spec = ref.directory.job()["backend"]

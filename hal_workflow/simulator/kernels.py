@@ -661,6 +661,11 @@ def _signatures(dtype: np.dtype) -> dict[object, list[tuple[object, ...]]]:
     }
 
 
+def is_compiled(dtype: np.dtype | type) -> bool:
+    """Whether :func:`ensure_compiled` already ran for ``dtype`` in this process."""
+    return np.dtype(dtype).name in _compiled
+
+
 def ensure_compiled(dtype: np.dtype | type) -> None:
     """Compile (or load from the on-disk cache) every kernel for states of ``dtype``.
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hal_workflow.testing.conformance import ConformanceSuite
+from hal_workflow.testing.conformance import KNOBS, ConformanceSuite
+from hal_workflow.testing.plugin import KNOBS_KEY, SPEC_KEY
 
 
 class TestHalBackend(ConformanceSuite):
@@ -13,11 +14,13 @@ class TestHalBackend(ConformanceSuite):
     @pytest.fixture(scope="class", autouse=True)
     @classmethod
     def _hal_cli_options(cls, request: pytest.FixtureRequest) -> None:
-        config = request.config
-        if not hasattr(config, "_hal_backend_spec"):
+        stash = request.config.stash
+        if SPEC_KEY not in stash:
             pytest.skip("run with --hal-backend SPEC")
-        cls.backend_spec = config._hal_backend_spec
-        for name, value in config._hal_knobs.items():
-            if not hasattr(ConformanceSuite, name) or name.startswith("_"):
-                raise pytest.UsageError(f"--hal-knob: ConformanceSuite has no knob {name!r}")
+        cls.backend_spec = stash[SPEC_KEY]
+        for name, value in stash[KNOBS_KEY].items():
+            if name not in KNOBS:
+                raise pytest.UsageError(
+                    f"--hal-knob: ConformanceSuite has no knob {name!r}; knobs: {', '.join(KNOBS)}"
+                )
             setattr(cls, name, value)

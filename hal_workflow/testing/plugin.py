@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 CLI_SUITE = Path(__file__).with_name("cli_suite.py")
+SPEC_KEY = pytest.StashKey["str | dict[str, Any]"]()
+KNOBS_KEY = pytest.StashKey["dict[str, Any]"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -71,8 +73,8 @@ def pytest_configure(config: pytest.Config) -> None:
     spec = config.getoption("hal_backend", None)
     if not spec:
         return
-    config._hal_backend_spec = parse_spec(spec)  # type: ignore[attr-defined]
-    config._hal_knobs = parse_knobs(config.getoption("hal_knobs"))  # type: ignore[attr-defined]
+    config.stash[SPEC_KEY] = parse_spec(spec)
+    config.stash[KNOBS_KEY] = parse_knobs(config.getoption("hal_knobs"))
     if config.args_source is not pytest.Config.ArgsSource.ARGS:
         config.args[:] = [str(CLI_SUITE)]
     elif str(CLI_SUITE) not in config.args:

@@ -10,9 +10,11 @@ instructions run on a numpy statevector, so counts are real samples of the circu
 Jobs move ``waiting -> processing -> completed`` as they are polled (``GET jobs/{id}``):
 ``waiting_polls`` and ``processing_polls`` say how many polls see each state, and ``None``
 holds a job in that state until it is cancelled, which makes QUEUED/RUNNING and
-cancel-while-queued testable without sleeping. ``failure`` makes every later job fail with that
-message. With ``token`` set, every request must carry ``Authorization: Bearer <token>`` (401
-otherwise). Errors use the server's JSON shape ``{"message", "error_code", "source"}``.
+cancel-while-queued testable without sleeping. With ``waiting_s``/``processing_s`` a state
+also ends (at the next poll) once it has lasted that many seconds. ``failure`` makes every
+later job fail with that message. With ``token`` set, every request must carry
+``Authorization: Bearer <token>`` (401 otherwise). Errors use the server's JSON shape
+``{"message", "error_code", "source"}``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import itertools
 import json
 import re
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -166,6 +169,7 @@ class MockJob:
     request: dict[str, Any]
     status: str = "waiting"
     polls_in_status: int = 0
+    entered_at: float = field(default_factory=time.monotonic)
     timeline: list[dict[str, str]] = field(default_factory=list)
     measurements: list[dict[str, list[list[int]]]] | None = None
     errors: list[dict[str, str]] = field(default_factory=list)
@@ -179,6 +183,7 @@ class IQMMockServer:
         connectivity: pairs of qubit indices coupled by ``cz`` (default: the grid).
         token: require this bearer token on every request.
         waiting_polls, processing_polls: status polls that see each state (None: forever).
+        waiting_s, processing_s: seconds after which a state ends at the next poll anyway.
         alias: the quantum computer's alias.
         seed: seed of the sampling random generator.
     """
@@ -191,6 +196,8 @@ class IQMMockServer:
         token: str | None = None,
         waiting_polls: int | None = 1,
         processing_polls: int | None = 1,
+        waiting_s: float | None = None,
+        processing_s: float | None = None,
         alias: str = "mock",
         seed: int | None = 1234,
     ) -> None:
@@ -204,6 +211,8 @@ class IQMMockServer:
         self.token = token
         self.waiting_polls = waiting_polls
         self.processing_polls = processing_polls
+        self.waiting_s = waiting_s
+        self.processing_s = processing_s
         self.failure: str | None = None
         self.alias = alias
         self.calibration_set_id = str(uuid.uuid4())
@@ -420,17 +429,17 @@ class IQMMockServer:
         return job
 
     def _move(self, job: MockJob, status: str) -> None:
-        job.status, job.polls_in_status = status, 0
+        job.status, job.polls_in_status, job.entered_at = status, 0, time.monotonic()
         job.timeline.append({"source": "iqm-server", "status": status, "timestamp": _now()})
 
     def _advance(self, job: MockJob) -> None:
         """One status poll: stay, or move on once the current state was seen often enough."""
-        while True:
-            limit = {"waiting": self.waiting_polls,
-                     "processing": self.processing_polls}.get(job.status)
-            if limit is None:
-                return
-            if job.polls_in_status < limit:
+        while job.status in ("waiting", "processing"):
+            waiting = job.status == "waiting"
+            polls = self.waiting_polls if waiting else self.processing_polls
+            seconds = self.waiting_s if waiting else self.processing_s
+            lasted = seconds is not None and time.monotonic() - job.entered_at >= seconds
+            if not lasted and (polls is None or job.polls_in_status < polls):
                 job.polls_in_status += 1
                 return
             if job.status == "waiting":

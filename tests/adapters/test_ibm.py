@@ -115,6 +115,7 @@ def test_multiple_registers_and_loose_bits_in_declaration_order(backend: IBMBack
     assert result.counts["0101"] > 0.8 * 400
 
 
+@pytest.mark.filterwarnings("ignore:.*no output classical registers:UserWarning")
 def test_circuit_without_classical_bits(backend: IBMBackend) -> None:
     result = run(backend.run('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[1] q;\nh q[0];\n', 10))
     assert result.counts == {"": 10}
@@ -134,11 +135,12 @@ def test_sweep_is_one_runtime_job(backend: IBMBackend) -> None:
 
 
 def test_batch_of_circuits(backend: IBMBackend) -> None:
-    texts = [circuits.bell()[0], circuits.bit_order()[0]]
-    ids = run(backend.extension("batch").submit_batch(texts, 200))
+    order_text, order_ideal = circuits.bit_order()
+    ids = run(backend.extension("batch").submit_batch([circuits.bell()[0], order_text], 200))
+    assert len({i.split("#")[0] for i in ids}) == 1  # one runtime job, one PUB per circuit
     bell, order = (run(backend.result(i)) for i in ids)
-    assert set(bell.most_frequent()) <= {"0", "1"} and len(bell.most_frequent()) == 2
-    assert order.most_frequent() == "010"
+    assert bell.most_frequent() in {"00", "11"}
+    assert order.most_frequent() == max(order_ideal, key=order_ideal.__getitem__)
     assert bell.executed_program != order.executed_program
 
 
@@ -172,10 +174,10 @@ def test_unknown_runtime_state_is_not_terminal(caplog: pytest.LogCaptureFixture)
 
 def test_local_jobs_live_in_their_process(backend: IBMBackend) -> None:
     job_id = run(backend.submit(circuits.bell()[0], 10))
-    run(backend.result(job_id))
-    other = IBMBackend(SPEC)
+    counts = run(backend.result(job_id)).counts
+    assert run(IBMBackend(SPEC).result(job_id)).counts == counts  # rebuilt in this process
     with pytest.raises(JobNotFoundError, match="local testing mode"):
-        run(other.status(job_id))
+        run(backend.status("0b4e1f52-0000-4000-8000-000000000000"))  # as if from elsewhere
 
 
 def test_unknown_fake_backend_is_a_configuration_error() -> None:

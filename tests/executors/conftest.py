@@ -21,7 +21,6 @@ toy_backend.register()
 @pytest.fixture(scope="session")
 def dask_client() -> Iterator[object]:
     from distributed import Client
-
     from hal_workflow.executors.dask import local_cluster
 
     with local_cluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
@@ -35,7 +34,6 @@ def parsl_dfk(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
               ) -> Iterator[object]:
     """Parsl loaded with a site config; HTEX workers are separate processes."""
     import parsl
-
     from hal_workflow.executors.config import parsl_config
 
     run_dir = tmp_path_factory.mktemp(f"parsl-{request.param}")

@@ -7,10 +7,10 @@ import time
 
 import pytest
 from distributed import Client
+from hal_workflow.executors import dask as hal_dask
 
 from hal_workflow.circuits import Circuit
-from hal_workflow.contract import ExecutionResult, JobCancelledError, JobState, ValidationError
-from hal_workflow.executors import dask as hal_dask
+from hal_workflow.contract import ExecutionResult, JobState, ValidationError
 from hal_workflow.orchestration.sync import sweep as local_sweep
 
 PARAMETRISED = Circuit.from_qasm("""

@@ -11,16 +11,15 @@ finalizer cancels each scheduler job recorded there, and kills any ``procsim`` w
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from scheduler_helpers import kill_leftovers
 
 HERE = Path(__file__).resolve().parent
 TESTKIT = HERE / "testkit"
@@ -59,19 +58,6 @@ def slurm_cluster() -> None:
     if os.environ.get("CI"):
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
-
-
-def kill_leftovers(root: Path) -> None:
-    """scancel every scheduler job recorded under ``root``; stop detached procsim workers."""
-    ids = [json.loads(p.read_text()).get("id") for p in root.rglob("scheduler_job.json")]
-    ids = [str(i) for i in ids if i]
-    if ids:
-        subprocess.run(["scancel", *ids], capture_output=True, timeout=30, check=False)
-    for pid_file in root.rglob("pid"):
-        try:
-            os.kill(int(pid_file.read_text()), signal.SIGKILL)
-        except (ValueError, ProcessLookupError, PermissionError):
-            pass
 
 
 @pytest.fixture

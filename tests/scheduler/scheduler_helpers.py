@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -12,6 +14,14 @@ from typing import Any, TypeVar
 import pytest
 
 DATA = Path(__file__).resolve().parent / "data"
+BELL = """OPENQASM 3.0;
+include "stdgates.inc";
+qubit[2] q;
+bit[2] c;
+h q[0];
+cx q[0], q[1];
+c = measure q;
+"""
 _T = TypeVar("_T")
 
 
@@ -53,3 +63,16 @@ def run_job_processes(job_dir: Path) -> list[int]:
 
 def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
+
+
+def kill_leftovers(root: Path) -> None:
+    """scancel every scheduler job recorded under ``root``; stop detached procsim workers."""
+    ids = [json.loads(p.read_text()).get("id") for p in root.rglob("scheduler_job.json")]
+    ids = [str(i) for i in ids if i]
+    if ids:
+        subprocess.run(["scancel", *ids], capture_output=True, timeout=30, check=False)
+    for pid_file in root.rglob("pid"):
+        try:
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        except (ValueError, ProcessLookupError, PermissionError):
+            pass

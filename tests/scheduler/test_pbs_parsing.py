@@ -16,7 +16,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from scheduler_helpers import DATA
+from scheduler_helpers import BELL, DATA
 
 from hal_workflow.backends.registry import register_backend
 from hal_workflow.contract.errors import JobNotFoundError
@@ -25,8 +25,6 @@ from hal_workflow.orchestration.jobdir import JobDir
 from hal_workflow.orchestration.scheduler import PBSBackend, make_job_id
 from hal_workflow.orchestration.schedulers import pbs, slurm
 from hal_workflow.orchestration.schedulers.base import Phase
-
-BELL = 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nbit[2] c;\nh q[0];\ncx q[0], q[1];\nc = measure q;\n'
 
 
 def test_pbspro_json_states_and_exit_codes() -> None:
@@ -121,7 +119,8 @@ echo "$(basename "$0") $*" >> "{log}"
 case "$(basename "$0")" in
   qsub) echo "{qsub_id}" ;;
   qdel) exit 0 ;;
-  qstat) if [ -f "{answer}" ]; then cat "{answer}"; else echo "qstat: Unknown Job Id $*" >&2; exit 153; fi ;;
+  qstat) if [ -f "{answer}" ]; then cat "{answer}"
+         else echo "qstat: Unknown Job Id $*" >&2; exit 153; fi ;;
 esac
 """
 

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from scheduler_helpers import BELL
 
 from hal_workflow.backends.registry import get_backend, register_backend
 from hal_workflow.contract.errors import ConfigurationError, SubmissionError
@@ -15,8 +16,6 @@ from hal_workflow.orchestration.jobdir import JobDir, write_json
 from hal_workflow.orchestration.scheduler import SchedulerBackend, run_job_dir
 from hal_workflow.orchestration.schedulers.base import format_hms, parse_memory, parse_time
 from hal_workflow.orchestration.sites import REPO_SITES, load_site
-
-BELL = 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nbit[2] c;\nh q[0];\ncx q[0], q[1];\nc = measure q;\n'
 
 
 @pytest.fixture(autouse=True)
@@ -176,7 +175,7 @@ def test_hooks_parse_and_fail_as_documented(tmp_path: Path) -> None:
     assert [h.command for h in parsed["after_submit"][:2]] == ["echo a:b", "echo plain"]
     assert parsed["after_submit"][2].target == "x.y:z" and parsed["on_terminal"] == ()
     context = hooks.HookContext("before_submit", "slurm:sim", "slurm", str(tmp_path), "job.sh")
-    with pytest.raises(SubmissionError, match="before_submit hook .* status 3: no budget left"):
+    with pytest.raises(SubmissionError, match=r"before_submit hook .* status 3: no budget left"):
         hooks.run_hooks([hooks.Hook(command="echo no budget left >&2; exit 3")], context)
     with pytest.raises(SubmissionError, match="cannot be loaded"):
         hooks.run_hooks([hooks.Hook(target="no_such_module_xyz:fn")], context)
@@ -228,3 +227,20 @@ def test_run_job_dir_records_vendor_job_result_and_errors(tmp_path: Path) -> Non
     assert run_job_dir(str(bad.path)) == 1
     assert "hh" in bad.read("error")["reason"] and not bad.has("result")
     assert run_job_dir(str(tmp_path / "not-a-job")) == 2
+
+
+def test_no_scheduler_on_path_is_offline_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hal_workflow.contract.errors import BackendUnavailableError
+    from hal_workflow.contract.types import AvailabilityStatus
+
+    b = backend(tmp_path)
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    availability = asyncio.run(b.availability())
+    assert availability.status is AvailabilityStatus.OFFLINE
+    assert "'scontrol' is not on PATH" in (availability.message or "")
+    with pytest.raises(BackendUnavailableError, match="'sbatch' is not on PATH"):
+        asyncio.run(b.submit(BELL, 10))

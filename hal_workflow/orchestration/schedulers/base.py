@@ -283,6 +283,13 @@ class Scheduler(abc.ABC):
         )
 
     # -- commands -------------------------------------------------------------------------
+    def check(self, options: JobOptions) -> None:
+        """Refuse, before submitting, a job the scheduler would accept but never start.
+
+        The default checks nothing; the scheduler's own refusal comes from :meth:`submit`.
+        """
+        return None
+
     @abc.abstractmethod
     def submit(self, script: str, job_dir: str, array_size: int | None) -> str:
         """Submit ``script`` (a path); return the scheduler's job id. Raises

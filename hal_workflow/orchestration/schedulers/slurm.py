@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from hal_workflow.contract.errors import BackendUnavailableError
+from hal_workflow.contract.errors import BackendUnavailableError, SubmissionError
 from hal_workflow.contract.types import JobState
 from hal_workflow.orchestration.schedulers.base import (
     JobOptions,
@@ -19,6 +19,7 @@ from hal_workflow.orchestration.schedulers.base import (
     SchedulerState,
     call,
     format_hms,
+    parse_time,
 )
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,30 @@ class Slurm(Scheduler):
         if options.memory_mib:
             lines.append(f"{d} --mem={options.memory_mib}M")
         return lines
+
+    def check(self, options: JobOptions) -> None:
+        """A time limit over the partition's MaxTime: with ``EnforcePartLimits=NO`` (Slurm's
+        default) sbatch accepts such a job and it pends forever (``PartitionTimeLimit``), so
+        refuse it here, as sbatch does under ``EnforcePartLimits=ALL``."""
+        if not options.time_s:
+            return
+        args = ["scontrol", "show", "partition", "-o"]
+        if options.queue:
+            args.insert(3, options.queue)
+        result = call(args, what="scontrol show partition", check=False, timeout=15)
+        if result.returncode != 0:
+            return  # an unknown partition: sbatch says so in its own words
+        for line in result.stdout.splitlines():
+            fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+            if not options.queue and fields.get("Default") != "YES":
+                continue
+            limit = fields.get("MaxTime", "UNLIMITED")
+            if limit not in ("UNLIMITED", "INFINITE") and options.time_s > (parse_time(limit) or 0):
+                raise SubmissionError(
+                    f"sbatch refused the job: requested time limit {format_hms(options.time_s)}"
+                    f" exceeds MaxTime {limit} of partition {fields.get('PartitionName')} "
+                    "(the job would pend forever with reason PartitionTimeLimit)"
+                )
 
     def submit(self, script: str, job_dir: str, array_size: int | None) -> str:
         output = "slurm-%A_%a.out" if array_size is not None else "slurm-%j.out"

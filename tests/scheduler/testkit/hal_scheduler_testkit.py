@@ -9,7 +9,9 @@ the tests tell the login node's cancel from the batch job's SIGTERM handler.
 
 Registered under the entry-point group ``hal_workflow.backends`` by the ``dist-info`` folder
 beside this file, so a batch job whose ``PYTHONPATH`` includes this folder resolves it.
-Test-only: it answers every circuit with all-zero counts after ``duration`` seconds.
+Test-only: after ``duration`` seconds it answers with every shot on one bitstring, the
+binary of ``round(10 * sum(parameters))`` (all zeros without parameters), so a sweep's
+results show whether they came back in input order.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from hal_workflow.contract.types import (
 _WORKER = r"""
 import json, os, signal, sys, time
 path, duration, shots, clbits = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+outcome = int(sys.argv[5])
 def stop(*_):
     open(os.path.join(path, "cancelled"), "w").close()
     os._exit(0)
@@ -54,7 +57,7 @@ while time.time() < deadline:
     time.sleep(0.05)
 tmp = os.path.join(path, "result.json.tmp")
 with open(tmp, "w") as f:
-    json.dump({"counts": {"0" * clbits: shots}}, f)
+    json.dump({"counts": {format(outcome, "0%db" % clbits): shots}}, f)
 os.replace(tmp, os.path.join(path, "result.json"))
 """
 
@@ -115,8 +118,10 @@ class ProcessBackend(Backend):
         path = self._root / job_id
         path.mkdir(parents=True)
         (path / "submitted_by").write_text(f"{os.getpid()} {socket.gethostname()}\n")
+        outcome = round(10 * sum((parameters or {}).values())) % 2**parsed.num_clbits
         subprocess.run([sys.executable, "-c", _LAUNCHER, _WORKER, str(path),
-                        str(self._duration), str(shots), str(parsed.num_clbits)], check=True)
+                        str(self._duration), str(shots), str(parsed.num_clbits), str(outcome)],
+                       check=True)
         self.worker_pid(job_id)
         return JobId(job_id)
 

@@ -1,0 +1,665 @@
+"""``SimulatorBackend``: the built-in statevector simulator behind the HAL contract (``"sim"``).
+
+Spec options (all optional)::
+
+    {"name": "sim",
+     "seed": 1234,                 # default RNG seed of every job (else fresh, recorded)
+     "precision": "complex128",    # or "complex64"
+     "threads": 2,                 # numba threads per job (capped by NUMBA_NUM_THREADS, CPUs)
+     "max_memory_bytes": 2**30,    # refuse circuits whose state needs more (RESOURCE_LIMIT)
+     "fusion": True,               # fuse gates into blocks (False: one kernel call per gate)
+     "max_fused_qubits": 4,        # largest fused dense block (1..5)
+     "block_qubits": 12,           # cache block: 2^k x 8 amplitudes (tuning)
+     "blocking_threshold": 16}     # states this wide or wider run cache-blocked (tuning)
+
+Jobs of small circuits run inline in ``submit`` (lowest latency: no thread, no re-parsing, the
+compiled plan is cached per circuit text); wide or per-shot circuits run on a worker thread,
+checking the job's cancel event between kernel calls. Counts use every classical bit, clbit 0
+rightmost; a circuit without classical bits gives ``{"": shots}``.
+
+Seeds: a job uses ``seed`` from ``submit(..., seed=)``, else the spec's ``seed``, else fresh
+entropy; ``metadata["seed"]`` records it, so any job can be reproduced. Element ``i`` of
+``submit_batch`` uses ``seed + i``; a sweep draws all its bindings from one generator seeded
+with ``seed`` (``metadata["sweep_index"]`` gives the position).
+
+Extensions: ``batch`` (:class:`SimulatorBatch`), ``sessions`` (:class:`SimulatorSessions`)
+and ``statevector`` (:class:`StatevectorExtension`: exact amplitudes, probabilities and Pauli
+expectation values).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from hal_workflow.backends.local_jobs import LocalJob, LocalJobTable
+from hal_workflow.circuits import Circuit, LoweredCircuit
+from hal_workflow.contract.backend import Backend
+from hal_workflow.contract.errors import (
+    CircuitError,
+    ConfigurationError,
+    HalError,
+    ValidationError,
+)
+from hal_workflow.contract.types import (
+    AvailabilityStatus,
+    BackendAvailability,
+    Capabilities,
+    ExecutionResult,
+    JobId,
+    JobStatus,
+    ValidationCode,
+    ValidationIssue,
+    ValidationResult,
+)
+from hal_workflow.simulator import kernels
+from hal_workflow.simulator.engine import (
+    DTYPES,
+    SMALL_SAMPLE_QUBITS,
+    EngineOptions,
+    Executable,
+    make_run,
+)
+from hal_workflow.simulator.gates import GATE_SET
+
+logger = logging.getLogger(__name__)
+
+NAME = "sim"
+MAX_QUBITS = 32
+MAX_SHOTS = 10_000_000
+INLINE_MAX_QUBITS = 15
+"""Statevector circuits up to this width run inside ``submit``; wider ones on a thread."""
+PLAN_CACHE_SIZE = 128
+
+_OPTIONS = {
+    "name", "seed", "precision", "threads", "max_memory_bytes", "fusion", "max_fused_qubits",
+    "block_qubits", "blocking_threshold",
+}
+
+CircuitLike = Circuit | str | LoweredCircuit
+
+
+# ------------------------------------------------------------------------------------------
+# memory
+# ------------------------------------------------------------------------------------------
+
+
+def _meminfo(field: str) -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def total_memory() -> int:
+    """Physical memory in bytes (``MemTotal``, else ``sysconf``)."""
+    value = _meminfo("MemTotal")
+    if value is None:
+        try:
+            value = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            value = 8 << 30
+    return int(value)
+
+
+def available_memory() -> int:
+    """Memory this process may still allocate (``MemAvailable``, else ``sysconf``)."""
+    value = _meminfo("MemAvailable")
+    if value is None:
+        try:
+            value = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            value = total_memory()
+    return int(value)
+
+
+def _format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+# ------------------------------------------------------------------------------------------
+# options
+# ------------------------------------------------------------------------------------------
+
+
+def _int_option(spec: Mapping[str, Any], key: str, minimum: int, maximum: int | None = None,
+                default: int | None = None) -> int | None:
+    value = spec.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigurationError(f"sim: option {key!r} must be an integer, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and <= {maximum}" if maximum is not None else ""
+        raise ConfigurationError(f"sim: option {key!r} must be >= {minimum}{upper}, got {value}")
+    return int(value)
+
+
+def _parse_options(spec: Mapping[str, Any]) -> tuple[EngineOptions, int | None, int | None]:
+    unknown = sorted(set(spec) - _OPTIONS)
+    if unknown:
+        raise ConfigurationError(
+            f"sim: unknown option(s) {', '.join(map(repr, unknown))}; known options: "
+            f"{', '.join(sorted(_OPTIONS - {'name'}))}"
+        )
+    precision = spec.get("precision", "complex128")
+    if precision not in DTYPES:
+        raise ConfigurationError(
+            f"sim: option 'precision' must be one of {sorted(DTYPES)}, got {precision!r}"
+        )
+    fusion = spec.get("fusion", True)
+    if not isinstance(fusion, bool):
+        raise ConfigurationError(f"sim: option 'fusion' must be true or false, got {fusion!r}")
+    seed = _int_option(spec, "seed", 0)
+    memory = _int_option(spec, "max_memory_bytes", 1)
+    options = EngineOptions(
+        precision=precision,
+        fusion=fusion,
+        max_fused_qubits=_int_option(spec, "max_fused_qubits", 1, 5, 4) or 4,
+        block_qubits=_int_option(spec, "block_qubits", 2, 14, 12) or 12,
+        blocking_threshold=_int_option(spec, "blocking_threshold", 4, None, 16) or 16,
+        threads=_int_option(spec, "threads", 1),
+    )
+    return options, seed, memory
+
+
+# ------------------------------------------------------------------------------------------
+# the backend
+# ------------------------------------------------------------------------------------------
+
+
+class SimulatorBackend(Backend):
+    """The default statevector simulator (see the module docstring for options)."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self._options, self._seed, self._max_memory = _parse_options(spec)
+        self._jobs = LocalJobTable(f"{NAME}-{secrets.token_hex(3)}")
+        self._plans: OrderedDict[Any, Executable] = OrderedDict()
+        self._plans_lock = threading.Lock()
+        self._pinned: dict[str, dict[Any, Executable]] = {}
+        self._closed = False
+        self._itemsize = self._options.dtype.itemsize
+        super().__init__(spec)
+        self._warm_up()
+
+    # -- capabilities -----------------------------------------------------------------------
+    def _discover_capabilities(self) -> Capabilities:
+        fits = int(math.log2(max(total_memory() // self._itemsize, 2)))
+        return Capabilities(
+            name=NAME,
+            num_qubits=max(1, min(MAX_QUBITS, fits)),
+            gate_set=GATE_SET,
+            coupling_map=None,
+            max_shots=MAX_SHOTS,
+            simulator=True,
+            supports_measurement=True,
+            supports_reset=True,
+            supports_mid_circuit_measurement=True,
+            extensions=frozenset({"batch", "sessions", "statevector"}),
+        )
+
+    def _extensions(self) -> Mapping[str, object]:
+        return {
+            "batch": SimulatorBatch(self),
+            "sessions": SimulatorSessions(self),
+            "statevector": StatevectorExtension(self),
+        }
+
+    def _warm_up(self) -> None:
+        """Compile (or load) the kernels on a thread, so the first job does not wait long
+        and never holds an event loop while numba compiles."""
+        threading.Thread(
+            target=kernels.ensure_compiled, args=(self._options.dtype,),
+            name="hal-sim-warmup", daemon=True,
+        ).start()
+
+    @property
+    def options(self) -> EngineOptions:
+        return self._options
+
+    # -- circuits and plans ---------------------------------------------------------------
+    def _key_and_lowered(self, circuit: CircuitLike) -> tuple[Any, Any]:
+        if isinstance(circuit, str):
+            return circuit, None
+        if isinstance(circuit, Circuit):
+            return circuit.qasm, circuit
+        if isinstance(circuit, LoweredCircuit):
+            return ("lowered", id(circuit)), circuit
+        raise CircuitError(
+            f"sim: expected a Circuit or OpenQASM 3 text, got {type(circuit).__name__}"
+        )
+
+    def executable(self, circuit: CircuitLike, session: str | None = None) -> Executable:
+        """The compiled plan of ``circuit`` (cached per circuit text).
+
+        Raises ``CircuitError`` for text that does not parse and ``ValidationError``
+        (GATE_NOT_SUPPORTED) for an operation the simulator cannot run.
+        """
+        key, obj = self._key_and_lowered(circuit)
+        if session is not None:
+            found = self._pinned.get(session, {}).get(key)
+            if found is not None:
+                return found
+        with self._plans_lock:
+            found = self._plans.get(key)
+            if found is not None:
+                self._plans.move_to_end(key)
+        if found is None:
+            if obj is None:
+                obj = Circuit.from_qasm(key)
+            lowered = obj if isinstance(obj, LoweredCircuit) else obj.lowered
+            try:
+                found = Executable(lowered, self._options)
+            except (KeyError, ValueError) as exc:
+                message = exc.args[0] if exc.args else str(exc)
+                raise ValidationError(
+                    [ValidationIssue(ValidationCode.GATE_NOT_SUPPORTED, f"{message}")], NAME
+                ) from exc
+            found.memory_budget = self._memory_limit()
+            with self._plans_lock:
+                self._plans[key] = found
+                while len(self._plans) > PLAN_CACHE_SIZE:
+                    self._plans.popitem(last=False)
+        if session is not None and session in self._pinned:
+            self._pinned[session][key] = found
+        return found
+
+    @staticmethod
+    def _program_text(circuit: CircuitLike) -> str | None:
+        if isinstance(circuit, str):
+            return circuit
+        if isinstance(circuit, Circuit):
+            return circuit.qasm
+        return None
+
+    # -- validation -----------------------------------------------------------------------
+    def _memory_limit(self) -> int:
+        available = available_memory()
+        return available if self._max_memory is None else min(available, self._max_memory)
+
+    def _issues(self, exe: Executable, shots: int | None,
+                parameters: Mapping[str, float] | None, check_unbound: bool) -> list[ValidationIssue]:
+        issues: list[ValidationIssue] = []
+        caps = self._capabilities
+        n = exe.num_qubits
+        if n > caps.num_qubits:
+            issues.append(ValidationIssue(
+                ValidationCode.TOO_MANY_QUBITS,
+                f"circuit has {n} qubits; sim ({self._options.precision}) simulates at most "
+                f"{caps.num_qubits} on this machine",
+            ))
+        else:
+            copies = 2 if exe.per_shot else 1
+            needed = copies * (1 << n) * self._itemsize
+            if needed > (64 << 20):  # small states always fit; skip reading /proc
+                limit = self._memory_limit()
+                if needed > limit:
+                    source = ("max_memory_bytes" if self._max_memory is not None
+                              and self._max_memory <= available_memory() else "available memory")
+                    issues.append(ValidationIssue(
+                        ValidationCode.RESOURCE_LIMIT,
+                        f"{n} qubits need {needed} bytes ({_format_bytes(needed)}, "
+                        f"{copies} x 2^{n} {self._options.precision} amplitudes); "
+                        f"{limit} bytes ({_format_bytes(limit)}) available ({source})",
+                    ))
+        if shots is not None and not (1 <= shots <= caps.max_shots):
+            issues.append(ValidationIssue(
+                ValidationCode.SHOTS_OUT_OF_RANGE,
+                f"shots must be between 1 and {caps.max_shots}, got {shots}",
+            ))
+        if check_unbound:
+            missing = exe.missing(parameters)
+            if missing:
+                issues.append(ValidationIssue(
+                    ValidationCode.UNBOUND_PARAMETERS,
+                    f"unbound input parameter(s): {', '.join(missing)}",
+                ))
+        return issues
+
+    def _check_parameters(self, exe: Executable, parameters: Mapping[str, float] | None) -> None:
+        if not parameters:
+            return
+        unknown = sorted(set(parameters) - set(exe.parameters))
+        if unknown:
+            free = ", ".join(exe.parameters) or "none"
+            raise CircuitError(f"unknown parameter(s) {', '.join(unknown)} (free parameters: {free})")
+        for name, value in parameters.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                    or not math.isfinite(float(value)):
+                raise CircuitError(f"parameter {name!r} must be a finite number, got {value!r}")
+
+    async def validate(self, circuit: CircuitLike, shots: int | None = None,
+                       parameters: Mapping[str, float] | None = None) -> ValidationResult:
+        """Every reason ``circuit`` cannot run. ``parameters``, when given, must bind every
+        ``input`` (UNBOUND_PARAMETERS otherwise); ``submit`` always checks that."""
+        try:
+            exe = self.executable(circuit)
+        except ValidationError as exc:
+            return ValidationResult(exc.issues)
+        if parameters is not None:
+            self._check_parameters(exe, parameters)
+        return ValidationResult(tuple(self._issues(exe, shots, parameters, parameters is not None)))
+
+    def _checked(self, circuit: CircuitLike, shots: int, parameters: Mapping[str, float] | None,
+                 session: str | None = None) -> Executable:
+        exe = self.executable(circuit, session)
+        self._check_parameters(exe, parameters)
+        issues = self._issues(exe, shots, parameters, True)
+        if issues:
+            raise ValidationError(issues, NAME)
+        return exe
+
+    # -- jobs -----------------------------------------------------------------------------
+    async def availability(self) -> BackendAvailability:
+        return BackendAvailability(AvailabilityStatus.ONLINE, queue_depth=0, estimated_wait_s=0.0)
+
+    def _job_seed(self, seed: int | None) -> int:
+        if seed is not None:
+            return int(seed)
+        if self._seed is not None:
+            return self._seed
+        return int(np.random.SeedSequence().entropy % (1 << 63))
+
+    def _inline(self, exe: Executable) -> bool:
+        return not exe.per_shot and exe.num_qubits <= INLINE_MAX_QUBITS and kernels.is_compiled(
+            exe.dtype)
+
+    def _result(self, job: LocalJob, exe: Executable, counts: dict[str, int], shots: int,
+                seed: int, elapsed: float, program: str | None, **extra: Any) -> ExecutionResult:
+        metadata = {"seed": seed, "precision": self._options.precision, "method": exe.mode,
+                    **extra}
+        return ExecutionResult(counts=counts, shots=shots, job_id=job.job_id, backend=NAME,
+                               timings={"execution_s": elapsed}, executed_program=program,
+                               metadata=metadata)
+
+    def _work(self, exe: Executable, shots: int, parameters: Mapping[str, float] | None,
+              seed: int, program: str | None) -> Any:
+        threads = self._options.threads
+
+        def work(job: LocalJob) -> ExecutionResult:
+            start = time.perf_counter()
+            run = make_run(threads, job.cancel_event.is_set)
+            rng = np.random.Generator(np.random.PCG64(seed))
+            counts = exe.sample(shots, parameters, rng, run)
+            return self._result(job, exe, counts, shots, seed, time.perf_counter() - start,
+                                program)
+
+        return work
+
+    def _start(self, exe: Executable, work: Any) -> JobId:
+        job = self._jobs.create()
+        if self._inline(exe):
+            self._jobs.run(job, work)
+        else:
+            self._jobs.start_in_thread(job, work)
+        return JobId(job.job_id)
+
+    async def submit(self, circuit: CircuitLike, shots: int,
+                     parameters: Mapping[str, float] | None = None, *,
+                     seed: int | None = None) -> JobId:
+        """Validate, then run ``circuit`` (inline when small, else on a worker thread)."""
+        return self._submit(circuit, shots, parameters, seed)
+
+    def _submit(self, circuit: CircuitLike, shots: int, parameters: Mapping[str, float] | None,
+                seed: int | None, session: str | None = None) -> JobId:
+        if self._closed:
+            raise HalError("sim: backend is closed")
+        exe = self._checked(circuit, shots, parameters, session)
+        job_seed = self._job_seed(seed)
+        work = self._work(exe, shots, parameters, job_seed, self._program_text(circuit))
+        return self._start(exe, work)
+
+    async def status(self, job_id: str) -> JobStatus:
+        return self._jobs.status(job_id)
+
+    async def result(self, job_id: str) -> ExecutionResult:
+        return await self._jobs.result(job_id)
+
+    async def cancel(self, job_id: str) -> None:
+        self._jobs.cancel(job_id)
+
+    async def aclose(self) -> None:
+        self._closed = True
+
+    # -- batches --------------------------------------------------------------------------
+    def _sweep(self, circuit: CircuitLike, bindings: Sequence[Mapping[str, float]],
+               shots: int, seed: int | None) -> list[JobId]:
+        if self._closed:
+            raise HalError("sim: backend is closed")
+        exe = self.executable(circuit)
+        for binding in bindings:
+            self._check_parameters(exe, binding)
+        issues = self._issues(exe, shots, None, False)
+        missing = sorted({p for b in bindings for p in exe.missing(b)})
+        if missing:
+            issues.append(ValidationIssue(
+                ValidationCode.UNBOUND_PARAMETERS,
+                f"unbound input parameter(s) in the sweep: {', '.join(missing)}",
+            ))
+        if issues:
+            raise ValidationError(issues, NAME)
+        job_seed = self._job_seed(seed)
+        program = self._program_text(circuit)
+        jobs = [self._jobs.create() for _ in bindings]
+        if not jobs:
+            return []
+        batched = (not exe.per_shot and exe.num_qubits <= SMALL_SAMPLE_QUBITS
+                   and kernels.is_compiled(exe.dtype))
+
+        def run_all(_: LocalJob | None = None) -> None:
+            rng = np.random.Generator(np.random.PCG64(job_seed))
+            run = make_run(self._options.threads)
+            if batched:
+                start = time.perf_counter()
+                all_counts = exe.sample_batch(shots, bindings, rng, run)
+                each = (time.perf_counter() - start) / len(jobs)
+                for index, (job, counts) in enumerate(zip(jobs, all_counts)):
+                    self._jobs.run(job, lambda j, c=counts, i=index: self._result(
+                        j, exe, c, shots, job_seed, each, program, sweep_index=i))
+                return
+            for index, (job, binding) in enumerate(zip(jobs, bindings)):
+                def work(j: LocalJob, b: Mapping[str, float] = binding, i: int = index) -> ExecutionResult:
+                    start = time.perf_counter()
+                    counts = exe.sample(shots, b, rng, make_run(self._options.threads,
+                                                               j.cancel_event.is_set))
+                    return self._result(j, exe, counts, shots, job_seed,
+                                        time.perf_counter() - start, program, sweep_index=i)
+                self._jobs.run(job, work)
+
+        if batched:
+            run_all()
+        else:
+            threading.Thread(target=run_all, name="hal-sim-sweep", daemon=True).start()
+        return [JobId(job.job_id) for job in jobs]
+
+
+class SimulatorBatch:
+    """The ``batch`` extension: many circuits, or one circuit over many bindings, at once."""
+
+    def __init__(self, backend: SimulatorBackend) -> None:
+        self._backend = backend
+
+    async def submit_batch(self, circuits: Sequence[CircuitLike], shots: int, *,
+                           seed: int | None = None) -> list[JobId]:
+        """One job per circuit, in order; element ``i`` uses seed ``seed + i``."""
+        base = self._backend._job_seed(seed)
+        return [self._backend._submit(c, shots, None, base + i) for i, c in enumerate(circuits)]
+
+    async def submit_sweep(self, circuit: CircuitLike, bindings: Sequence[Mapping[str, float]],
+                           shots: int, *, seed: int | None = None) -> list[JobId]:
+        """One job per binding of ``circuit``'s inputs. The circuit is compiled once; each
+        binding only re-evaluates its parameter-dependent matrices, and small circuits run
+        every binding in one batched kernel call."""
+        return self._backend._sweep(circuit, list(bindings), shots, seed)
+
+
+class SimulatorSession:
+    """A session: jobs submitted through it reuse compiled plans pinned for its lifetime."""
+
+    def __init__(self, backend: SimulatorBackend, session_id: str) -> None:
+        self._backend = backend
+        self._id = session_id
+
+    @property
+    def session_id(self) -> str:
+        return self._id
+
+    async def submit(self, circuit: CircuitLike, shots: int,
+                     parameters: Mapping[str, float] | None = None, *,
+                     seed: int | None = None) -> JobId:
+        return self._backend._submit(circuit, shots, parameters, seed, session=self._id)
+
+
+class SimulatorSessions:
+    """The ``sessions`` extension (plans stay compiled while the session is open)."""
+
+    def __init__(self, backend: SimulatorBackend) -> None:
+        self._backend = backend
+
+    @contextlib.asynccontextmanager
+    async def session(self, max_time_s: float | None = None) -> AsyncIterator[SimulatorSession]:
+        session_id = f"{NAME}-session-{secrets.token_hex(4)}"
+        self._backend._pinned[session_id] = {}
+        try:
+            yield SimulatorSession(self._backend, session_id)
+        finally:
+            self._backend._pinned.pop(session_id, None)
+
+
+class StatevectorExtension:
+    """Exact answers: amplitudes, probabilities and Pauli expectation values.
+
+    Amplitude ``i`` belongs to the basis state whose bit ``q`` is qubit ``q`` (little-endian,
+    as ``qiskit.quantum_info.Statevector``), global phase included. Final measurements are
+    ignored; circuits with mid-circuit measurement, reset or ``if`` have no single final
+    state and raise ``ValidationError`` (UNSUPPORTED_FEATURE).
+    """
+
+    def __init__(self, backend: SimulatorBackend) -> None:
+        self._backend = backend
+
+    def _exact(self, circuit: CircuitLike, parameters: Mapping[str, float] | None) -> Executable:
+        backend = self._backend
+        exe = backend.executable(circuit)
+        backend._check_parameters(exe, parameters)
+        issues = backend._issues(exe, None, parameters, True)
+        if exe.per_shot:
+            issues.append(ValidationIssue(
+                ValidationCode.UNSUPPORTED_FEATURE,
+                "the circuit measures or resets mid-circuit (or branches on a measurement), "
+                "so it has no single final state; sample it with submit() instead",
+            ))
+        if issues:
+            raise ValidationError(issues, NAME)
+        return exe
+
+    def _state(self, exe: Executable, parameters: Mapping[str, float] | None) -> np.ndarray:
+        run = make_run(self._backend.options.threads)
+        values = exe.values([parameters or {}]) if exe.parameters else None
+        state = exe.final_states(values, 1, run)[0]
+        return exe.logical(state, values, run)
+
+    async def _call(self, exe: Executable, fn: Any) -> Any:
+        if exe.num_qubits <= INLINE_MAX_QUBITS and kernels.is_compiled(exe.dtype):
+            return fn()
+        return await asyncio.to_thread(fn)
+
+    async def statevector(self, circuit: CircuitLike,
+                          parameters: Mapping[str, float] | None = None) -> np.ndarray:
+        """The final state as a ``2^n`` complex array (the spec's precision)."""
+        exe = self._exact(circuit, parameters)
+        return await self._call(exe, lambda: self._state(exe, parameters))
+
+    async def probabilities(self, circuit: CircuitLike,
+                            parameters: Mapping[str, float] | None = None) -> np.ndarray:
+        """``|amplitude|^2`` of every basis state (float64, same indexing)."""
+        exe = self._exact(circuit, parameters)
+
+        def probs() -> np.ndarray:
+            state = self._state(exe, parameters)
+            return state.real.astype(np.float64) ** 2 + state.imag.astype(np.float64) ** 2
+
+        return await self._call(exe, probs)
+
+    async def expectation(self, circuit: CircuitLike,
+                          observable: Mapping[str, float] | Sequence[tuple[str, float]],
+                          parameters: Mapping[str, float] | None = None) -> float:
+        """``sum(coeff * <P>)`` for Pauli labels ``P`` such as ``"XIZ"`` (Qiskit order: the
+        rightmost character acts on qubit 0), with real coefficients."""
+        exe = self._exact(circuit, parameters)
+        terms = list(observable.items()) if isinstance(observable, Mapping) else list(observable)
+        parsed = [_pauli_masks(label, coeff, exe.num_qubits) for label, coeff in terms]
+
+        def energy() -> float:
+            run = make_run(self._backend.options.threads)
+            values = exe.values([parameters or {}]) if exe.parameters else None
+            state = exe.final_states(values, 1, run)[0]
+            total = 0.0
+            for coeff, xmask, zmask, ny in parsed:
+                px = sum(1 << int(exe.perm[q]) for q in range(exe.num_qubits) if xmask >> q & 1)
+                pz = sum(1 << int(exe.perm[q]) for q in range(exe.num_qubits) if zmask >> q & 1)
+                if run.parallel and state.shape[0] >= (1 << 16):
+                    value = kernels.pauli_expectation(state, px, pz, run.threads)
+                else:
+                    value = kernels.pauli_expectation_serial(state, px, pz)
+                total += coeff * float(((1j) ** ny * value).real)
+            return total
+
+        return await self._call(exe, energy)
+
+
+def _pauli_masks(label: str, coeff: float, num_qubits: int) -> tuple[float, int, int, int]:
+    """``(coeff, x mask, z mask, number of Y)`` of a dense Pauli label (rightmost = qubit 0).
+
+    The Y factors are written as ``i X Z``; with the Z applied first, the kernel's sum times
+    ``i^nY`` is the expectation value.
+    """
+    text = label.strip().upper()
+    if len(text) != num_qubits or set(text) - set("IXYZ"):
+        raise ValidationError([ValidationIssue(
+            ValidationCode.UNSUPPORTED_FEATURE,
+            f"Pauli label {label!r} must have {num_qubits} characters from I, X, Y, Z",
+        )], NAME)
+    if isinstance(coeff, complex) or not math.isfinite(float(coeff)):
+        raise ValidationError([ValidationIssue(
+            ValidationCode.UNSUPPORTED_FEATURE,
+            f"coefficient of {label!r} must be a finite real number, got {coeff!r}",
+        )], NAME)
+    xmask = zmask = ny = 0
+    for q, ch in enumerate(reversed(text)):
+        if ch in "XY":
+            xmask |= 1 << q
+        if ch in "ZY":
+            zmask |= 1 << q
+        ny += ch == "Y"
+    return float(coeff), xmask, zmask, ny
+
+
+__all__ = [
+    "SimulatorBackend",
+    "SimulatorBatch",
+    "SimulatorSession",
+    "SimulatorSessions",
+    "StatevectorExtension",
+    "available_memory",
+    "total_memory",
+]

@@ -1,0 +1,856 @@
+"""Compile a lowered circuit once, then run it for any shots, seed and parameter binding.
+
+:class:`Executable` is what the backend caches per circuit. Compiling it
+
+1. decides the *mode*: ``statevector`` (simulate once, sample every shot from the final
+   probabilities) unless the circuit needs per-shot evolution: a measured qubit that is used
+   again, a reset of a used qubit, or a classical ``if``;
+2. turns unconditional top-level ``swap`` gates into relabelings of physical qubits (free);
+3. builds :class:`UnitaryPlan` s: fused blocks (``fusion``), run directly on small states or
+   in cache-blocked stages on large ones (``kernels`` docstring).
+
+Per-shot mode runs *branches*: at a measurement the shots of a branch split binomially
+between the outcomes and each outcome continues with its own collapsed state, so a circuit
+with ``m`` mid-circuit measurements costs at most ``min(shots, 2^m)`` evolutions, not
+``shots``. When memory is short a pending branch keeps only its outcome history and is
+replayed from the start instead of holding a copy of the state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hal_workflow.backends.local_jobs import JobCancelled
+from hal_workflow.circuits.ir import (
+    BarrierOp,
+    GateOp,
+    IfOp,
+    LoweredCircuit,
+    MeasureOp,
+    Operation,
+    ResetOp,
+)
+from hal_workflow.simulator import kernels as K
+from hal_workflow.simulator import parallel
+from hal_workflow.simulator.fusion import (
+    DENSE_COST,
+    DIAG_COST,
+    MAX_DENSE,
+    BlockMatrix,
+    GateMatrix,
+    Stage,
+    fusable,
+    fuse,
+    partition,
+)
+from hal_workflow.simulator.gates import ResolvedGate, resolve
+
+DTYPES = {"complex128": np.complex128, "complex64": np.complex64}
+SMALL_SAMPLE_QUBITS = 12
+"""Up to this many qubits sampling works on the full probability vector in NumPy."""
+_SAMPLE_BLOCK = 1 << 12
+_CALL_SECONDS = 0.05
+"""Target length of one kernel call on a large state: the cancel-check granularity."""
+_CYCLES_PER_SECOND = 2.5e9
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Tuning knobs of the engine (all have sensible defaults).
+
+    ``block_qubits`` local qubits per cache block (2^k x 8 amplitudes, 512 KiB at k = 12 in
+    complex128); states of ``blocking_threshold`` qubits or more run in blocked stages.
+    """
+
+    precision: str = "complex128"
+    fusion: bool = True
+    max_fused_qubits: int = 4
+    block_qubits: int = 12
+    blocking_threshold: int = 16
+    threads: int | None = None
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(DTYPES[self.precision])
+
+
+Values = Mapping[str, np.ndarray]
+CancelCheck = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
+
+
+class _Run:
+    """Per-run settings threaded through the kernels: threads and the cancel check."""
+
+    def __init__(self, threads: int, cancelled: CancelCheck = _never) -> None:
+        self.threads = threads
+        self.cancelled = cancelled
+
+    @property
+    def parallel(self) -> bool:
+        return self.threads > 1
+
+    def check(self) -> None:
+        if self.cancelled():
+            raise JobCancelled()
+
+
+# ------------------------------------------------------------------------------------------
+# unitary plans
+# ------------------------------------------------------------------------------------------
+
+
+class _Pool:
+    """Matrices and phase tables of a plan, laid end to end; constant parts built once."""
+
+    def __init__(self) -> None:
+        self._parts: list[tuple[int, BlockMatrix | GateMatrix]] = []
+        self.size = 0
+
+    def add(self, recipe: BlockMatrix | GateMatrix) -> int:
+        offset = self.size
+        self._parts.append((offset, recipe))
+        self.size += recipe.size
+        return offset
+
+    def freeze(self) -> None:
+        self._const = np.zeros(max(self.size, 1), dtype=np.complex128)
+        self._dynamic: list[tuple[int, BlockMatrix | GateMatrix]] = []
+        for offset, recipe in self._parts:
+            if recipe.parametric:
+                self._dynamic.append((offset, recipe))
+            else:
+                self._const[offset:offset + recipe.size] = recipe.evaluate()[0]
+        self.parametric = bool(self._dynamic)
+
+    def build(self, values: Values | None, batch: int, dtype: np.dtype) -> np.ndarray:
+        """``(B, size)`` pool for ``batch`` bindings."""
+        pools = np.empty((batch, self._const.shape[0]), dtype=dtype)
+        pools[:] = self._const
+        for offset, recipe in self._dynamic:
+            pools[:, offset:offset + recipe.size] = recipe.evaluate(values, batch)
+        return pools
+
+
+def _direct_desc(kind: int, qubits: Sequence[int], controls: Sequence[int] = (),
+                 ctrl_values: Sequence[int] = ()) -> np.ndarray:
+    row = np.zeros(K.D_WIDTH, dtype=np.int64)
+    special = sorted(set(qubits) | set(controls))
+    row[K.D_KIND] = kind
+    row[K.D_NQ] = len(qubits)
+    row[K.D_NSPECIAL] = len(special)
+    row[K.D_CBITS] = sum(v << c for c, v in zip(controls, ctrl_values))
+    row[K.D_QUBITS:K.D_QUBITS + len(qubits)] = qubits
+    row[K.D_SPECIAL:K.D_SPECIAL + len(special)] = special
+    return row
+
+
+class _DirectStep:
+    """Operations applied straight to the state, in one kernel call per batch."""
+
+    def __init__(self) -> None:
+        self.rows: list[np.ndarray] = []
+        self.offsets: list[int] = []
+        self.cost = 0.0
+
+    def freeze(self) -> None:
+        self.descs = np.ascontiguousarray(np.array(self.rows, dtype=np.int64).reshape(-1, K.D_WIDTH))
+        self.offs = np.array(self.offsets, dtype=np.int64)
+
+    def apply(self, states: np.ndarray, pools: np.ndarray, run: _Run) -> None:
+        if states.shape[0] == 1 and run.parallel and states.shape[1] >= (1 << 14):
+            for row, off in zip(self.descs, self.offs):
+                run.check()
+                with parallel.parallel_lock:
+                    K.run_direct_parallel(states[0], row, pools[0], int(off), run.threads)
+        else:
+            K.run_direct(states, self.descs, self.offs, pools)
+
+
+class _StageStep:
+    """One cache-blocked pass: ``local`` qubits in the buffer, ``lanes`` side by side."""
+
+    def __init__(self, n: int, k: int, local: Sequence[int], lanes: Sequence[int]) -> None:
+        self.n, self.k = n, k
+        self.local = tuple(local)
+        self.lanes = tuple(lanes)
+        self.chunk = tuple(q for q in range(n) if q not in set(local) | set(lanes))
+        self.position = {q: i for i, q in enumerate(self.local)}
+        self.rows: list[np.ndarray] = []
+        self.diag_rows: list[tuple[np.ndarray, ...]] = []
+        self.cost = 2.0  # gather and scatter
+
+    def add_dense(self, qubits: Sequence[int], offset: int) -> None:
+        row = np.zeros(K.B_WIDTH, dtype=np.int64)
+        row[K.B_KIND] = K.DENSE
+        row[K.B_NT] = len(qubits)
+        row[K.B_OFF] = offset
+        row[K.B_TARGETS:K.B_TARGETS + len(qubits)] = [self.position[q] for q in qubits]
+        self.rows.append(row)
+        self.diag_rows.append(self._no_diag())
+
+    def add_diag(self, qubits: Sequence[int], offset: int) -> None:
+        row = np.zeros(K.B_WIDTH, dtype=np.int64)
+        row[K.B_KIND] = K.DIAG
+        row[K.B_OFF] = offset
+        size = 1 << K.TABLE_BITS
+        lo = np.zeros(size, dtype=np.int64)
+        hi = np.zeros(size, dtype=np.int64)
+        lane_idx = np.zeros(K.LANES, dtype=np.int64)
+        cq = np.zeros(64, dtype=np.int64)
+        cp = np.zeros(64, dtype=np.int64)
+        nchunk = 0
+        for p, q in enumerate(qubits):
+            if q in self.position:
+                b = self.position[q]
+                table, bit = (lo, b) if b < K.TABLE_BITS else (hi, b - K.TABLE_BITS)
+                table[(np.arange(size) >> bit) & 1 == 1] += 1 << p
+            elif q in self.lanes:
+                j = self.lanes.index(q)
+                lane_idx[(np.arange(K.LANES) >> j) & 1 == 1] += 1 << p
+                row[K.B_LANES] = 1
+            else:
+                cq[nchunk], cp[nchunk] = q, p
+                nchunk += 1
+        row[K.B_NCHUNK] = nchunk
+        self.rows.append(row)
+        self.diag_rows.append((lo, hi, lane_idx, cq, cp))
+
+    @staticmethod
+    def _no_diag() -> tuple[np.ndarray, ...]:
+        size = 1 << K.TABLE_BITS
+        return (np.zeros(size, np.int64), np.zeros(size, np.int64), np.zeros(K.LANES, np.int64),
+                np.zeros(64, np.int64), np.zeros(64, np.int64))
+
+    def freeze(self) -> None:
+        self.descs = np.array(self.rows, dtype=np.int64).reshape(-1, K.B_WIDTH)
+        parts = list(zip(*self.diag_rows))
+        self.dlo, self.dhi, self.dlane, self.dcq, self.dcp = (
+            np.ascontiguousarray(np.array(p, dtype=np.int64)) for p in parts
+        )
+        size = 1 << K.TABLE_BITS
+        self.loc_lo = np.zeros(size, dtype=np.int64)
+        self.loc_hi = np.zeros(size, dtype=np.int64)
+        for b, q in enumerate(self.local):
+            table, bit = (self.loc_lo, b) if b < K.TABLE_BITS else (self.loc_hi, b - K.TABLE_BITS)
+            table[(np.arange(size) >> bit) & 1 == 1] += 1 << q
+        self.lane_off = np.array(
+            [sum(((lane >> j) & 1) << q for j, q in enumerate(self.lanes)) for lane in range(K.LANES)],
+            dtype=np.int64,
+        )
+        self.chunk_q = np.array(self.chunk, dtype=np.int64)
+        self.num_chunks = 1 << len(self.chunk)
+
+    def apply(self, states: np.ndarray, pools: np.ndarray, run: _Run) -> None:
+        dtype = np.float32 if states.dtype == np.complex64 else np.float64
+        threads = run.threads if run.parallel and self.num_chunks >= run.threads else 1
+        width = K.WIDTH
+        bufs = np.empty((threads, (1 << self.k) * width), dtype=dtype)
+        tmps = np.empty((threads, (1 << MAX_DENSE) * width), dtype=dtype)
+        accs = np.empty((threads, (1 << MAX_DENSE) * width), dtype=dtype)
+        offss = np.empty((threads, 1 << MAX_DENSE), dtype=np.int64)
+        seconds = self.cost * (1 << self.n) / (_CYCLES_PER_SECOND * threads)
+        calls = max(1, min(self.num_chunks // threads, int(seconds / _CALL_SECONDS)))
+        per_call = -(-self.num_chunks // calls)
+        kernel = K.run_stage_parallel if threads > 1 else K.run_stage
+        for b in range(states.shape[0]):
+            for c0 in range(0, self.num_chunks, per_call):
+                run.check()
+                args = (states[b], c0, min(c0 + per_call, self.num_chunks), self.k, self.loc_lo,
+                        self.loc_hi, self.lane_off, self.chunk_q, self.descs, self.dlo, self.dhi,
+                        self.dlane, self.dcq, self.dcp, pools[b], bufs, tmps, accs, offss)
+                if threads > 1:
+                    with parallel.parallel_lock:
+                        kernel(*args)
+                else:
+                    kernel(*args)
+
+
+class UnitaryPlan:
+    """A gate sequence (physical qubits) compiled to kernel steps and a matrix pool."""
+
+    def __init__(self, gates: Sequence[ResolvedGate], num_qubits: int, options: EngineOptions) -> None:
+        self.num_qubits = num_qubits
+        self.gates = list(gates)
+        self.phase_gates = [g for g in self.gates if not g.targets and not g.controls]
+        self.pool = _Pool()
+        self.steps: list[_DirectStep | _StageStep] = []
+        order = [i for i, g in enumerate(self.gates) if (g.targets or g.controls) and g.name != "id"]
+        max_fused = max(1, min(options.max_fused_qubits, MAX_DENSE))
+        # small states: keep parametric gates apart so sweeps re-evaluate only small matrices
+        self._fuse_parametric = num_qubits > SMALL_SAMPLE_QUBITS
+        if num_qubits >= max(options.blocking_threshold, 4) and num_qubits >= 4:
+            k = max(1, min(options.block_qubits, num_qubits - 3, 2 * K.TABLE_BITS))
+            self._build_blocked(order, k, min(max_fused, k), options.fusion)
+        else:
+            self._build_direct(order, max_fused, options.fusion)
+        self.pool.freeze()
+        for step in self.steps:
+            step.freeze()
+        self.parametric = self.pool.parametric or any(g.parametric for g in self.phase_gates)
+
+    # -- building -------------------------------------------------------------------------
+    def _single(self, step: _DirectStep, index: int) -> None:
+        gate = self.gates[index]
+        recipe = GateMatrix(gate)
+        kind = K.DIAG if gate.diagonal else K.DENSE
+        step.rows.append(_direct_desc(kind, gate.targets, gate.controls, gate.ctrl_values))
+        step.offsets.append(self.pool.add(recipe))
+
+    def _build_direct(self, order: Sequence[int], max_fused: int, fusion: bool) -> None:
+        step = _DirectStep()
+        run: list[int] = []
+
+        def flush() -> None:
+            for block in fuse(self.gates, run, max_fused, fusion, self._fuse_parametric):
+                kind = K.DIAG if block.kind == "diag" else K.DENSE
+                step.rows.append(_direct_desc(kind, block.qubits))
+                step.offsets.append(self.pool.add(BlockMatrix(block, self.gates)))
+            run.clear()
+
+        for index in order:
+            if fusable(self.gates[index], max_fused):
+                run.append(index)
+            else:
+                flush()
+                self._single(step, index)
+        flush()
+        if step.rows:
+            self.steps.append(step)
+
+    def _build_blocked(self, order: Sequence[int], k: int, max_fused: int, fusion: bool) -> None:
+        n = self.num_qubits
+        for item in partition(self.gates, order, n, k, max_fused):
+            if not isinstance(item, Stage):
+                step = _DirectStep()
+                self._single(step, item)
+                self.steps.append(step)
+                continue
+            blocks = fuse(self.gates, item.gates, max_fused, fusion, self._fuse_parametric)
+            diag_qubits = {q for b in blocks if b.kind == "diag" for q in b.qubits}
+            outside = [q for q in range(n) if q not in item.local]
+            lanes = sorted(outside, key=lambda q: (q in diag_qubits, q))[:3]
+            pad = sorted((q for q in outside if q not in lanes),
+                         key=lambda q: (q not in diag_qubits, q))[: k - len(item.local)]
+            stage = _StageStep(n, k, sorted(item.local + tuple(pad)), sorted(lanes))
+            for block in blocks:
+                offset = self.pool.add(BlockMatrix(block, self.gates))
+                if block.kind == "diag":
+                    stage.add_diag(block.qubits, offset)
+                    stage.cost += DIAG_COST + (2.0 if set(block.qubits) & set(lanes) else 0.0)
+                else:
+                    stage.add_dense(block.qubits, offset)
+                    stage.cost += DENSE_COST[len(block.qubits)]
+            self.steps.append(stage)
+
+    # -- running --------------------------------------------------------------------------
+    def pools(self, values: Values | None, batch: int, dtype: np.dtype) -> np.ndarray:
+        return self.pool.build(values, batch, dtype)
+
+    def global_phase(self, values: Values | None, batch: int) -> np.ndarray:
+        phase = np.ones(batch, dtype=np.complex128)
+        for gate in self.phase_gates:
+            phase *= gate.base_matrix(values, batch)[:, 0, 0]
+        return phase
+
+    def apply(self, states: np.ndarray, pools: np.ndarray, run: _Run) -> None:
+        for step in self.steps:
+            run.check()
+            step.apply(states, pools, run)
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.steps)
+
+
+# ------------------------------------------------------------------------------------------
+# read-out: physical outcomes to classical-bit counts
+# ------------------------------------------------------------------------------------------
+
+
+class Readout:
+    """Maps physical basis indices to classical-register values and count keys.
+
+    ``pairs`` are ``(physical qubit, clbit)`` in program order (a later write to a clbit
+    wins). Keys have ``num_clbits`` characters, clbit 0 rightmost; with no clbits at all the
+    only key is ``""``.
+    """
+
+    def __init__(self, pairs: Sequence[tuple[int, int]], num_clbits: int) -> None:
+        final: dict[int, int] = {}
+        for q, c in pairs:
+            final[c] = q
+        self.pairs = sorted(final.items())  # (clbit, qubit)
+        self.num_clbits = num_clbits
+        self.mask = sum(1 << c for c, _ in self.pairs)
+        self.wide = num_clbits > 62
+        self._hist_cache: dict[int, tuple[np.ndarray, list[int]]] = {}
+
+    def key(self, value: int) -> str:
+        return format(value, f"0{self.num_clbits}b") if self.num_clbits else ""
+
+    def values(self, outcomes: np.ndarray) -> np.ndarray | list[int]:
+        """Register values (only the measured bits) of physical ``outcomes``."""
+        if self.wide:
+            return [sum(((int(x) >> q) & 1) << c for c, q in self.pairs) for x in outcomes]
+        vals = np.zeros(outcomes.shape, dtype=np.int64)
+        for c, q in self.pairs:
+            vals |= ((outcomes >> q) & 1) << c
+        return vals
+
+    def _histogram_map(self, size: int) -> tuple[np.ndarray, list[int]]:
+        cached = self._hist_cache.get(size)
+        if cached is None:
+            vals = self.values(np.arange(size, dtype=np.int64))
+            uniq, inverse = np.unique(np.asarray(vals, dtype=object if self.wide else np.int64),
+                                      return_inverse=True)
+            cached = self._hist_cache[size] = (inverse.astype(np.int64), [int(u) for u in uniq])
+        return cached
+
+    def from_histogram(self, hist: np.ndarray, base: int = 0) -> dict[int, int]:
+        """Register values -> counts from shots per physical index (``hist``, length 2^n);
+        ``base`` holds bits set earlier (mid-circuit measurements) that these don't cover."""
+        inverse, uniq = self._histogram_map(hist.shape[0])
+        agg = np.bincount(inverse, weights=hist, minlength=len(uniq))
+        keep = base & ~self.mask
+        return {keep | uniq[i]: int(agg[i]) for i in np.flatnonzero(agg)}
+
+    def from_outcomes(self, outcomes: np.ndarray, base: int = 0) -> dict[int, int]:
+        keep = base & ~self.mask
+        vals = self.values(outcomes)
+        if self.wide:
+            return dict(Counter(keep | v for v in vals))
+        uniq, counts = np.unique(vals, return_counts=True)
+        return {keep | int(u): int(c) for u, c in zip(uniq, counts)}
+
+    def keyed(self, counts: Mapping[int, int]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for value, count in counts.items():
+            key = self.key(value)
+            out[key] = out.get(key, 0) + count
+        return out
+
+
+def _probabilities(state: np.ndarray) -> np.ndarray:
+    p = state.real.astype(np.float64) ** 2 + state.imag.astype(np.float64) ** 2
+    return p
+
+
+def sample_physical(state: np.ndarray, shots: int, rng: np.random.Generator, run: _Run,
+                    readout: Readout, base: int = 0) -> dict[int, int]:
+    """Sample ``shots`` outcomes of the final state; register values -> counts."""
+    if shots == 0:
+        return {}
+    n = state.shape[0].bit_length() - 1
+    if n <= SMALL_SAMPLE_QUBITS:
+        p = _probabilities(state)
+        total = p.sum()
+        if state.shape[0] <= 1024 or shots >= state.shape[0]:
+            hist = rng.multinomial(shots, p / total)
+        else:
+            idx = np.searchsorted(np.cumsum(p), rng.random(shots) * total, side="right")
+            hist = np.bincount(np.minimum(idx, state.shape[0] - 1), minlength=state.shape[0])
+        return readout.from_histogram(hist, base)
+    size = min(_SAMPLE_BLOCK, state.shape[0])
+    threads = run.threads if run.parallel else 1
+    if threads > 1:
+        with parallel.parallel_lock:
+            norms = K.block_norms(state, size, threads)
+    else:
+        norms = K.block_norms_serial(state, size)
+    starts = np.concatenate(([0.0], np.cumsum(norms)[:-1]))
+    total = float(norms.sum())
+    us = np.sort(rng.random(shots)) * total
+    first = np.concatenate((np.searchsorted(us, starts, side="left"), [shots])).astype(np.int64)
+    first[0] = 0
+    if threads > 1:
+        with parallel.parallel_lock:
+            outcomes = K.scan_blocks(state, size, starts, us, first, threads)
+    else:
+        outcomes = K.scan_blocks_serial(state, size, starts, us, first)
+    return readout.from_outcomes(outcomes, base)
+
+
+# ------------------------------------------------------------------------------------------
+# program analysis and the executable
+# ------------------------------------------------------------------------------------------
+
+
+def _touches(op: Operation) -> set[int]:
+    if isinstance(op, GateOp):
+        return set(op.qubits)
+    if isinstance(op, (ResetOp, MeasureOp)):
+        return {op.qubit}
+    if isinstance(op, IfOp):
+        out: set[int] = set()
+        for inner in op.body + op.else_body:
+            out |= _touches(inner)
+        return out
+    return set()
+
+
+def needs_per_shot(operations: Sequence[Operation]) -> bool:
+    """Whether results depend on state collapse mid-circuit (see module docstring)."""
+    used: set[int] = set()
+    measured: set[int] = set()
+    for op in operations:
+        if isinstance(op, IfOp):
+            return True
+        if isinstance(op, MeasureOp):
+            measured.add(op.qubit)
+            used.add(op.qubit)
+        elif isinstance(op, ResetOp):
+            if op.qubit in used:
+                return True
+        elif isinstance(op, GateOp):
+            if measured & set(op.qubits):
+                return True
+            used |= set(op.qubits)
+    return False
+
+
+@dataclass
+class _Instr:
+    op: str  # "U", "M", "R", "IF", "JMP"
+    plan: UnitaryPlan | None = None
+    qubit: int = 0
+    clbit: int = 0
+    clbits: tuple[int, ...] = ()
+    value: int = 0
+    target: int = 0
+
+
+class Executable:
+    """A circuit compiled for this simulator; run it as often as needed.
+
+    Raises ``KeyError`` (unknown gate) or ``ValueError`` (bad operands) while compiling; the
+    backend turns them into contract errors.
+    """
+
+    def __init__(self, lowered: LoweredCircuit, options: EngineOptions) -> None:
+        self.lowered = lowered
+        self.options = options
+        self.num_qubits = lowered.num_qubits
+        self.num_clbits = lowered.num_clbits
+        self.parameters = tuple(lowered.parameters)
+        self.dtype = options.dtype
+        self.per_shot = needs_per_shot(lowered.operations)
+        self.mode = "per-shot" if self.per_shot else "statevector"
+        self._perm = list(range(self.num_qubits))  # logical -> physical
+        self.instructions: list[_Instr] = []
+        self._final: list[tuple[int, int]] = []  # (physical qubit, clbit) sampled at the end
+        if self.per_shot:
+            self._compile_per_shot(lowered.operations)
+        else:
+            self._compile_statevector(lowered.operations)
+        self.readout = Readout(self._final, self.num_clbits)
+        self.perm = np.array(self._perm, dtype=np.int64)
+        self.gate_count = sum(1 for op in _walk(lowered.operations) if isinstance(op, GateOp))
+        self.memory_budget = 1 << 62
+        """Bytes per-shot branches may hold in state copies (set by the backend)."""
+
+    # -- compilation ----------------------------------------------------------------------
+    def _relabel(self, gate: ResolvedGate) -> ResolvedGate | None:
+        """Map a gate to physical qubits; an unconditional swap only relabels (None)."""
+        if gate.name == "swap" and not gate.controls and not gate.steps:
+            a, b = gate.targets
+            self._perm[a], self._perm[b] = self._perm[b], self._perm[a]
+            return None
+        p = self._perm
+        return ResolvedGate(gate.name, tuple(p[q] for q in gate.targets),
+                            tuple(p[q] for q in gate.controls), gate.ctrl_values, gate.diagonal,
+                            gate.params, gate.steps, gate.line)
+
+    def _plan(self, gates: list[ResolvedGate]) -> UnitaryPlan:
+        return UnitaryPlan(gates, self.num_qubits, self.options)
+
+    def _compile_statevector(self, operations: Sequence[Operation]) -> None:
+        gates: list[ResolvedGate] = []
+        measures: list[tuple[int, int]] = []
+        for op in operations:
+            if isinstance(op, GateOp):
+                g = self._relabel(resolve(op))
+                if g is not None:
+                    gates.append(g)
+            elif isinstance(op, MeasureOp):
+                measures.append((op.qubit, op.clbit))
+        # measured qubits are never touched again, so read them through the final labels
+        self._final = [(self._perm[q], c) for q, c in measures]
+        self.unitary = self._plan(gates)
+        self.instructions = [_Instr("U", plan=self.unitary)]
+
+    def _deferrable(self, operations: Sequence[Operation]) -> set[int]:
+        """Positions of top-level measurements that may move to the end-of-shot sampling:
+        nothing later touches their qubit, reads their clbit or writes it again."""
+        out: set[int] = set()
+        for i, op in enumerate(operations):
+            if not isinstance(op, MeasureOp):
+                continue
+            later = operations[i + 1:]
+            if any(op.qubit in _touches(o) and not isinstance(o, MeasureOp) for o in later):
+                continue
+            if any(isinstance(o, IfOp) for o in later):
+                # an if may read this bit, or measure/gate in a body: keep it mid-circuit
+                if any(op.clbit in o.condition.clbits or op.qubit in _touches(o)
+                       for o in later if isinstance(o, IfOp)):
+                    continue
+            if any(isinstance(o, MeasureOp) and o.clbit == op.clbit for o in later):
+                continue
+            if any(isinstance(o, IfOp) and _writes(o, op.clbit) for o in later):
+                continue
+            out.add(i)
+        return out
+
+    def _compile_per_shot(self, operations: Sequence[Operation]) -> None:
+        deferred = self._deferrable(operations)
+        touched: set[int] = set()
+        pending: list[ResolvedGate] = []
+        final: list[tuple[int, int]] = []
+
+        def flush() -> None:
+            if pending:
+                self.instructions.append(_Instr("U", plan=self._plan(list(pending))))
+                pending.clear()
+
+        def emit(ops: Sequence[Operation], top: bool) -> None:
+            for i, op in enumerate(ops):
+                if isinstance(op, BarrierOp):
+                    continue
+                if isinstance(op, GateOp):
+                    g = resolve(op)
+                    if top:
+                        mapped = self._relabel(g)
+                    else:
+                        p = self._perm
+                        mapped = ResolvedGate(g.name, tuple(p[q] for q in g.targets),
+                                              tuple(p[q] for q in g.controls), g.ctrl_values,
+                                              g.diagonal, g.params, g.steps, g.line)
+                    if mapped is not None:
+                        pending.append(mapped)
+                    touched.update(op.qubits)
+                elif isinstance(op, MeasureOp):
+                    if top and i in deferred:
+                        final.append((self._perm[op.qubit], op.clbit))
+                        continue
+                    flush()
+                    self.instructions.append(_Instr("M", qubit=self._perm[op.qubit], clbit=op.clbit))
+                    touched.add(op.qubit)
+                elif isinstance(op, ResetOp):
+                    if top and op.qubit not in touched:
+                        continue  # still |0>: a reset does nothing
+                    flush()
+                    self.instructions.append(_Instr("R", qubit=self._perm[op.qubit]))
+                    touched.add(op.qubit)
+                elif isinstance(op, IfOp):
+                    flush()
+                    branch = _Instr("IF", clbits=op.condition.clbits, value=op.condition.value)
+                    self.instructions.append(branch)
+                    emit(op.body, False)
+                    flush()
+                    if op.else_body:
+                        jump = _Instr("JMP")
+                        self.instructions.append(jump)
+                        branch.target = len(self.instructions)
+                        emit(op.else_body, False)
+                        flush()
+                        jump.target = len(self.instructions)
+                    else:
+                        branch.target = len(self.instructions)
+                    touched |= _touches(op)
+
+        emit(operations, True)
+        flush()
+        self._final = final
+        self.unitary = None
+
+    # -- parameters -----------------------------------------------------------------------
+    def missing(self, bindings: Mapping[str, float] | None) -> list[str]:
+        bound = bindings or {}
+        return [p for p in self.parameters if p not in bound]
+
+    def values(self, bindings: Sequence[Mapping[str, float]]) -> Values:
+        return {p: np.array([float(b[p]) for b in bindings]) for p in self.parameters}
+
+    # -- statevector mode -----------------------------------------------------------------
+    def _initial(self, batch: int) -> np.ndarray:
+        states = np.zeros((batch, 1 << self.num_qubits), dtype=self.dtype)
+        states[:, 0] = 1.0
+        return states
+
+    def final_states(self, values: Values | None, batch: int, run: _Run) -> np.ndarray:
+        """Physical-order final states ``(B, 2^n)`` (statevector mode)."""
+        assert self.unitary is not None
+        K.ensure_compiled(self.dtype)
+        states = self._initial(batch)
+        self.unitary.apply(states, self.unitary.pools(values, batch, self.dtype), run)
+        return states
+
+    def logical(self, state: np.ndarray, values: Values | None, run: _Run) -> np.ndarray:
+        """Reorder a physical state into logical qubit order and add the global phase."""
+        assert self.unitary is not None
+        if np.any(self.perm != np.arange(self.num_qubits)):
+            if run.parallel and state.shape[0] >= (1 << 16):
+                with parallel.parallel_lock:
+                    state = K.permute(state, self.perm, run.threads)
+            else:
+                state = K.permute_serial(state, self.perm)
+        phase = self.unitary.global_phase(values, 1)[0]
+        if phase != 1.0:
+            state = state * phase.astype(self.dtype)
+        return state
+
+    def sample(self, shots: int, bindings: Mapping[str, float] | None, rng: np.random.Generator,
+               run: _Run) -> dict[str, int]:
+        values = self.values([bindings or {}]) if self.parameters else None
+        if self.per_shot:
+            counts = self._run_branches(shots, values, rng, run)
+        else:
+            state = self.final_states(values, 1, run)[0]
+            run.check()
+            counts = sample_physical(state, shots, rng, run, self.readout)
+        return self.readout.keyed(counts)
+
+    def sample_batch(self, shots: int, bindings: Sequence[Mapping[str, float]],
+                     rng: np.random.Generator, run: _Run) -> list[dict[str, int]]:
+        """Counts for every binding; small statevector circuits run as one batch."""
+        if self.per_shot or self.num_qubits > SMALL_SAMPLE_QUBITS:
+            return [self.sample(shots, b, rng, run) for b in bindings]
+        values = self.values(bindings) if self.parameters else None
+        states = self.final_states(values, len(bindings), run)
+        p = states.real.astype(np.float64) ** 2 + states.imag.astype(np.float64) ** 2
+        p /= p.sum(axis=1, keepdims=True)
+        if p.shape[1] <= 1024 or shots >= p.shape[1]:
+            hists = rng.multinomial(shots, p)
+            return [self.readout.keyed(self.readout.from_histogram(h)) for h in hists]
+        return [self.readout.keyed(sample_physical(s, shots, rng, run, self.readout)) for s in states]
+
+    # -- per-shot mode --------------------------------------------------------------------
+    def _run_branches(self, shots: int, values: Values | None, rng: np.random.Generator,
+                      run: _Run) -> dict[int, int]:
+        K.ensure_compiled(self.dtype)
+        pools = {id(i.plan): i.plan.pools(values, 1, self.dtype)
+                 for i in self.instructions if i.plan is not None}
+        state_bytes = (1 << self.num_qubits) * self.dtype.itemsize
+        max_states = max(2, self.memory_budget // max(state_bytes, 1))
+        counts: Counter[int] = Counter()
+        # a branch: (instruction pointer, shots, register, state or None, outcome history)
+        stack: list[tuple[int, int, int, np.ndarray | None, list[int]]] = [
+            (0, shots, 0, None, [])
+        ]
+        held = 0  # pending branches that keep their own state copy
+        while stack:
+            ip, nshots, creg, state, history = stack.pop()
+            if state is None:
+                state = self._replay(history, pools, run)
+            else:
+                held -= 1
+            while ip < len(self.instructions):
+                ins = self.instructions[ip]
+                if ins.op == "U":
+                    assert ins.plan is not None
+                    ins.plan.apply(state[None], pools[id(ins.plan)], run)
+                    ip += 1
+                elif ins.op in ("M", "R"):
+                    p1 = self._prob_one(state, ins.qubit, run)
+                    n1 = int(rng.binomial(nshots, min(max(p1, 0.0), 1.0)))
+                    split = [(o, c) for o, c in ((0, nshots - n1), (1, n1)) if c > 0]
+                    if len(split) == 2:
+                        other, other_shots = split[1]
+                        other_reg = _write(creg, ins, other)
+                        if held + 2 <= max_states:
+                            copy = state.copy()
+                            self._collapse(copy, ins, other, p1, run)
+                            stack.append((ip + 1, other_shots, other_reg, copy, history + [other]))
+                            held += 1
+                        else:
+                            stack.append((ip + 1, other_shots, other_reg, None, history + [other]))
+                    outcome, nshots = split[0]
+                    self._collapse(state, ins, outcome, p1, run)
+                    creg = _write(creg, ins, outcome)
+                    history = history + [outcome]
+                    ip += 1
+                elif ins.op == "IF":
+                    value = sum(((creg >> c) & 1) << i for i, c in enumerate(ins.clbits))
+                    ip = ip + 1 if value == ins.value else ins.target
+                else:
+                    ip = ins.target
+            run.check()
+            for value, count in sample_physical(state, nshots, rng, run, self.readout, creg).items():
+                counts[value] += count
+        return dict(counts)
+
+    def _replay(self, history: list[int], pools: dict[int, np.ndarray], run: _Run) -> np.ndarray:
+        """Rebuild a branch's state from |0> by forcing its recorded outcomes."""
+        state = self._initial(1)[0]
+        forced = iter(history)
+        ip = 0
+        creg = 0
+        remaining = len(history)
+        while remaining:
+            ins = self.instructions[ip]
+            if ins.op == "U":
+                assert ins.plan is not None
+                ins.plan.apply(state[None], pools[id(ins.plan)], run)
+                ip += 1
+            elif ins.op in ("M", "R"):
+                outcome = next(forced)
+                p1 = self._prob_one(state, ins.qubit, run)
+                self._collapse(state, ins, outcome, p1, run)
+                creg = _write(creg, ins, outcome)
+                remaining -= 1
+                ip += 1
+            elif ins.op == "IF":
+                value = sum(((creg >> c) & 1) << i for i, c in enumerate(ins.clbits))
+                ip = ip + 1 if value == ins.value else ins.target
+            else:
+                ip = ins.target
+        return state
+
+    def _prob_one(self, state: np.ndarray, qubit: int, run: _Run) -> float:
+        if run.parallel and state.shape[0] >= (1 << 16):
+            with parallel.parallel_lock:
+                return float(K.prob_one(state, qubit, run.threads))
+        return float(K.prob_one_serial(state, qubit))
+
+    def _collapse(self, state: np.ndarray, ins: _Instr, outcome: int, p1: float, run: _Run) -> None:
+        p = p1 if outcome else 1.0 - p1
+        scale = 1.0 / math.sqrt(p) if p > 0 else 0.0
+        reset = ins.op == "R"
+        if run.parallel and state.shape[0] >= (1 << 16):
+            with parallel.parallel_lock:
+                K.collapse(state, ins.qubit, outcome, scale, reset, run.threads)
+        else:
+            K.collapse_serial(state, ins.qubit, outcome, scale, reset)
+
+
+def _write(creg: int, ins: _Instr, outcome: int) -> int:
+    if ins.op != "M":
+        return creg
+    return (creg & ~(1 << ins.clbit)) | (outcome << ins.clbit)
+
+
+def _writes(op: IfOp, clbit: int) -> bool:
+    return any(isinstance(o, MeasureOp) and o.clbit == clbit for o in _walk(op.body + op.else_body))
+
+
+def _walk(operations: Sequence[Operation]) -> Iterator[Operation]:
+    for op in operations:
+        yield op
+        if isinstance(op, IfOp):
+            yield from _walk(op.body + op.else_body)
+
+
+def make_run(threads: int | None, cancelled: CancelCheck = _never) -> _Run:
+    """Settings for one run on the calling thread (sets numba's thread count there)."""
+    return _Run(parallel.use_threads(threads), cancelled)
+
+
+__all__ = ["EngineOptions", "Executable", "Readout", "UnitaryPlan", "make_run"]
