@@ -68,7 +68,6 @@ def counts(results: Sequence[Any]) -> list[dict[str, int]]:
 def bench_dask(tasks: int, sweep_bindings: list[dict[str, float]], repeats: int
                ) -> dict[str, Any]:
     from distributed import Client
-
     from hal_workflow.executors import dask as hal_dask
 
     with hal_dask.local_cluster(n_workers=2, dashboard_address=None) as cluster, \
@@ -91,7 +90,6 @@ def bench_dask(tasks: int, sweep_bindings: list[dict[str, float]], repeats: int
 def bench_parsl(site: str, tasks: int, sweep_bindings: list[dict[str, float]], repeats: int
                 ) -> dict[str, Any]:
     import parsl
-
     from hal_workflow.executors import parsl as hal_parsl
     from hal_workflow.executors.config import parsl_config
 

@@ -17,9 +17,9 @@ import os
 
 import numpy as np
 from distributed import Client
+from hal_workflow.executors import dask as hal_dask
 
 from hal_workflow.circuits import Circuit
-from hal_workflow.executors import dask as hal_dask
 
 address = os.environ.get("DASK_SCHEDULER_ADDRESS")
 cluster = None if address else hal_dask.local_cluster(n_workers=2, dashboard_address=None)

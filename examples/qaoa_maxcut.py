@@ -22,10 +22,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from hal_workflow.executors.engines import ENGINES, Engine, open_engine
 from scipy.optimize import minimize
 
 from hal_workflow.circuits import Circuit
-from hal_workflow.executors.engines import ENGINES, Engine, open_engine
 
 Edge = tuple[int, int]
 
@@ -63,7 +63,8 @@ def qaoa_circuit(nodes: int, edges: Sequence[Edge], depth: int) -> Circuit:
     lines += [f"h q[{node}];" for node in range(nodes)]
     for layer in range(depth):
         for a, b in edges:
-            lines += [f"cx q[{a}], q[{b}];", f"rz(2 * gamma_{layer}) q[{b}];", f"cx q[{a}], q[{b}];"]
+            cx = f"cx q[{a}], q[{b}];"
+            lines += [cx, f"rz(2 * gamma_{layer}) q[{b}];", cx]
         lines += [f"rx(2 * beta_{layer}) q[{node}];" for node in range(nodes)]
     lines.append("c = measure q;")
     return Circuit.from_qasm("\n".join(lines) + "\n")

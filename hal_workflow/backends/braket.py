@@ -395,35 +395,22 @@ class BraketBackend(Backend):
     def _submit_many(
         self, prepared: list[_Prepared], inputs: list[dict[str, float]], shots: int
     ) -> list[JobId]:
-        """One ``run_batch`` for several programs; one job id per program, in order."""
+        """Submit several programs; one job id per program, in order.
+
+        AWS devices get one ``run_batch`` (tasks submitted in parallel). The local simulator
+        runs them one by one on the worker thread instead: its ``run_batch`` forks a process
+        pool, and a child forked from a process whose OpenMP threads have started (numba's
+        ``omp`` layer, as hal-workflow's own simulator uses) aborts, leaving the batch hung.
+        """
+        if self._local:
+            return [self._submit_local(p, shots, i) for p, i in zip(prepared, inputs, strict=True)]
         programs = [self._program(p) for p in prepared]
-        if not self._local:
-            with _aws_errors("submitting a batch"):
-                batch = self._device.run_batch(programs, shots=shots, inputs=inputs)
-            for task, p in zip(batch.tasks, prepared, strict=True):
-                self._aws_prepared[task.id] = p
-            return [JobId(task.id) for task in batch.tasks]
-        jobs = [self._table.create() for _ in prepared]
-        shared: dict[str, Any] = {}
-
-        def work_for(index: int) -> Callable[[LocalJob], ExecutionResult]:
-            def work(job: LocalJob) -> ExecutionResult:
-                if "results" not in shared:  # the first job of the batch runs all of them
-                    started = time.perf_counter()
-                    # run_batch's default is 0 shots: always pass them.
-                    shared["results"] = self._device.run_batch(
-                        programs, shots=shots, inputs=inputs
-                    ).results()
-                    shared["execution_s"] = time.perf_counter() - started
-                timings = {"execution_s": shared["execution_s"]}
-                return self._execution_result(
-                    job.job_id, shared["results"][index], prepared[index], timings
-                )
-            return work
-
-        for index, job in enumerate(jobs):
-            self._runner.submit(job, work_for(index))
-        return [JobId(job.job_id) for job in jobs]
+        with _aws_errors("submitting a batch"):
+            # run_batch's default is 0 shots: always pass them.
+            batch = self._device.run_batch(programs, shots=shots, inputs=inputs)
+        for task, p in zip(batch.tasks, prepared, strict=True):
+            self._aws_prepared[task.id] = p
+        return [JobId(task.id) for task in batch.tasks]
 
     # -- jobs ----------------------------------------------------------------------------------
     def _aws_task(self, job_id: str) -> Any:
@@ -509,7 +496,7 @@ class BraketBackend(Backend):
 
 
 class _BraketBatch:
-    """``batch``: several circuits, or one circuit over many bindings, in one ``run_batch``."""
+    """``batch``: several circuits, or one circuit over many bindings, submitted together."""
 
     def __init__(self, backend: BraketBackend) -> None:
         self._backend = backend

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -44,10 +45,11 @@ class LocalJob:
 
 
 class LocalJobTable:
-    """Thread-safe table of in-process jobs, keyed by id (``PREFIX-PID-N``)."""
+    """Thread-safe table of in-process jobs, keyed by id (``PREFIX-PIDTAG-N``)."""
 
     def __init__(self, prefix: str) -> None:
-        self._prefix = f"{prefix}-{os.getpid():x}"
+        # pid + random tag: ids stay unique across tables and processes sharing a prefix
+        self._prefix = f"{prefix}-{os.getpid():x}{secrets.token_hex(3)}"
         self._counter = itertools.count(1)
         self._jobs: dict[str, LocalJob] = {}
         self._lock = threading.Lock()

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from hal_workflow.backends.registry import BackendSpec, get_backend, normalize_spec
 from hal_workflow.contract.extensions import run_many
@@ -69,8 +69,8 @@ def run_sync(awaitable: Awaitable[_T]) -> _T:
         if loop is None or loop.is_closed():
             loop = _thread_state.loop = asyncio.new_event_loop()
         return loop.run_until_complete(awaitable)
-    future = asyncio.run_coroutine_threadsafe(awaitable, _helper())  # type: ignore[arg-type]
-    return future.result()
+    coroutine = cast("Coroutine[Any, Any, _T]", awaitable)
+    return asyncio.run_coroutine_threadsafe(coroutine, _helper()).result()
 
 
 def run(

@@ -310,7 +310,7 @@ class SimulatorBackend(Backend):
         else:
             copies = 2 if exe.per_shot else 1
             needed = copies * (1 << n) * self._itemsize
-            if needed > (64 << 20):  # small states always fit; skip reading /proc
+            if needed > (64 << 20) or self._max_memory is not None:  # small states fit: skip /proc
                 limit = self._memory_limit()
                 if needed > limit:
                     source = ("max_memory_bytes" if self._max_memory is not None

@@ -19,6 +19,7 @@ replayed from the start instead of holding a copy of the state.
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -517,10 +518,26 @@ def needs_per_shot(operations: Sequence[Operation]) -> bool:
     return False
 
 
+class LazyPlan:
+    """A :class:`UnitaryPlan` built on first use (on the job's thread, not in ``submit``)."""
+
+    def __init__(self, gates: list[ResolvedGate], num_qubits: int, options: EngineOptions) -> None:
+        self._args = (gates, num_qubits, options)
+        self._plan: UnitaryPlan | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> UnitaryPlan:
+        if self._plan is None:
+            with self._lock:
+                if self._plan is None:
+                    self._plan = UnitaryPlan(*self._args)
+        return self._plan
+
+
 @dataclass
 class _Instr:
     op: str  # "U", "M", "R", "IF", "JMP"
-    plan: UnitaryPlan | None = None
+    plan: LazyPlan | None = None
     qubit: int = 0
     clbit: int = 0
     clbits: tuple[int, ...] = ()
@@ -569,8 +586,14 @@ class Executable:
                             tuple(p[q] for q in gate.controls), gate.ctrl_values, gate.diagonal,
                             gate.params, gate.steps, gate.line)
 
-    def _plan(self, gates: list[ResolvedGate]) -> UnitaryPlan:
-        return UnitaryPlan(gates, self.num_qubits, self.options)
+    def _plan(self, gates: list[ResolvedGate]) -> LazyPlan:
+        return LazyPlan(gates, self.num_qubits, self.options)
+
+    def prepare(self) -> None:
+        """Build every unitary plan now (they are otherwise built on first run)."""
+        for ins in self.instructions:
+            if ins.plan is not None:
+                ins.plan.get()
 
     def _compile_statevector(self, operations: Sequence[Operation]) -> None:
         gates: list[ResolvedGate] = []
@@ -664,7 +687,7 @@ class Executable:
                         jump.target = len(self.instructions)
                     else:
                         branch.target = len(self.instructions)
-                    touched |= _touches(op)
+                    touched.update(_touches(op))
 
         emit(operations, True)
         flush()
@@ -689,8 +712,9 @@ class Executable:
         """Physical-order final states ``(B, 2^n)`` (statevector mode)."""
         assert self.unitary is not None
         K.ensure_compiled(self.dtype)
+        plan = self.unitary.get()
         states = self._initial(batch)
-        self.unitary.apply(states, self.unitary.pools(values, batch, self.dtype), run)
+        plan.apply(states, plan.pools(values, batch, self.dtype), run)
         return states
 
     def logical(self, state: np.ndarray, values: Values | None, run: _Run) -> np.ndarray:
@@ -702,7 +726,7 @@ class Executable:
                     state = K.permute(state, self.perm, run.threads)
             else:
                 state = K.permute_serial(state, self.perm)
-        phase = self.unitary.global_phase(values, 1)[0]
+        phase = self.unitary.get().global_phase(values, 1)[0]
         if phase != 1.0:
             state = state * phase.astype(self.dtype)
         return state
@@ -736,7 +760,7 @@ class Executable:
     def _run_branches(self, shots: int, values: Values | None, rng: np.random.Generator,
                       run: _Run) -> dict[int, int]:
         K.ensure_compiled(self.dtype)
-        pools = {id(i.plan): i.plan.pools(values, 1, self.dtype)
+        pools = {id(i.plan): i.plan.get().pools(values, 1, self.dtype)
                  for i in self.instructions if i.plan is not None}
         state_bytes = (1 << self.num_qubits) * self.dtype.itemsize
         max_states = max(2, self.memory_budget // max(state_bytes, 1))
@@ -756,7 +780,7 @@ class Executable:
                 ins = self.instructions[ip]
                 if ins.op == "U":
                     assert ins.plan is not None
-                    ins.plan.apply(state[None], pools[id(ins.plan)], run)
+                    ins.plan.get().apply(state[None], pools[id(ins.plan)], run)
                     ip += 1
                 elif ins.op in ("M", "R"):
                     p1 = self._prob_one(state, ins.qubit, run)
@@ -798,7 +822,7 @@ class Executable:
             ins = self.instructions[ip]
             if ins.op == "U":
                 assert ins.plan is not None
-                ins.plan.apply(state[None], pools[id(ins.plan)], run)
+                ins.plan.get().apply(state[None], pools[id(ins.plan)], run)
                 ip += 1
             elif ins.op in ("M", "R"):
                 outcome = next(forced)

@@ -10,8 +10,10 @@ Conventions (the same as Qiskit's, so results compare directly with ``qiskit.qua
   state of ``q_j``;
 * named gates carry Qiskit's global phases (``x`` is ``[[0, 1], [1, 0]]``, ``rz`` is
   ``diag(e^{-iθ/2}, e^{iθ/2})``, ``cu`` applies ``e^{iγ}`` on the controlled block);
-* ``pow(k) @ g`` is the principal power with the branch cut rotated by ``π·1e-12``, as
-  ``qiskit.quantum_info.Operator.power`` does, so ``pow(0.5) @ z`` is ``s``.
+* ``pow(k) @ g`` scales the angle of a rotation-family gate (``rx``, ``ry``, ``rz``, ``p``,
+  ``u1``, ``gphase``; ``z``, ``s``, ``sdg``, ``t``, ``tdg`` as phase gates), as Qiskit's gates
+  do; any other gate gets the principal power with the branch cut rotated by ``π·1e-12``, as
+  ``qiskit.quantum_info.Operator.power`` does, so ``pow(0.5) @ x`` is ``sx``.
 
 Controlled gates are kept as *base matrix + controls* (``ccx`` is ``x`` with two controls): the
 fusion planner expands them to dense blocks only when that pays off, and the kernels apply
@@ -160,6 +162,14 @@ GATES: dict[str, GateDef] = {
 
 GATE_SET = frozenset(GATES)
 
+_ANGLE_SCALED: dict[str, MatrixFn] = {
+    "rx": _rx, "ry": _ry, "rz": _rz, "p": _phase, "phase": _phase, "u1": _phase,
+    "gphase": _gphase,
+}
+"""One-angle gates whose powers are the same gate at a scaled angle."""
+_FIXED_PHASE = {"z": np.pi, "s": np.pi / 2, "sdg": -np.pi / 2, "t": np.pi / 4, "tdg": -np.pi / 4}
+"""Constant gates that are ``p(angle)``; their powers are ``p(k * angle)``."""
+
 
 # -- modifiers on matrix batches ------------------------------------------------------------
 
@@ -256,6 +266,14 @@ class ResolvedGate:
         """The base matrix batch (targets only) under parameter ``values`` (``(B,)`` arrays)."""
         definition = GATES[self.name]
         args = [evaluate_batch(p, values, batch) for p in self.params]
+        if self.steps and (self.name in _ANGLE_SCALED or self.name in _FIXED_PHASE):
+            scale = np.ones(batch)
+            for kind, arg in self.steps:
+                scale = scale * (-1.0 if kind == "inv" else evaluate_batch(arg, values, batch))
+            if self.name in _FIXED_PHASE:
+                return np.ascontiguousarray(_phase(scale * _FIXED_PHASE[self.name]))
+            m = _ANGLE_SCALED[self.name](args[0] * scale)
+            return np.ascontiguousarray(np.broadcast_to(m, (batch, *m.shape[1:])))
         m = definition.build(*args) if args else definition.build(batch)
         if m.shape[0] != batch:
             m = np.broadcast_to(m, (batch, *m.shape[1:]))

@@ -2,8 +2,8 @@
 
 The conformance kit runs on ``{"name": "braket", "device": "local"}``; the tests below check
 the adapter's own work: classical-bit order, the standard-gate translation (against Qiskit's
-``Statevector``), parameters through ``inputs=``, ``run_batch`` and the errors an ``AwsDevice``
-gives without an AWS account.
+``Statevector``), parameters through ``inputs=``, batches and the errors an ``AwsDevice`` gives
+without an AWS account.
 """
 
 from __future__ import annotations
@@ -154,14 +154,14 @@ def test_parameters_travel_as_inputs(backend: BraketBackend) -> None:
     assert "b" in str(info.value) and "c" in str(info.value)
 
 
-def test_sweep_runs_as_one_batch(backend: BraketBackend) -> None:
+def test_sweep(backend: BraketBackend) -> None:
     thetas = [0.0, math.pi / 2, math.pi, 3 * math.pi / 2]
     ids = run(backend.extension("batch").submit_sweep(
         circuits.rotation("theta"), [{"theta": t} for t in thetas], 3000))
     assert len(set(ids)) == len(thetas)
     for job_id, theta in zip(ids, thetas, strict=True):
         result = run(backend.result(job_id))
-        assert result.shots == 3000  # run_batch's default of 0 shots was not used
+        assert result.shots == 3000
         assert_sampled(dict(result.counts), circuits.rotation_ideal(theta))
 
 

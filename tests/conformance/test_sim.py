@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import threading
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-import pytest
 from conformance_helpers import load_example
 
 from hal_workflow.backends.registry import register_backend
@@ -17,11 +15,6 @@ from hal_workflow.testing import ConformanceSuite
 register_backend("example", load_example().ExampleBackend)
 
 
-# Skips only while the simulator package is being written; once its module exists the kit runs.
-@pytest.mark.skipif(
-    importlib.util.find_spec("hal_workflow.simulator.backend") is None,
-    reason="hal_workflow.simulator.backend does not exist yet",
-)
 class TestSimulator(ConformanceSuite):
     backend_spec = "sim"
 
