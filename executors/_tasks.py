@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import threading
 from collections import deque
@@ -115,13 +116,51 @@ def run_sweep(
     bindings: Sequence[Mapping[str, float]],
     shots: int,
     *,
+    first_index: int = 0,
     should_stop: Callable[[], bool] | None = None,
     task: str | None = None,
 ) -> list[ExecutionResult]:
-    """Run ``circuit`` once per binding (the batch extension where offered), in order."""
+    """Run ``circuit`` once per binding (the batch extension where offered), in order.
+
+    ``bindings`` are elements ``first_index, first_index + 1, ...`` of a whole sweep. With a
+    ``seed`` in the spec, element ``i`` of the sweep is sampled with seed ``seed + i``
+    (:func:`sweep_seed`), so a sweep gives the same counts however it is cut into chunks
+    and whichever worker runs (or reruns) a chunk.
+    """
+    seed = sweep_seed(spec, first_index)
     return _execute(
-        spec, lambda b: submit_many(b, circuit, shots, list(bindings)), should_stop, task
+        spec, lambda b: _submit_sweep(b, circuit, list(bindings), shots, seed), should_stop, task
     )
+
+
+def sweep_seed(spec: BackendSpec, first_index: int) -> int | None:
+    """The seed of sweep element ``first_index``: the spec's ``seed`` plus the index."""
+    seed = normalize_spec(spec).get("seed")
+    return None if seed is None else int(seed) + first_index
+
+
+async def _submit_sweep(
+    backend: Backend,
+    circuit: Circuit | str,
+    bindings: list[Mapping[str, float]],
+    shots: int,
+    seed: int | None,
+) -> list[JobId]:
+    """:func:`submit_many`, passing ``seed`` to backends whose calls take one (the simulator:
+    ``submit_sweep(..., seed=s)`` samples element ``j`` with ``s + j``)."""
+    batch = backend.extension("batch")
+    if seed is None:
+        return await submit_many(backend, circuit, shots, bindings)
+    if batch is not None and _takes_seed(batch.submit_sweep):
+        return list(await batch.submit_sweep(circuit, bindings, shots, seed=seed))
+    if batch is None and _takes_seed(backend.submit):
+        return [await backend.submit(circuit, shots, b, seed=seed + j)  # type: ignore[call-arg]
+                for j, b in enumerate(bindings)]
+    return await submit_many(backend, circuit, shots, bindings)
+
+
+def _takes_seed(method: Callable[..., Any]) -> bool:
+    return "seed" in inspect.signature(method).parameters
 
 
 def run_items(
@@ -148,14 +187,16 @@ def run_estimates(
     shots: int,
     exact: bool | None = None,
     *,
+    first_index: int = 0,
     should_stop: Callable[[], bool] | None = None,
     task: str | None = None,
 ) -> list[float]:
     """``<observable>`` after ``circuit`` at each binding, in order.
 
-    ``exact=True`` reads it from the backend's ``statevector`` extension (no shot noise);
-    ``exact=False`` measures one circuit per basis with ``shots`` shots (see
-    :mod:`~hal_workflow.executors.observables`); ``None`` picks exact where offered.
+    ``exact=True`` asks the backend's ``statevector`` extension (the simulator's
+    ``expectation``: no shot noise); ``exact=False`` measures one circuit per basis with
+    ``shots`` shots (see :mod:`~hal_workflow.executors.observables`); ``None`` picks exact
+    where the backend offers it. ``first_index`` as in :func:`run_sweep`.
     """
     from hal_workflow.executors import observables
 
@@ -173,16 +214,12 @@ def run_estimates(
                 f"backend {normalised['name']!r} offers no statevector extension; "
                 f"estimate from measurements with exact=False"
             )
-        return [
-            observables.expectation_from_statevector(
-                run_sync(statevector.statevector(program, b)), terms
-            )
-            for b in bindings
-        ]
+        labelled = [(label, coefficient) for coefficient, label in terms]
+        return [run_sync(statevector.expectation(program, labelled, b)) for b in bindings]
     grouping = observables.group_terms(terms)
     per_basis = [
         run_sweep(normalised, observables.in_basis(program, basis), bindings, shots,
-                  should_stop=should_stop, task=task)
+                  first_index=first_index, should_stop=should_stop, task=task)
         for basis in grouping.bases
     ]
     return [

@@ -86,10 +86,12 @@ def run_sweep_task(
     circuit: Circuit | str,
     bindings: Sequence[Mapping[str, float]],
     shots: int,
+    first_index: int = 0,
 ) -> list[ExecutionResult]:
     """The task behind one chunk of :func:`sweep` (runs on a worker)."""
     key = get_worker().get_current_task()
-    return _tasks.run_sweep(spec, circuit, bindings, shots, should_stop=_released, task=str(key))
+    return _tasks.run_sweep(spec, circuit, bindings, shots, first_index=first_index,
+                            should_stop=_released, task=str(key))
 
 
 def run_estimates_task(
@@ -99,11 +101,12 @@ def run_estimates_task(
     bindings: Sequence[Mapping[str, float]],
     shots: int,
     exact: bool | None,
+    first_index: int = 0,
 ) -> list[float]:
     """The task behind one chunk of :func:`estimate` (runs on a worker)."""
     key = get_worker().get_current_task()
     return _tasks.run_estimates(spec, circuit, observable, bindings, shots, exact,
-                                should_stop=_released, task=str(key))
+                                first_index=first_index, should_stop=_released, task=str(key))
 
 
 # -- client side -----------------------------------------------------------------------------
@@ -172,13 +175,15 @@ def _submit_chunks(
     arguments: Callable[[list[Mapping[str, float]]], tuple[Any, ...]],
     submit_kwargs: dict[str, Any],
 ) -> list[tuple[range, Future]]:
-    """One ``task(*arguments(chunk))`` per chunk of ``bindings``: ``(indices, future)`` pairs."""
+    """One ``task(*arguments(chunk), indices.start)`` per chunk of ``bindings``:
+    ``(indices, future)`` pairs."""
     submit_kwargs.setdefault("pure", False)
     token = uuid.uuid4().hex
     name = task.__name__.removeprefix("run_").removesuffix("_task")
     return [
         (indices, client.submit(task, *arguments(list(bindings[indices.start : indices.stop])),
-                                key=f"hal-{name}-{token}-{indices.start}", **submit_kwargs))
+                                indices.start, key=f"hal-{name}-{token}-{indices.start}",
+                                **submit_kwargs))
         for indices in chunk_ranges(len(bindings), chunk_size)
     ]
 

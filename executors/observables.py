@@ -7,17 +7,14 @@ so ``"IZ"`` is Z on qubit 0 and ``"XX"`` is X on qubits 0 and 1.
 Measuring takes one circuit per *basis*: terms that agree qubit by qubit (``ZI``, ``IZ``,
 ``ZZ``) share one, so H2's five terms need two circuits (Z and X). :func:`in_basis` appends the
 basis change and the measurements to the circuit's text; the estimate then carries shot
-noise of order ``1/sqrt(shots)``. The exact route needs the backend's ``statevector``
-extension (see :func:`exact_expectation`).
+noise of order ``1/sqrt(shots)``. The exact route asks the backend's ``statevector``
+extension instead (see :func:`hal_workflow.executors._tasks.run_estimates`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
 
 from hal_workflow.circuits import Circuit
 from hal_workflow.circuits.ir import MeasureOp
@@ -111,22 +108,3 @@ def estimate_from_counts(terms: Sequence[tuple[float, str]], grouping: Grouping,
         coefficient * parity_expectation(counts_per_basis[basis], label, first_clbit)
         for (coefficient, label), basis in zip(terms, grouping.term_basis, strict=True)
     )
-
-
-def expectation_from_statevector(vector: Any, terms: Sequence[tuple[float, str]]) -> float:
-    """``<psi| sum_k c_k P_k |psi>`` for a statevector indexed with qubit 0 least significant."""
-    psi = np.asarray(vector, dtype=complex).ravel()
-    index = np.arange(psi.size)
-    total = 0.0
-    for coefficient, label in terms:
-        x_mask, parity, y_count = 0, np.zeros(psi.size, dtype=np.int64), 0
-        for qubit, letter in enumerate(reversed(label)):
-            if letter in "XY":
-                x_mask |= 1 << qubit
-            if letter in "ZY":
-                parity ^= (index >> qubit) & 1
-            y_count += letter == "Y"
-        # P|i> = i^{#Y} (-1)^{parity of i on the Z/Y qubits} |i ^ x>, so <psi|P|psi> is:
-        value = np.vdot(psi[index ^ x_mask], (1j**y_count) * (1 - 2 * parity) * psi)
-        total += coefficient * float(value.real)
-    return total

@@ -69,9 +69,12 @@ def run_sweep_task(
     bindings: Sequence[Mapping[str, float]],
     backend: BackendSpec = "sim",
     shots: int = 1000,
+    first_index: int = 0,
 ) -> list[ExecutionResult]:
-    """Run one circuit over bindings (batch extension where offered); body of :data:`run_sweep`."""
-    return _tasks.run_sweep(_spec(backend), circuit, bindings, shots)
+    """Run one circuit over bindings (batch extension where offered); body of :data:`run_sweep`.
+
+    ``first_index``: the position of ``bindings[0]`` in the whole sweep (for seeding)."""
+    return _tasks.run_sweep(_spec(backend), circuit, bindings, shots, first_index=first_index)
 
 
 def run_items_task(
@@ -97,9 +100,11 @@ def run_estimates_task(
     backend: BackendSpec = "sim",
     shots: int = 1000,
     exact: bool | None = None,
+    first_index: int = 0,
 ) -> list[float]:
     """``<observable>`` at each binding; the body of :data:`run_estimates`."""
-    return _tasks.run_estimates(_spec(backend), circuit, observable, bindings, shots, exact)
+    return _tasks.run_estimates(_spec(backend), circuit, observable, bindings, shots, exact,
+                                first_index=first_index)
 
 
 def _as_pair(item: Any) -> tuple[Circuit | str, Mapping[str, float] | None]:
@@ -230,7 +235,8 @@ def sweep(
         chunk_size = chunk_size_for(len(bindings), _slots(), _offers_batch_cached(spec_key(spec)))
     futures: list[Future[ExecutionResult]] = []
     for indices in chunk_ranges(len(bindings), chunk_size):
-        chunk = run_sweep(circuit, bindings[indices.start : indices.stop], spec, shots)
+        chunk = run_sweep(circuit, bindings[indices.start : indices.stop], spec, shots,
+                          indices.start)
         futures.extend(_split(chunk, len(indices)))
     return futures
 
@@ -252,8 +258,8 @@ def estimate(
     futures: list[Future[float]] = []
     for indices in chunk_ranges(len(bindings), size):
         part = bindings[indices.start : indices.stop]
-        futures.extend(_split(run_estimates(circuit, list(observable), part, spec, shots, exact),
-                              len(indices)))
+        values = run_estimates(circuit, list(observable), part, spec, shots, exact, indices.start)
+        futures.extend(_split(values, len(indices)))
     return futures
 
 

@@ -182,6 +182,21 @@ def _ibm_errors(what: str, job_id: str | None = None) -> Iterator[None]:
         raise
 
 
+def _integer_option(
+    spec: Mapping[str, Any], key: str, default: int | None, allowed: range | None = None
+) -> int | None:
+    """``spec[key]`` as an int (``default`` when absent); ConfigurationError otherwise."""
+    value = spec.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or (
+        allowed is not None and value not in allowed
+    ):
+        limits = f" from {allowed.start} to {allowed.stop - 1}" if allowed else ""
+        raise ConfigurationError(f"ibm: {key!r} must be an integer{limits}, got {value!r}")
+    return value
+
+
 def _fake_backend_classes() -> dict[str, type[FakeBackendV2]]:
     """Every fake backend class of qiskit-ibm-runtime, by backend name and by class name."""
     classes: dict[str, type[FakeBackendV2]] = {}
@@ -250,9 +265,9 @@ class IBMBackend(Backend):
             raise ConfigurationError(
                 "ibm: the spec needs 'backend', e.g. {'name': 'ibm', 'backend': 'fake_manila'}"
             )
-        self._optimization_level = int(spec.get("optimization_level", 1))
-        seed = spec.get("seed")
-        self._seed = None if seed is None else int(seed)
+        level = _integer_option(spec, "optimization_level", 1, range(4))
+        self._optimization_level = 1 if level is None else level
+        self._seed = _integer_option(spec, "seed", None)
         self._service: Any = None
         self._device = self._open(device, spec)
         self._local = isinstance(self._device, FakeBackendV2)
@@ -269,10 +284,13 @@ class IBMBackend(Backend):
             raise ConfigurationError(
                 f"ibm: unknown fake backend {device!r}; known: {', '.join(known)}"
             )
-        with _ibm_errors(f"opening backend {device!r}"):
-            self._service = QiskitRuntimeService(
-                channel=spec.get("channel"), instance=spec.get("instance")
-            )
+        try:
+            with _ibm_errors(f"opening backend {device!r}"):
+                self._service = QiskitRuntimeService(
+                    channel=spec.get("channel"), instance=spec.get("instance")
+                )
+        except (ValueError, TypeError) as exc:  # a bad channel or instance
+            raise ConfigurationError(f"ibm: {_scrub(str(exc))}") from exc
         try:
             with _ibm_errors(f"opening backend {device!r}"):
                 return self._service.backend(device)

@@ -1,11 +1,11 @@
 """Bridge between hal-workflow circuits and Qiskit: import, export, transpile, describe.
 
-Adapters whose vendor stack speaks Qiskit (IBM, IQM, QDMI) use these helpers so that OpenQASM 3
-crosses into Qiskit in one place and every failure on the way comes back as a contract error:
+Adapters whose vendor stack speaks Qiskit (IBM, IQM, QDMI) use these helpers so that circuits
+cross into Qiskit in one place and every failure on the way comes back as a contract error:
 
-- :func:`to_qiskit` / :func:`from_qiskit` convert through ``qiskit.qasm3`` (the importer needs
-  ``qiskit-qasm3-import``), mapping importer and parser errors to
-  :class:`~hal_workflow.contract.errors.CircuitError` with line and column.
+- :func:`to_qiskit` reads a circuit into Qiskit (our parser's errors,
+  :class:`~hal_workflow.contract.errors.CircuitError` with line and column, come first);
+  :func:`from_qiskit` writes OpenQASM 3 with ``qiskit.qasm3.dumps``.
 - :func:`transpile_for` runs Qiskit's preset pass manager against a ``Target`` or a basis plus
   coupling map.
 - :func:`capabilities_from_target` and :func:`calibration_from_target` read a Qiskit ``Target``
@@ -16,6 +16,7 @@ Qiskit is imported when this module is imported; nothing imports this module eag
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
@@ -23,11 +24,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
-from qiskit import QuantumCircuit, qasm2, qasm3
+from qiskit import QuantumCircuit, qasm3
 from qiskit.circuit import Gate
 from qiskit.transpiler import CouplingMap, Target, TranspilerError
 from qiskit.transpiler import generate_preset_pass_manager as _preset_pass_manager
 
+from hal_workflow.compilation.qiskit_circuit import lowered_to_qiskit
 from hal_workflow.contract.errors import CircuitError, ValidationError
 from hal_workflow.contract.types import (
     CalibrationSnapshot,
@@ -40,6 +42,8 @@ from hal_workflow.contract.types import (
 
 if TYPE_CHECKING:
     from hal_workflow.circuits import Circuit
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "as_circuit",
@@ -64,9 +68,7 @@ _OPENQASM_TO_QISKIT = {
 }
 # Instructions that are not gates to report in Capabilities.gate_set / calibration gates.
 _NOT_GATES = frozenset({"measure", "reset", "delay", "barrier"})
-_IMPORTER_POSITION = re.compile(r"^\s*(\d+),(\d+):\s*(.*)$", re.DOTALL)
-_LEXER_POSITION = re.compile(r"^\s*L(\d+):C(\d+):\s*(.*)$", re.DOTALL)
-_OPENQASM2 = re.compile(r"(?:\s|//[^\n]*\n|/\*.*?\*/)*OPENQASM\s+2\b", re.DOTALL)
+_GATE_PARAMETERS = re.compile(r"\bgate\s+\w+\s*\(([^)]*)\)")
 
 
 def openqasm_gate_name(qiskit_name: str) -> str:
@@ -93,40 +95,43 @@ def as_circuit(circuit: Circuit | str) -> Circuit:
     raise TypeError(f"expected a Circuit or OpenQASM 3 text, got {type(circuit).__name__}")
 
 
-def _circuit_error(exc: Exception, source: str | None) -> CircuitError:
-    """A CircuitError with the position that Qiskit's importer or the ANTLR parser reported."""
-    # QiskitError keeps its text in ``message`` (its str() adds quotes).
-    message = str(getattr(exc, "message", None) or exc).strip()
-    for pattern in (_IMPORTER_POSITION, _LEXER_POSITION):
-        match = pattern.match(message)
-        if match:
-            line, column, detail = match.groups()
-            return CircuitError(detail.strip(), source=source, line=int(line), column=int(column))
-    # ANTLR syntax errors carry no message; the offending token sits on the cause's cause.
-    cause = exc.__cause__
-    token = getattr(cause.args[0], "offendingToken", None) if cause and cause.args else None
-    if token is not None:
-        text = "end of input" if token.text == "<EOF>" else repr(token.text)
-        return CircuitError(
-            f"syntax error at {text}", source=source, line=token.line, column=token.column
-        )
-    return CircuitError(message or f"invalid OpenQASM 3 ({type(exc).__name__})", source=source)
+def _importer_binds_correctly(text: str) -> bool:
+    """Whether Qiskit's importer gets every custom gate's parameters right in ``text``.
+
+    qiskit-qasm3-import (0.6) binds a gate definition's parameters in sorted name order, not in
+    declaration order: ``gate g(theta, phi)`` called as ``g(0.1, 0.2)`` silently runs with
+    ``theta = 0.2``. Qiskit's own exporter names them ``p0, p1, ...``, which sort right.
+    """
+    for match in _GATE_PARAMETERS.finditer(text):
+        names = [name.strip() for name in match.group(1).split(",")]
+        if names != sorted(names) or names != sorted(names, key=_natural):
+            return False
+    return True
+
+
+def _natural(name: str) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def to_qiskit(circuit: Circuit | str) -> QuantumCircuit:
-    """Import a circuit (a ``Circuit`` or OpenQASM 3 text; OpenQASM 2 works too) into Qiskit.
+    """A circuit (a ``Circuit``, or OpenQASM 3/2 text) as a Qiskit ``QuantumCircuit``.
 
-    ``input float theta;`` becomes ``Parameter("theta")``. Raises ``CircuitError`` with the
-    line and column of the first problem, whether our parser or Qiskit's importer found it.
+    The text is checked by our parser first (``CircuitError`` with line and column), then read
+    by Qiskit's importer, which keeps the program's structure: registers, ``input float theta``
+    as ``Parameter("theta")``, and custom gates such as a device's native ``r`` or ``ecr`` as
+    gates of that name (how executed programs are read back). Programs the importer cannot
+    read (``const`` declarations, as every ``Circuit.bind`` result has; math functions of
+    inputs; OpenQASM 2) or would misread (see :func:`_importer_binds_correctly`) are built
+    from the lowered circuit instead (:mod:`.qiskit_circuit`), custom gates inlined. Both give
+    the same unitary.
     """
     circuit = as_circuit(circuit)
-    text = circuit.qasm
-    try:
-        if _OPENQASM2.match(text):
-            return qasm2.loads(text, custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS)
-        return qasm3.loads(text)
-    except Exception as exc:  # QASM3ImporterError, QASM2ParseError, QASM3ParsingError...
-        raise _circuit_error(exc, circuit.source) from exc
+    if _importer_binds_correctly(circuit.qasm):
+        try:
+            return qasm3.loads(circuit.qasm)
+        except Exception:  # QASM3ImporterError, or the parser on OpenQASM 2
+            logger.debug("Qiskit's importer cannot read this circuit; building it from the IR")
+    return lowered_to_qiskit(circuit.lowered)
 
 
 def from_qiskit(qc: QuantumCircuit) -> str:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -335,11 +336,15 @@ class SchedulerBackend(Backend):
             options, self._command(str(directory.path)), str(directory.path), array))
         context = HookContext("before_submit", self.name, self.scheduler_name,
                               str(directory.path), str(script), spec=self._public_spec())
-        await asyncio.to_thread(run_hooks, self._hooks["before_submit"], context)
-        await asyncio.to_thread(self._scheduler.check, options)
-        scheduler_id = await asyncio.to_thread(
-            self._scheduler.submit, str(script), str(directory.path),
-            len(tasks) if array else None)
+        try:
+            await asyncio.to_thread(run_hooks, self._hooks["before_submit"], context)
+            await asyncio.to_thread(self._scheduler.check, options)
+            scheduler_id = await asyncio.to_thread(
+                self._scheduler.submit, str(script), str(directory.path),
+                len(tasks) if array else None)
+        except BaseException:
+            shutil.rmtree(directory.path, ignore_errors=True)  # nothing was submitted
+            raise
         directory.write("scheduler_job", {"id": scheduler_id, "submitted_at": time.time(),
                                           "tasks": len(tasks) if array else None})
         ids = ([make_job_id(scheduler_id, directory, i) for i in range(len(tasks))] if array

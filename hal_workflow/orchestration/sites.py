@@ -2,7 +2,8 @@
 
 A site is a YAML file ``NAME.yaml`` found on the site path: the directories in
 ``$HAL_WORKFLOW_SITES`` (``os.pathsep``-separated), then ``~/.config/hal_workflow/sites``, then
-the repository's ``configs/sites``. A spec may also name a file directly
+the source checkout's ``configs/sites``, then ``<sys.prefix>/share/hal-workflow/configs/sites``
+(where a wheel may install them). A spec may also name a file directly
 (``"site": "/path/to/site.yaml"``). Keys are kebab-case in YAML (``extra-directives``) and
 snake_case in Python; both spellings are accepted. Precedence: explicit spec keys, then the
 site, then built-in defaults; nothing scheduler-specific is hard-coded.
@@ -11,6 +12,7 @@ site, then built-in defaults; nothing scheduler-specific is hard-coded.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,8 @@ REPO_SITES = Path(__file__).resolve().parents[2] / "configs" / "sites"
 def site_path() -> list[Path]:
     """The directories searched for ``NAME.yaml``, first match wins."""
     dirs = [Path(p).expanduser() for p in os.environ.get(SITES_ENV, "").split(os.pathsep) if p]
-    return [*dirs, Path.home() / ".config" / "hal_workflow" / "sites", REPO_SITES]
+    installed = Path(sys.prefix) / "share" / "hal-workflow" / "configs" / "sites"
+    return [*dirs, Path.home() / ".config" / "hal_workflow" / "sites", REPO_SITES, installed]
 
 
 def available_sites() -> list[str]:

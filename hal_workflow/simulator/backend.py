@@ -50,6 +50,7 @@ from hal_workflow.contract.errors import (
     CircuitError,
     ConfigurationError,
     HalError,
+    HalTimeoutError,
     ValidationError,
 )
 from hal_workflow.contract.types import (
@@ -436,6 +437,17 @@ class SimulatorBackend(Backend):
 
     async def cancel(self, job_id: str) -> None:
         self._jobs.cancel(job_id)
+
+    async def wait(self, job_id: str, timeout: float | None = None, poll_interval: float = 0.01,
+                   max_poll_interval: float = 2.0, backoff: float = 1.5) -> JobStatus:
+        """Wait for the job's completion event (no polling: jobs live in this process)."""
+        job = self._jobs.get(job_id)
+        if not job.done.is_set():
+            finished = await asyncio.to_thread(job.done.wait, timeout)
+            if not finished:
+                status = self._jobs.status(job_id)
+                raise HalTimeoutError(f"job {job_id} still {status.state.value} after {timeout} s")
+        return self._jobs.status(job_id)
 
     async def aclose(self) -> None:
         self._closed = True

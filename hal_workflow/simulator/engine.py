@@ -278,8 +278,10 @@ class _StageStep:
 class UnitaryPlan:
     """A gate sequence (physical qubits) compiled to kernel steps and a matrix pool."""
 
-    def __init__(self, gates: Sequence[ResolvedGate], num_qubits: int, options: EngineOptions) -> None:
+    def __init__(self, gates: Sequence[ResolvedGate], num_qubits: int, options: EngineOptions,
+                 check: Callable[[], None] | None = None) -> None:
         self.num_qubits = num_qubits
+        self._check = check
         self.gates = list(gates)
         self.phase_gates = [g for g in self.gates if not g.targets and not g.controls]
         self.pool = _Pool()
@@ -329,7 +331,9 @@ class UnitaryPlan:
 
     def _build_blocked(self, order: Sequence[int], k: int, max_fused: int, fusion: bool) -> None:
         n = self.num_qubits
-        for item in partition(self.gates, order, n, k, max_fused):
+        for item in partition(self.gates, order, n, k, max_fused, self._check):
+            if self._check is not None:
+                self._check()
             if not isinstance(item, Stage):
                 step = _DirectStep()
                 self._single(step, item)
@@ -407,22 +411,37 @@ class Readout:
             vals |= ((outcomes >> q) & 1) << c
         return vals
 
-    def _histogram_map(self, size: int) -> tuple[np.ndarray, list[int]]:
+    def _histogram_map(self, size: int) -> tuple[np.ndarray | None, list[int], list[str]]:
+        """For ``size`` physical outcomes: the index of each one's register value among the
+        distinct values (None when all differ), those values, and their keys."""
         cached = self._hist_cache.get(size)
         if cached is None:
             vals = self.values(np.arange(size, dtype=np.int64))
             uniq, inverse = np.unique(np.asarray(vals, dtype=object if self.wide else np.int64),
                                       return_inverse=True)
-            cached = self._hist_cache[size] = (inverse.astype(np.int64), [int(u) for u in uniq])
+            if len(uniq) == size:  # one value per outcome: index values by outcome
+                values, inv = [int(uniq[j]) for j in inverse], None
+            else:
+                values, inv = [int(u) for u in uniq], inverse.astype(np.int64)
+            cached = (inv, values, [self.key(v) for v in values])
+            self._hist_cache[size] = cached
         return cached
 
     def from_histogram(self, hist: np.ndarray, base: int = 0) -> dict[int, int]:
         """Register values -> counts from shots per physical index (``hist``, length 2^n);
         ``base`` holds bits set earlier (mid-circuit measurements) that these don't cover."""
-        inverse, uniq = self._histogram_map(hist.shape[0])
-        agg = np.bincount(inverse, weights=hist, minlength=len(uniq))
+        inverse, uniq, _ = self._histogram_map(hist.shape[0])
+        agg = hist if inverse is None else np.bincount(inverse, weights=hist, minlength=len(uniq))
         keep = base & ~self.mask
         return {keep | uniq[i]: int(agg[i]) for i in np.flatnonzero(agg)}
+
+    def keyed_histogram(self, hist: np.ndarray) -> dict[str, int]:
+        """Count keys straight from a histogram over physical outcomes (no earlier bits)."""
+        inverse, _, keys = self._histogram_map(hist.shape[0])
+        agg = hist if inverse is None else np.bincount(inverse, weights=hist, minlength=len(keys))
+        nonzero = np.flatnonzero(agg)
+        return dict(zip([keys[i] for i in nonzero], agg[nonzero].astype(int).tolist(),
+                        strict=True))
 
     def from_outcomes(self, outcomes: np.ndarray, base: int = 0) -> dict[int, int]:
         keep = base & ~self.mask
@@ -445,21 +464,33 @@ def _probabilities(state: np.ndarray) -> np.ndarray:
     return p
 
 
+def _histogram(state: np.ndarray, shots: int, rng: np.random.Generator) -> np.ndarray:
+    """Shots per basis index of a small state."""
+    p = _probabilities(state)
+    total = p.sum()
+    if state.shape[0] <= 1024 or shots >= state.shape[0]:
+        return rng.multinomial(shots, p / total)
+    idx = np.searchsorted(np.cumsum(p), rng.random(shots) * total, side="right")
+    return np.bincount(np.minimum(idx, state.shape[0] - 1), minlength=state.shape[0])
+
+
+def sample_keys(state: np.ndarray, shots: int, rng: np.random.Generator, run: _Run,
+                readout: Readout) -> dict[str, int]:
+    """Sample ``shots`` outcomes of the final state; count keys -> counts."""
+    if state.shape[0].bit_length() - 1 <= SMALL_SAMPLE_QUBITS:
+        return readout.keyed_histogram(_histogram(state, shots, rng))
+    return readout.keyed(sample_physical(state, shots, rng, run, readout))
+
+
 def sample_physical(state: np.ndarray, shots: int, rng: np.random.Generator, run: _Run,
                     readout: Readout, base: int = 0) -> dict[int, int]:
-    """Sample ``shots`` outcomes of the final state; register values -> counts."""
+    """Sample ``shots`` outcomes of the final state; register values -> counts (``base``:
+    bits written earlier, kept where these measurements do not overwrite them)."""
     if shots == 0:
         return {}
     n = state.shape[0].bit_length() - 1
     if n <= SMALL_SAMPLE_QUBITS:
-        p = _probabilities(state)
-        total = p.sum()
-        if state.shape[0] <= 1024 or shots >= state.shape[0]:
-            hist = rng.multinomial(shots, p / total)
-        else:
-            idx = np.searchsorted(np.cumsum(p), rng.random(shots) * total, side="right")
-            hist = np.bincount(np.minimum(idx, state.shape[0] - 1), minlength=state.shape[0])
-        return readout.from_histogram(hist, base)
+        return readout.from_histogram(_histogram(state, shots, rng), base)
     size = min(_SAMPLE_BLOCK, state.shape[0])
     threads = run.threads if run.parallel else 1
     if threads > 1:
@@ -526,11 +557,12 @@ class LazyPlan:
         self._plan: UnitaryPlan | None = None
         self._lock = threading.Lock()
 
-    def get(self) -> UnitaryPlan:
+    def get(self, check: Callable[[], None] | None = None) -> UnitaryPlan:
+        """The plan, built now if needed (``check`` may abandon a long build by raising)."""
         if self._plan is None:
             with self._lock:
                 if self._plan is None:
-                    self._plan = UnitaryPlan(*self._args)
+                    self._plan = UnitaryPlan(*self._args, check=check)
         return self._plan
 
 
@@ -712,7 +744,7 @@ class Executable:
         """Physical-order final states ``(B, 2^n)`` (statevector mode)."""
         assert self.unitary is not None
         K.ensure_compiled(self.dtype)
-        plan = self.unitary.get()
+        plan = self.unitary.get(run.check)
         states = self._initial(batch)
         plan.apply(states, plan.pools(values, batch, self.dtype), run)
         return states
@@ -735,12 +767,10 @@ class Executable:
                run: _Run) -> dict[str, int]:
         values = self.values([bindings or {}]) if self.parameters else None
         if self.per_shot:
-            counts = self._run_branches(shots, values, rng, run)
-        else:
-            state = self.final_states(values, 1, run)[0]
-            run.check()
-            counts = sample_physical(state, shots, rng, run, self.readout)
-        return self.readout.keyed(counts)
+            return self.readout.keyed(self._run_branches(shots, values, rng, run))
+        state = self.final_states(values, 1, run)[0]
+        run.check()
+        return sample_keys(state, shots, rng, run, self.readout)
 
     def sample_batch(self, shots: int, bindings: Sequence[Mapping[str, float]],
                      rng: np.random.Generator, run: _Run) -> list[dict[str, int]]:
@@ -752,15 +782,14 @@ class Executable:
         p = states.real.astype(np.float64) ** 2 + states.imag.astype(np.float64) ** 2
         p /= p.sum(axis=1, keepdims=True)
         if p.shape[1] <= 1024 or shots >= p.shape[1]:
-            hists = rng.multinomial(shots, p)
-            return [self.readout.keyed(self.readout.from_histogram(h)) for h in hists]
-        return [self.readout.keyed(sample_physical(s, shots, rng, run, self.readout)) for s in states]
+            return [self.readout.keyed_histogram(h) for h in rng.multinomial(shots, p)]
+        return [sample_keys(s, shots, rng, run, self.readout) for s in states]
 
     # -- per-shot mode --------------------------------------------------------------------
     def _run_branches(self, shots: int, values: Values | None, rng: np.random.Generator,
                       run: _Run) -> dict[int, int]:
         K.ensure_compiled(self.dtype)
-        pools = {id(i.plan): i.plan.get().pools(values, 1, self.dtype)
+        pools = {id(i.plan): i.plan.get(run.check).pools(values, 1, self.dtype)
                  for i in self.instructions if i.plan is not None}
         state_bytes = (1 << self.num_qubits) * self.dtype.itemsize
         max_states = max(2, self.memory_budget // max(state_bytes, 1))

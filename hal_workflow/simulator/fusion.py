@@ -22,8 +22,9 @@ reuses the plan's structure and recomputes only the matrices that change.
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,49 +132,59 @@ class Stage:
 
 
 def partition(
-    gates: Sequence[ResolvedGate], order: Sequence[int], num_qubits: int, k: int, max_fused: int
+    gates: Sequence[ResolvedGate], order: Sequence[int], num_qubits: int, k: int, max_fused: int,
+    check: Callable[[], None] | None = None,
 ) -> list[Stage | int]:
     """Cut ``order`` into stages of at most ``k`` local qubits.
 
     Returns stages and, between them, indices of gates that must run alone on the whole state
     (not :func:`fusable`). A gate is taken into the current stage when it commutes with every
-    gate left behind on its qubits and, if not diagonal, its qubits fit the local set.
+    gate left behind on its qubits and, if not diagonal, its qubits fit the local set. The
+    scan for a stage stops once every qubit is blocked by a gate left behind. ``check`` is
+    called once per stage (it may raise to abandon planning).
     """
+    qubit_sets = {i: frozenset(gates[i].qubits) for i in order}
+    kinds = {i: ("barrier" if not fusable(gates[i], max_fused)
+                 else "diag" if gates[i].diagonal else "dense") for i in order}
+    everything = frozenset(range(num_qubits))
     steps: list[Stage | int] = []
     remaining = list(order)
     while remaining:
+        if check is not None:
+            check()
         local: set[int] = set()
         blocked_dense: set[int] = set()
         blocked_diag: set[int] = set()
         taken: list[int] = []
         left: list[int] = []
         barrier: int | None = None
-        for index in remaining:
-            gate = gates[index]
-            qubits = set(gate.qubits)
-            if barrier is not None:
-                left.append(index)
-                continue
-            if not fusable(gate, max_fused):
-                if not (qubits & (blocked_dense | blocked_diag)) and not taken:
+        stop = len(remaining)
+        for position, index in enumerate(remaining):
+            if barrier is not None or blocked_dense >= everything:
+                stop = position
+                break
+            qubits = qubit_sets[index]
+            kind = kinds[index]
+            if kind == "barrier":
+                if not (qubits & blocked_dense or qubits & blocked_diag) and not taken:
                     barrier = index  # nothing before it is pending: run it now
                     continue
                 left.append(index)
                 blocked_dense |= qubits
-                continue
-            if gate.diagonal:
+            elif kind == "diag":
                 if qubits & blocked_dense:
                     left.append(index)
                     blocked_diag |= qubits
                 else:
                     taken.append(index)
-                continue
-            if not (qubits & (blocked_dense | blocked_diag)) and len(local | qubits) <= k:
+            elif (not (qubits & blocked_dense or qubits & blocked_diag)
+                  and len(local | qubits) <= k):
                 local |= qubits
                 taken.append(index)
             else:
                 left.append(index)
                 blocked_dense |= qubits
+        left.extend(remaining[stop:])
         if taken:  # a barrier is only chosen while nothing is taken, so none is pending here
             steps.append(Stage(tuple(sorted(local)), taken))
         else:
@@ -209,8 +220,15 @@ class _Embed:
 
 
 def _dense_embedding(gate_qubits: Sequence[int], block_qubits: Sequence[int], index: int) -> _Embed:
-    pos = [block_qubits.index(q) for q in gate_qubits]
-    d, gd = 1 << len(block_qubits), 1 << len(gate_qubits)
+    pos = tuple(block_qubits.index(q) for q in gate_qubits)
+    rows, cols, src = _dense_pattern(pos, len(block_qubits))
+    return _Embed(index, rows, cols, src)
+
+
+@functools.lru_cache(maxsize=4096)
+def _dense_pattern(pos: tuple[int, ...], width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Index arrays placing a gate on block positions ``pos`` into a ``width``-qubit block."""
+    d, gd = 1 << width, 1 << len(pos)
     pmask = sum(1 << p for p in pos)
     rows, cols, src = [], [], []
     for r in range(d):
@@ -220,7 +238,7 @@ def _dense_embedding(gate_qubits: Sequence[int], block_qubits: Sequence[int], in
             rows.append(r)
             cols.append(rest | _pdep(gc, pos))
             src.append(gr * gd + gc)
-    return _Embed(index, np.array(rows), np.array(cols), np.array(src))
+    return np.array(rows), np.array(cols), np.array(src)
 
 
 def _diag_embedding(gate_qubits: Sequence[int], block_qubits: Sequence[int], index: int) -> _Embed:

@@ -23,6 +23,7 @@ many-control gates without ever building a ``2^(c+t)`` matrix.
 from __future__ import annotations
 
 import cmath
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -252,11 +253,11 @@ class ResolvedGate:
     steps: tuple[tuple[str, Param | None], ...]
     line: int | None = None
 
-    @property
+    @functools.cached_property
     def qubits(self) -> tuple[int, ...]:
         return self.controls + self.targets
 
-    @property
+    @functools.cached_property
     def parametric(self) -> bool:
         return any(isinstance(p, Expr) for p in self.params) or any(
             isinstance(k, Expr) for _, k in self.steps
@@ -380,7 +381,7 @@ def evaluate_batch(
     scope = {name: values[name] for name in value.free}
     try:
         with np.errstate(all="ignore"):
-            result = np.asarray(eval(code, _NUMPY_NAMESPACE, scope), dtype=float)  # noqa: S307
+            result = np.asarray(eval(code, _NUMPY_NAMESPACE, scope), dtype=float)
         return np.broadcast_to(result, (batch,)).copy()
     except (TypeError, ValueError):
         return np.array(

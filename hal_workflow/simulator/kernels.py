@@ -47,7 +47,7 @@ def _register_noalias_option() -> bool:
         if not hasattr(CPUTargetOptions, "noalias"):
             CPUTargetOptions.noalias = TargetOptions.Mapping("noalias")
         return True
-    except Exception:  # noqa: BLE001 - only a speed-up is lost
+    except Exception:
         return False
 
 

@@ -26,6 +26,7 @@ _lock = threading.Lock()
 _configured = False
 _forked_child = False
 _layer: str | None = None
+_pool_size = 1
 
 parallel_lock = threading.Lock()
 """Held while a parallel kernel runs, so two jobs never oversubscribe the cores (and the
@@ -42,7 +43,7 @@ def _available_layer() -> str:
                 from numba.np.ufunc import omppool  # noqa: F401
             else:
                 from numba.np.ufunc import workqueue  # noqa: F401
-        except Exception:  # noqa: BLE001 - an unusable layer just isn't chosen
+        except Exception:
             continue
         return layer
     return "workqueue"
@@ -55,7 +56,7 @@ def _after_fork_in_child() -> None:
 
 def configure() -> str:
     """Pin numba's threading layer and launch its pool (idempotent). Returns the layer used."""
-    global _configured, _layer
+    global _configured, _layer, _pool_size
     with _lock:
         if _configured:
             return _layer or "unknown"
@@ -68,7 +69,9 @@ def configure() -> str:
                 numba.config.THREADING_LAYER = requested  # an explicit user choice wins
             else:
                 numba.config.THREADING_LAYER = _available_layer()
-            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # launches the pool now
+        # Launches the pool now if nobody did. (Braket also sets config.NUMBA_NUM_THREADS to
+        # -1, so the pool size is read from numba, never from its config.)
+        _pool_size = max(1, numba.get_num_threads())
         try:
             _layer = numba.threading_layer()
         except ValueError:
@@ -94,13 +97,11 @@ def max_threads() -> int:
     CPUs this process may run on; 1 in a child forked after the pool started."""
     if _forked_child:
         return 1
-    import numba
-
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    return max(1, min(int(numba.config.NUMBA_NUM_THREADS), cpus))
+    return max(1, min(_pool_size, cpus))
 
 
 def use_threads(requested: int | None) -> int:

@@ -187,6 +187,16 @@ def test_unknown_fake_backend_is_a_configuration_error() -> None:
         get_backend({"name": "ibm"})
 
 
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [({"optimization_level": 7}, "optimization_level"), ({"seed": "x"}, "seed"),
+     ({"shots": 10}, "shots")],
+)
+def test_bad_options_are_configuration_errors(options: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigurationError, match=named):
+        get_backend({**SPEC, **options})
+
+
 @pytest.fixture
 def no_account(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     """No IBM credentials: no environment variables and an empty saved-accounts file."""
@@ -202,6 +212,8 @@ def no_account(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
 def test_missing_credentials_for_a_real_backend() -> None:
     with pytest.raises(CredentialsError, match="QISKIT_IBM_TOKEN"):
         get_backend({"name": "ibm", "backend": "ibm_torino"})
+    with pytest.raises(ConfigurationError, match="channel"):
+        get_backend({"name": "ibm", "backend": "ibm_torino", "channel": "nowhere"})
 
 
 @pytest.mark.usefixtures("no_account")

@@ -7,6 +7,7 @@ the fake backends' own ``BackendProperties`` for calibration values.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +23,6 @@ from qiskit_ibm_runtime.fake_provider import FakeManilaV2, FakeSherbrooke
 
 from hal_workflow.circuits import STANDARD_GATES, Circuit
 from hal_workflow.compilation.qiskit_bridge import (
-    _circuit_error,
     calibration_from_target,
     capabilities_from_target,
     from_qiskit,
@@ -31,6 +31,7 @@ from hal_workflow.compilation.qiskit_bridge import (
     to_qiskit,
     transpile_for,
 )
+from hal_workflow.compilation.qiskit_circuit import lowered_to_qiskit
 from hal_workflow.contract import CircuitError, ValidationCode, ValidationError
 from hal_workflow.testing import circuits
 
@@ -67,7 +68,7 @@ def test_inputs_become_parameters() -> None:
 def test_openqasm2_is_accepted() -> None:
     text = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\ncreg c[2];\nh q[0];\ncx q[0],q[1];\n'
     qc = to_qiskit(text)
-    assert unitary(qc).equiv(unitary(to_qiskit(circuits.bell()[0])))
+    assert unitary(qc).equiv(unitary(qasm3.loads(circuits.bell()[0])))
 
 
 @pytest.mark.parametrize(
@@ -86,13 +87,90 @@ def test_errors_are_circuit_errors_with_line(text: str, line: int) -> None:
     assert info.value.detail
 
 
-def test_importer_errors_keep_their_position() -> None:
-    # Text our parser accepts but Qiskit's importer might not is reported the same way.
-    with pytest.raises(qasm3.QASM3ImporterError) as raised:
-        qasm3.loads(HEADER + "qubit[2] q;\nfoo q[0];\n")
-    error = _circuit_error(raised.value, "prog.qasm")
-    assert (error.source, error.line, error.column) == ("prog.qasm", 4, 0)
-    assert "foo" in error.detail and not error.detail[0].isdigit()
+MODIFIERS = ["", "ctrl @ ", "negctrl @ ", "inv @ ", "pow(0.5) @ ", "ctrl @ inv @ "]
+
+
+def from_ir(text: str) -> QuantumCircuit:
+    """The circuit built from our lowered IR (the path taken when Qiskit's importer fails)."""
+    return lowered_to_qiskit(Circuit.from_qasm(text).lowered)
+
+
+@pytest.mark.parametrize("modifier", MODIFIERS)
+def test_ir_gates_match_qiskits_importer(modifier: str) -> None:
+    for gate, (num_params, arity) in circuits.STANDARD_GATES.items():
+        width = arity + modifier.count("ctrl")
+        values = ", ".join(str(0.3 + 0.2 * k) for k in range(num_params))
+        params = f"({values})" if num_params else ""
+        text = HEADER + f"qubit[{width}] q;\n{modifier}{gate}{params} " + ", ".join(
+            f"q[{i}]" for i in range(width)) + ";\n"
+        ours, reference = Operator(from_ir(text)), Operator(qasm3.loads(text))
+        assert np.allclose(ours.data, reference.data), f"{modifier}{gate}"
+
+
+def test_bound_circuits_with_constants() -> None:
+    # Qiskit's importer rejects `const`; Circuit.bind writes them.
+    template = circuits.program(2, 2, ["rx(2 * a + sin(a)) q[0];", "ry(a / 2) q[1];",
+                                       *circuits.measure_all(2)], inputs=["a"])
+    bound = Circuit.from_qasm(template).bind({"a": 0.7})
+    assert "const" in bound.qasm
+    expected = QuantumCircuit(2)
+    expected.rx(2 * 0.7 + math.sin(0.7), 0)
+    expected.ry(0.7 / 2, 1)
+    assert unitary(to_qiskit(bound)).equiv(unitary(expected))
+    symbolic = to_qiskit(template)  # the expression stays symbolic while unbound
+    assert unitary(symbolic.assign_parameters({"a": 0.7})).equiv(unitary(expected))
+
+
+def test_unexpressible_parameter_functions() -> None:
+    text = circuits.program(1, 1, ["rx(floor(a)) q[0];"], inputs=["a"])
+    with pytest.raises(CircuitError, match="floor"):
+        to_qiskit(text)
+    assert len(to_qiskit(Circuit.from_qasm(text).bind({"a": 1.5})).parameters) == 0
+
+
+def test_custom_gates_keep_their_names() -> None:
+    # As Qiskit exports a native gate, and as an executed program is read back.
+    text = HEADER + (
+        "gate r(p0, p1) a { U(p0, p1 - pi / 2, pi / 2 - p1) a; }\n"
+        "qubit[2] q;\nr(0.1, 0.2) q[0];\ncz q[0], q[1];\n"
+    )
+    qc = to_qiskit(text)
+    assert set(qc.count_ops()) == {"r", "cz"}
+    reference = QuantumCircuit(2)
+    reference.r(0.1, 0.2, 0)
+    reference.cz(0, 1)
+    assert unitary(qc).equiv(unitary(reference))
+    assert unitary(from_ir(text)).equiv(unitary(reference))  # the IR inlines r
+
+
+@pytest.mark.parametrize("names", [("theta", "phi"), ("b", "a"), ("x2", "x10")])
+def test_gate_parameters_in_unsorted_order(names: tuple[str, str]) -> None:
+    # Qiskit's importer would bind these by sorted name: built from the IR instead.
+    first, second = names
+    text = HEADER + (
+        f"gate g({first}, {second}) t {{ U({first}, {second} - pi / 2, pi / 2 - {second}) t; }}\n"
+        "qubit[1] q;\ng(0.1, 0.2) q[0];\n"
+    )
+    reference = QuantumCircuit(1)
+    reference.r(0.1, 0.2, 0)
+    assert unitary(to_qiskit(text)).equiv(unitary(reference))
+
+
+@pytest.mark.parametrize("convert", [to_qiskit, from_ir], ids=["importer", "ir"])
+def test_registers_and_classical_control(convert: Any) -> None:
+    text = HEADER + (
+        "qubit[3] q;\nbit[2] c;\nbit[1] d;\n"
+        "x q[0];\nc[0] = measure q[0];\n"
+        "if (c[0]) { x q[1]; } else { h q[1]; }\n"
+        "c[1] = measure q[1];\n"
+        "if (c == 3) { x q[2]; }\n"  # a condition over two bits
+        "d[0] = measure q[2];\n"
+    )
+    qc = convert(text)
+    assert [(r.name, r.size) for r in qc.cregs] == [("c", 2), ("d", 1)]
+    assert [(r.name, r.size) for r in qc.qregs] == [("q", 3)]
+    counts = AerSimulator().run(qc, shots=20, seed_simulator=1).result().get_counts()
+    assert counts == {"1 11": 20}  # d c, as Qiskit prints registers
 
 
 def test_gate_names_map_both_ways() -> None:

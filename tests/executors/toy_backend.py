@@ -1,9 +1,10 @@
 """A small in-process backend for executor tests that must not depend on the simulator.
 
-It samples counts for ``qubit[n]`` programs without simulating them (uniform over ``n`` bits,
-seeded by the spec's ``seed``, the program and the binding, so a run is reproducible wherever
-it executes), sleeps ``delay`` seconds per job in cancellable steps, rejects programs with more
-than ``max_qubits`` qubits, and offers the batch extension unless ``batch`` is false.
+It samples counts for ``qubit[n]`` programs without simulating them (uniform over ``n`` bits),
+sleeps ``delay`` seconds per job in cancellable steps, rejects programs with more than
+``max_qubits`` qubits, and offers the batch extension unless ``batch`` is false. It seeds as
+the executors expect of a seeded backend: a job uses ``seed=`` of its call, else the spec's
+``seed``; element ``j`` of ``submit_sweep(..., seed=s)`` uses ``s + j``.
 """
 
 from __future__ import annotations
@@ -63,25 +64,29 @@ class ToyBackend(Backend):
                 ValidationCode.TOO_MANY_QUBITS, f"{n} qubits > {self._max_qubits}"),))
         return ValidationResult()
 
-    async def submit(self, circuit: Any, shots: int, parameters: Any = None) -> Any:
+    async def submit(self, circuit: Any, shots: int, parameters: Any = None, *,
+                     seed: int | None = None) -> Any:
         (await self.validate(circuit, shots)).raise_for_issues("toy")
         job = self._jobs.create()
-        self._jobs.start_in_thread(job, lambda j: self._work(j, str(circuit), shots, parameters))
+        chosen = self._seed if seed is None else seed
+        self._jobs.start_in_thread(
+            job, lambda j: self._work(j, str(circuit), shots, parameters, chosen))
         return job.job_id
 
-    def _work(self, job: LocalJob, text: str, shots: int, parameters: Any) -> ExecutionResult:
+    def _work(self, job: LocalJob, text: str, shots: int, parameters: Any, seed: int
+              ) -> ExecutionResult:
         deadline = time.monotonic() + self._delay
         while time.monotonic() < deadline:
             if job.cancel_event.is_set():
                 raise JobCancelled
             time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
         n = _num_qubits(text)
-        material = json.dumps([self._seed, text, sorted((parameters or {}).items())])
+        material = json.dumps([seed, text, sorted((parameters or {}).items())])
         rng = np.random.default_rng(int.from_bytes(hashlib.sha256(material.encode()).digest()[:8]))
         draws = rng.integers(0, 2**n, size=shots)
         counts = Counter(format(int(v), f"0{n}b") for v in draws)
         return ExecutionResult(counts=dict(counts), shots=shots, job_id=job.job_id, backend="toy",
-                               metadata={"parameters": dict(parameters or {})})
+                               metadata={"parameters": dict(parameters or {}), "seed": seed})
 
     async def status(self, job_id: str) -> Any:
         return self._jobs.status(job_id)
@@ -100,8 +105,11 @@ class _Batch:
     async def submit_batch(self, circuits: Sequence[Any], shots: int) -> list[Any]:
         return [await self._backend.submit(c, shots) for c in circuits]
 
-    async def submit_sweep(self, circuit: Any, bindings: Sequence[Any], shots: int) -> list[Any]:
-        return [await self._backend.submit(circuit, shots, b) for b in bindings]
+    async def submit_sweep(self, circuit: Any, bindings: Sequence[Any], shots: int, *,
+                           seed: int | None = None) -> list[Any]:
+        first = self._backend._seed if seed is None else seed
+        return [await self._backend.submit(circuit, shots, b, seed=first + j)
+                for j, b in enumerate(bindings)]
 
 
 def _num_qubits(circuit: Any) -> int:

@@ -49,8 +49,12 @@ def jobs_named(fragment: str) -> list[str]:
 
 
 @pytest.fixture
-def tag() -> Iterator[str]:
-    """A unique job-name fragment; any job still carrying it is cancelled afterwards."""
+def tag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A unique job-name fragment; any job still carrying it is cancelled afterwards.
+
+    Runs the test in ``tmp_path``: Slurm's qsub wrapper ignores ``#PBS -o``, so PBS-style
+    jobs write their output files into the directory they were submitted from."""
+    monkeypatch.chdir(tmp_path)
     name = f"hal{uuid.uuid4().hex[:6]}"
     yield name
     leftover = jobs_named(name)
@@ -64,14 +68,11 @@ def test_dask_workers_in_batch_jobs(site: str, tag: str, tmp_path: Path) -> None
     from hal_workflow.executors import dask as hal_dask
     from hal_workflow.executors.config import dask_cluster
 
-    output = (["--output", f"{tmp_path}/dask-%j.out"] if site == "slurm"
-              else ["-o", f"{tmp_path}/dask.out", "-e", f"{tmp_path}/dask.err"])
-    extra = [f"{output[0]}={output[1]}"] if site == "slurm" else []
-    cluster = dask_cluster(site, name=tag, queue="debug", cores=1, processes=1, memory="1GB",
-                           walltime="00:10:00", interface="lo",
+    extra = [f"--output={tmp_path}/dask-%j.out"] if site == "slurm" else []
+    cluster = dask_cluster(site, job_name=tag, queue="debug", cores=1, processes=1,
+                           memory="1GB", walltime="00:10:00", interface="lo",
                            scheduler_options={"interface": "lo", "dashboard_address": None},
-                           job_extra_directives=extra,
-                           **({"submit_command_extra": output} if site == "pbs" else {}))
+                           job_extra_directives=extra)
     with cluster, Client(cluster) as client:
         cluster.scale(2)
         client.wait_for_workers(2, timeout=90)

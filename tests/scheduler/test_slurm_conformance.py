@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -39,6 +40,7 @@ class TestSlurmSimulator(ConformanceSuite):
     def _cancel_leftovers(cls) -> Iterator[None]:
         yield
         kill_leftovers(JOB_ROOT)
+        shutil.rmtree(JOB_ROOT, ignore_errors=True)
 
     @contextlib.asynccontextmanager
     async def queued_job(self, backend: Any) -> AsyncIterator[str | None]:

@@ -170,6 +170,7 @@ def test_bad_partition_is_a_submission_error_with_sbatchs_words(
     assert "sbatch refused the job" in message
     assert "invalid partition specified: no-such-partition" in message
     assert info.value.__cause__ is None  # no CalledProcessError behind it
+    assert not list(job_root.iterdir())
 
 
 @pytest.fixture
@@ -197,7 +198,7 @@ def test_time_over_the_partition_limit_is_refused(tmp_path: Path, job_root: Path
         asyncio.run(backend.submit(BELL, 10))
     assert (f"requested time limit 00:10:00 exceeds MaxTime 00:01:00 of partition "
             f"{short_partition}") in str(info.value)
-    assert not list(job_root.rglob("scheduler_job.json"))  # nothing was submitted
+    assert not list(job_root.iterdir())  # nothing was submitted, no job dir is left
 
 
 REATTACH = """

@@ -99,16 +99,15 @@ def test_same_seed_same_counts_as_a_local_run(job_root: Path) -> None:
 def test_sweep_is_one_array_job_gathered_in_input_order(job_root: Path) -> None:
     backend = hal_workflow.get_backend(slurm_spec(job_root))
     assert isinstance(backend, SchedulerBackend)
-    thetas = [math.pi, 0.0, math.pi, 0.0, math.pi]  # exact outcomes 11, 00, 11, 00, 11
+    thetas = [math.pi, 0.0, math.pi]  # exact outcomes 11, 00, 11
     ids = asyncio.run(backend.submit_sweep(RX, [{"theta": t} for t in thetas], 100))
     array_ids = {i.partition("@")[0].rpartition("_")[0] for i in ids}
     assert len(array_ids) == 1  # one sbatch --array
     array_id = array_ids.pop()
-    assert [i.partition("@")[0] for i in ids] == [f"{array_id}_{n}" for n in range(5)]
+    assert [i.partition("@")[0] for i in ids] == [f"{array_id}_{n}" for n in range(3)]
     results = hal_workflow.sweep(RX, [{"theta": t} for t in thetas], backend=backend,
                                  shots=100, timeout=120)
-    assert [dict(r.counts) for r in results] == [
-        {"11": 100}, {"00": 100}, {"11": 100}, {"00": 100}, {"11": 100}]
+    assert [dict(r.counts) for r in results] == [{"11": 100}, {"00": 100}, {"11": 100}]
     gathered = [asyncio.run(backend.result(i)) for i in ids]
     assert [r.job_id for r in gathered] == ids
     assert [dict(r.counts) for r in gathered] == [dict(r.counts) for r in results]
@@ -119,7 +118,7 @@ def test_cancel_stops_a_long_simulation(job_root: Path) -> None:
     its directory (checked in /proc), no result file."""
     backend = hal_workflow.get_backend(slurm_spec(job_root))
     assert isinstance(backend, SchedulerBackend)
-    job_id = asyncio.run(backend.submit(circuits.deep(24, layers=400), 100))
+    job_id = asyncio.run(backend.submit(circuits.deep(24, layers=100), 100))
     directory = Path(job_id.partition("@")[2])
     wait_for(lambda: (directory / "vendor_job.json").exists(), 60, "the simulation to start")
     assert run_job_processes(directory), "run-job is not running"

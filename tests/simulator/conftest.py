@@ -43,14 +43,17 @@ def make_backend(**options: Any) -> Any:
 def reference_state(text: str, parameters: Mapping[str, float] | None = None) -> np.ndarray:
     """Qiskit's statevector of ``text`` (parsed by Qiskit's own OpenQASM 3 importer).
 
-    Inputs are bound by rewriting them as constants, since Qiskit cannot raise an unbound
-    parametric gate to a power.
+    Inputs are bound by writing their values into the text, since Qiskit cannot raise an
+    unbound parametric gate to a power.
     """
+    import re
+
     from qiskit import qasm3
     from qiskit.quantum_info import Statevector
 
     for name, value in (parameters or {}).items():
-        text = text.replace(f"input float {name};", f"const float {name} = {value!r};")
+        text = text.replace(f"input float {name};\n", "")
+        text = re.sub(rf"\b{name}\b", f"({value!r})", text)
     circuit = qasm3.loads(text).remove_final_measurements(inplace=False)
     return np.asarray(Statevector(circuit).data)
 
