@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from hal_workflow.circuits import hardware_efficient_ansatz, random_layered
-from hal_workflow.orchestration.sync import backend_for, run_sync
 from hal_workflow.orchestration.sync import sweep as local_sweep
 
 SHOTS = 1000
@@ -41,9 +40,12 @@ def noop(_: int) -> int:
     return 0
 
 
-def direct(circuit: Any) -> Any:
-    """What a user would write against the bare engine: build the backend, run, return."""
-    return run_sync(backend_for(SPEC).run(circuit, SHOTS))
+def direct(circuit: Any, spec: dict[str, Any], shots: int) -> Any:
+    """What a user would write against the bare engine: build the backend, run, return.
+    (Self-contained: Parsl ships it to HTEX workers by value, without this module.)"""
+    from hal_workflow.orchestration.sync import backend_for, run_sync
+
+    return run_sync(backend_for(spec).run(circuit, shots))
 
 
 def bindings(points: int) -> list[dict[str, float]]:
@@ -74,12 +76,13 @@ def bench_dask(tasks: int, sweep_bindings: list[dict[str, float]], repeats: int
             Client(cluster) as client:
         warm = hal_dask.sweep(client, ANSATZ, sweep_bindings[:50], SPEC, SHOTS, progress=False)
         assert len(warm) == 50
-        client.gather([client.submit(direct, CIRCUIT, pure=False) for _ in range(4)])
+        client.gather([client.submit(direct, CIRCUIT, SPEC, SHOTS, pure=False) for _ in range(4)])
         row: dict[str, Any] = {}
         row["noop"], _ = timed(lambda: client.gather(
             [client.submit(noop, i, pure=False) for i in range(tasks)]), repeats)
-        row["direct"], _ = timed(lambda: client.gather(
-            [client.submit(direct, CIRCUIT, pure=False) for _ in range(tasks)]), repeats)
+        row["direct"], _ = timed(lambda: client.gather([
+            client.submit(direct, CIRCUIT, SPEC, SHOTS, pure=False) for _ in range(tasks)]),
+            repeats)
         row["ours"], _ = timed(lambda: client.gather(
             hal_dask.map_circuits(client, [CIRCUIT] * tasks, SPEC, SHOTS)), repeats)
         row["sweep"], row["results"] = timed(lambda: hal_dask.sweep(
@@ -99,13 +102,12 @@ def bench_parsl(site: str, tasks: int, sweep_bindings: list[dict[str, float]], r
         with parsl.load(parsl_config(site, run_dir=run_dir, **options)):
             noop_app, direct_app = parsl.python_app(noop), parsl.python_app(direct)
             [f.result() for f in hal_parsl.sweep(ANSATZ, sweep_bindings[:50], SPEC, SHOTS)]
-            [direct_app(CIRCUIT).result() for _ in range(4)]
+            [direct_app(CIRCUIT, SPEC, SHOTS).result() for _ in range(4)]
             row: dict[str, Any] = {"start": time.perf_counter() - started}
             row["noop"], _ = timed(lambda: [f.result() for f in
                                             [noop_app(i) for i in range(tasks)]], repeats)
-            row["direct"], _ = timed(lambda: [f.result() for f in
-                                              [direct_app(CIRCUIT) for _ in range(tasks)]],
-                                     repeats)
+            row["direct"], _ = timed(lambda: [f.result() for f in [
+                direct_app(CIRCUIT, SPEC, SHOTS) for _ in range(tasks)]], repeats)
             row["ours"], _ = timed(lambda: [f.result() for f in [
                 hal_parsl.run_circuit(CIRCUIT, SPEC, SHOTS) for _ in range(tasks)]], repeats)
             row["sweep"], row["results"] = timed(lambda: [f.result() for f in hal_parsl.sweep(
@@ -124,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     local_sweep(ANSATZ, sweep_bindings[:50], SPEC, SHOTS)  # compile the kernels
     single, reference = timed(lambda: local_sweep(ANSATZ, sweep_bindings, SPEC, SHOTS),
                               args.repeats)
-    per_circuit, _ = timed(lambda: [direct(CIRCUIT) for _ in range(args.tasks)], args.repeats)
+    per_circuit, _ = timed(lambda: [direct(CIRCUIT, SPEC, SHOTS) for _ in range(args.tasks)],
+                           args.repeats)
     rows = {
         "dask (2 procs)": bench_dask(args.tasks, sweep_bindings, args.repeats),
         "parsl threads (2)": bench_parsl("local_threads", args.tasks, sweep_bindings,

@@ -227,6 +227,7 @@ class IQMBackend(Backend):
             name=f"iqm:{alias}",
             num_qubits=len(self._qubits),
             gate_set=frozenset(STANDARD_GATES),
+            native_gates=frozenset(self.native_operations - {"measure", "barrier", "delay"}),
             coupling_map=tuple(sorted(pairs)),
             max_shots=self._max_shots,
             simulator=False,

@@ -212,21 +212,21 @@ def capabilities_from_target(
 
     ``gate_set`` holds the target's gates under their OpenQASM 3 names; with ``transpiles=True``
     (the adapter transpiles every circuit to the target itself) it also holds every standard
-    gate, since those are then accepted too. ``coupling_map`` is the directed pairs (None when
+    gate, since those are then accepted too, and ``native_gates`` holds the target's own. ``coupling_map`` is the directed pairs (None when
     the target connects every pair). ``overrides`` sets any other Capabilities field
     (``max_shots``, ``simulator``, ``extensions``...).
     """
     from hal_workflow.circuits import STANDARD_GATES
 
-    gate_set = {openqasm_gate_name(g) for g in _gate_names(target)}
-    if transpiles:
-        gate_set |= set(STANDARD_GATES)
+    native = {openqasm_gate_name(g) for g in _gate_names(target)}
+    gate_set = native | set(STANDARD_GATES) if transpiles else native
     coupling = target.build_coupling_map()
     operations = set(target.operation_names)
     values: dict[str, Any] = {
         "name": name,
         "num_qubits": target.num_qubits or 0,
         "gate_set": frozenset(gate_set),
+        "native_gates": frozenset(native) if transpiles else frozenset(),
         "coupling_map": None if coupling is None else tuple(sorted(coupling.get_edges())),
         "supports_measurement": "measure" in operations,
         "supports_reset": "reset" in operations,

@@ -135,8 +135,12 @@ EXTENSION_NAMES = frozenset({"batch", "sessions", "calibration", "pulse"})
 class Capabilities(_Serialisable):
     """What a backend can run. Computed once when the backend is built.
 
-    ``gate_set`` holds OpenQASM 3 gate names (``stdgates.inc`` spelling). ``coupling_map`` is
-    a tuple of directed qubit pairs, or None when every pair is connected.
+    ``gate_set`` holds the OpenQASM 3 gate names (``stdgates.inc`` spelling) a submitted
+    circuit may use. ``coupling_map`` is a tuple of directed qubit pairs, or None when every
+    pair is connected. ``native_gates`` is the device's own basis (vendor names, e.g.
+    ``{"prx", "cz"}``); when it is not empty the backend compiles every circuit to it in
+    ``submit`` (``compiles`` is True), routing onto ``coupling_map``, so submitted circuits may
+    use any gate of ``gate_set`` on any pair of qubits.
     """
 
     name: str
@@ -151,9 +155,11 @@ class Capabilities(_Serialisable):
     extensions: frozenset[str] = frozenset()
     formats: frozenset[str] = frozenset({"openqasm3"})
     contract_version: str = "1.0"
+    native_gates: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "gate_set", frozenset(self.gate_set))
+        object.__setattr__(self, "native_gates", frozenset(self.native_gates))
         object.__setattr__(self, "extensions", frozenset(self.extensions))
         object.__setattr__(self, "formats", frozenset(self.formats))
         if self.coupling_map is not None:
@@ -163,6 +169,11 @@ class Capabilities(_Serialisable):
     @property
     def hardware(self) -> bool:
         return not self.simulator
+
+    @property
+    def compiles(self) -> bool:
+        """Whether ``submit`` compiles circuits to ``native_gates`` (and routes) itself."""
+        return bool(self.native_gates)
 
     def connected(self, a: int, b: int) -> bool:
         """Whether a two-qubit gate may act on ``(a, b)`` in either direction."""

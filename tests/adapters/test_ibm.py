@@ -70,6 +70,7 @@ def test_gate_set_lists_native_and_standard_gates(backend: IBMBackend) -> None:
     caps = backend.capabilities()
     assert {"rz", "sx", "x", "cx", "id"} <= caps.gate_set
     assert set(circuits.STANDARD_GATES) <= caps.gate_set  # the adapter transpiles them
+    assert caps.native_gates == {"rz", "sx", "x", "cx", "id"} and caps.compiles
     assert caps.coupling_map is not None and (0, 1) in caps.coupling_map
     assert not caps.connected(0, 4)
     assert caps.simulator is False and caps.max_shots == FakeManilaV2().configuration().max_shots

@@ -95,6 +95,7 @@ def test_capabilities_follow_the_architecture(backend: IQMBackend,
     expected = {(index[a], index[b]) for a, b in iqm_server.cz_loci}
     assert set(caps.coupling_map or ()) == expected | {(b, a) for a, b in expected}
     assert backend.native_operations == {"prx", "cz", "measure"}
+    assert caps.native_gates == {"prx", "cz"} and caps.compiles
     assert set(circuits.STANDARD_GATES) <= caps.gate_set  # the adapter transpiles them
     assert caps.name == f"iqm:{iqm_server.alias}" and not caps.supports_reset
 

@@ -110,7 +110,7 @@ def test_sites_from_the_config_dir_env_take_precedence(
         parsl_config("mysite", max_threads=2)
 
 
-LOOPBACK = {"interface": "lo", "scheduler_options": {"interface": "lo"}}
+LOOPBACK = {"interface": "lo", "scheduler_options": {"interface": "lo", "dashboard_address": ":0"}}
 
 
 def test_slurm_job_script_renders_from_jobqueue_yaml() -> None:
