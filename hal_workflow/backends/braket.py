@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hal_workflow.backends.local_jobs import LocalJob, LocalJobTable
+from hal_workflow.backends.options import check_options
 from hal_workflow.compilation.braket_program import (
     braket_gate_set,
     counts_from_measurements,
@@ -201,13 +202,11 @@ class BraketBackend(Backend):
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         spec = dict(spec)
-        unknown = sorted(set(spec) - self.OPTIONS)
-        if unknown:
-            raise ConfigurationError(
-                f"braket: unknown option(s) {', '.join(map(repr, unknown))}; the spec takes "
-                "'device' ('local', 'local:<simulator>' or a device ARN); AWS credentials and "
-                "region come from the AWS SDK's own configuration"
-            )
+        check_options(
+            spec, self.OPTIONS, "braket",
+            "the spec takes 'device' ('local', 'local:<simulator>' or a device ARN); AWS "
+            "credentials and region come from the AWS SDK's own configuration",
+        )
         device = spec.get("device", "local")
         if not isinstance(device, str) or not device:
             raise ConfigurationError("braket: 'device' must be 'local', 'local:<name>' or an ARN")

@@ -52,6 +52,7 @@ from qiskit_ibm_runtime.exceptions import (
 )
 from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
 
+from hal_workflow.backends.options import check_options
 from hal_workflow.compilation.checks import bound_values, shots_issues
 from hal_workflow.compilation.qiskit_bridge import (
     as_circuit,
@@ -254,12 +255,7 @@ class IBMBackend(Backend):
                 f"ibm: do not put credentials in the spec (keys {secret_keys}); set "
                 "QISKIT_IBM_TOKEN or save an account with QiskitRuntimeService.save_account()"
             )
-        unknown = sorted(set(spec) - self.OPTIONS)
-        if unknown:
-            raise ConfigurationError(
-                f"ibm: unknown option(s) {', '.join(map(repr, unknown))}; known: "
-                f"{', '.join(sorted(self.OPTIONS - {'name'}))}"
-            )
+        check_options(spec, self.OPTIONS, "ibm")
         device = spec.get("backend")
         if not isinstance(device, str) or not device:
             raise ConfigurationError(

@@ -37,6 +37,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hal_workflow.backends.iqm_native import METADATA_KEY, MeasurementLayout, to_iqm_circuit
+from hal_workflow.backends.options import check_options
 from hal_workflow.circuits.gates import STANDARD_GATES
 from hal_workflow.circuits.ir import IfOp, ResetOp
 from hal_workflow.compilation.checks import bound_values, shots_issues, width_issues
@@ -105,12 +106,7 @@ class IQMBackend(Backend):
                          "max_shots", "optimization_level", "seed", "timeout"})
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
-        unknown = sorted(set(spec) - self.OPTIONS)
-        if unknown:
-            raise ConfigurationError(
-                f"iqm: unknown option(s) {', '.join(map(repr, unknown))}; known: "
-                f"{', '.join(sorted(self.OPTIONS - {'name'}))}"
-            )
+        check_options(spec, self.OPTIONS, "iqm")
         url = spec.get("url") or os.environ.get("IQM_SERVER_URL")
         if not url:
             raise ConfigurationError(

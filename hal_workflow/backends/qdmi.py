@@ -34,7 +34,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hal_workflow.backends.options import check_options
 from hal_workflow.backends.qdmi_program import ddsim_qasm
+from hal_workflow.circuits.circuit import as_circuit
 from hal_workflow.circuits.gates import GATE_ALIASES, STANDARD_GATES
 from hal_workflow.circuits.ir import GateOp, IfOp, Operation, ResetOp
 from hal_workflow.compilation.checks import bound_values, shots_issues, width_issues
@@ -235,12 +237,7 @@ class QDMIBackend(Backend):
                          "simulator"})
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
-        unknown = sorted(set(spec) - self.OPTIONS)
-        if unknown:
-            raise ConfigurationError(
-                f"qdmi: unknown option(s) {', '.join(map(repr, unknown))}; known: "
-                f"{', '.join(sorted(self.OPTIONS - {'name'}))}"
-            )
+        check_options(spec, self.OPTIONS, "qdmi")
         self._device_id = str(spec.get("device", "mqt.ddsim.default"))
         qdmi = _qdmi()
         known = _blocking(qdmi.device_ids)
@@ -409,7 +406,7 @@ class QDMIBackend(Backend):
 
     async def validate(self, circuit: Circuit | str, shots: int | None = None) -> ValidationResult:
         def check() -> ValidationResult:
-            return ValidationResult(tuple(self._issues(_as_circuit(circuit), shots)))
+            return ValidationResult(tuple(self._issues(as_circuit(circuit), shots)))
 
         return await asyncio.to_thread(check)
 
@@ -417,7 +414,7 @@ class QDMIBackend(Backend):
         self, circuit: Circuit | str, parameters: Mapping[str, float] | None = None
     ) -> str:
         """The program ``submit`` sends to the device (OpenQASM 3 or QIR text): a dry run."""
-        parsed = _as_circuit(circuit)
+        parsed = as_circuit(circuit)
         values = dict(zip(parsed.parameters, bound_values(parsed.parameters, parameters,
                                                           self.name), strict=True))
         if self._format_option == "qir":
@@ -428,7 +425,7 @@ class QDMIBackend(Backend):
     def _submit(
         self, circuit: Circuit | str, shots: int, parameters: Mapping[str, float] | None
     ) -> str:
-        parsed = _as_circuit(circuit)
+        parsed = as_circuit(circuit)
         issues = self._issues(parsed, shots)
         if issues:
             raise ValidationError(issues, self.name)
@@ -519,12 +516,6 @@ class _QDMICalibration:
 
     async def snapshot(self) -> CalibrationSnapshot:
         return await asyncio.to_thread(self._backend.calibration)
-
-
-def _as_circuit(circuit: Circuit | str) -> Circuit:
-    from hal_workflow.circuits import Circuit
-
-    return Circuit.from_qasm(circuit) if isinstance(circuit, str) else circuit
 
 
 __all__ = [

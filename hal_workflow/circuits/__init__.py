@@ -8,7 +8,7 @@ the flat instruction list backends execute. QIR import and export live in
 
 from __future__ import annotations
 
-from hal_workflow.circuits.circuit import Circuit
+from hal_workflow.circuits.circuit import Circuit, as_circuit
 from hal_workflow.circuits.gates import GATE_ALIASES, STANDARD_GATES
 from hal_workflow.circuits.ir import LoweredCircuit, evaluate_param
 from hal_workflow.circuits.library import (
@@ -24,6 +24,7 @@ __all__ = [
     "STANDARD_GATES",
     "Circuit",
     "LoweredCircuit",
+    "as_circuit",
     "bell",
     "evaluate_param",
     "ghz",

@@ -23,7 +23,7 @@ from hal_workflow.contract.errors import CircuitError
 if TYPE_CHECKING:
     from hal_workflow.circuits.lowering import Lowering
 
-__all__ = ["Circuit"]
+__all__ = ["Circuit", "as_circuit"]
 
 # (template text, bindings): a bound circuit's lowering is derived from its template's.
 _Template = tuple[str, tuple[tuple[str, float], ...]]
@@ -248,3 +248,13 @@ def _checked_value(name: str, value: Any, integer: bool, source: str | None) -> 
         raise CircuitError(f"parameter '{name}' is an integer input, got {number}",
                            source=source)
     return number
+
+
+def as_circuit(circuit: Circuit | str) -> Circuit:
+    """``circuit`` as a :class:`Circuit`: text is parsed and checked by our own parser, so every
+    backend reports a malformed program with the same ``CircuitError``."""
+    if isinstance(circuit, Circuit):
+        return circuit
+    if isinstance(circuit, str):
+        return Circuit.from_qasm(circuit)
+    raise CircuitError(f"expected a Circuit or OpenQASM 3 text, got {type(circuit).__name__}")

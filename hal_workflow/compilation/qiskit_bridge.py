@@ -29,6 +29,7 @@ from qiskit.circuit import Gate
 from qiskit.transpiler import CouplingMap, Target, TranspilerError
 from qiskit.transpiler import generate_preset_pass_manager as _preset_pass_manager
 
+from hal_workflow.circuits.circuit import as_circuit
 from hal_workflow.compilation.qiskit_circuit import lowered_to_qiskit
 from hal_workflow.contract.errors import CircuitError, ValidationError
 from hal_workflow.contract.types import (
@@ -83,18 +84,6 @@ def qiskit_gate_name(openqasm_name: str) -> str:
 
 
 # -- OpenQASM 3 in and out -------------------------------------------------------------------
-def as_circuit(circuit: Circuit | str) -> Circuit:
-    """``circuit`` as a :class:`Circuit`: text is parsed and checked by our own parser, so every
-    backend reports a malformed program with the same ``CircuitError``."""
-    from hal_workflow.circuits import Circuit
-
-    if isinstance(circuit, Circuit):
-        return circuit
-    if isinstance(circuit, str):
-        return Circuit.from_qasm(circuit)
-    raise TypeError(f"expected a Circuit or OpenQASM 3 text, got {type(circuit).__name__}")
-
-
 def _importer_binds_correctly(text: str) -> bool:
     """Whether Qiskit's importer gets every custom gate's parameters right in ``text``.
 

@@ -233,9 +233,10 @@ class _StageStep:
 
     def freeze(self) -> None:
         self.descs = np.array(self.rows, dtype=np.int64).reshape(-1, K.B_WIDTH)
-        parts = list(zip(*self.diag_rows))
+        widths = [d.shape[0] for d in self._no_diag()]
         self.dlo, self.dhi, self.dlane, self.dcq, self.dcp = (
-            np.ascontiguousarray(np.array(p, dtype=np.int64)) for p in parts
+            np.array([row[i] for row in self.diag_rows], dtype=np.int64).reshape(-1, w)
+            for i, w in enumerate(widths)
         )
         size = 1 << K.TABLE_BITS
         self.loc_lo = np.zeros(size, dtype=np.int64)
@@ -252,14 +253,14 @@ class _StageStep:
 
     def apply(self, states: np.ndarray, pools: np.ndarray, run: _Run) -> None:
         dtype = np.float32 if states.dtype == np.complex64 else np.float64
-        threads = run.threads if run.parallel and self.num_chunks >= run.threads else 1
+        threads = run.threads if run.parallel and self.num_chunks >= 2 * run.threads else 1
         width = K.WIDTH
         bufs = np.empty((threads, (1 << self.k) * width), dtype=dtype)
         tmps = np.empty((threads, (1 << MAX_DENSE) * width), dtype=dtype)
         accs = np.empty((threads, (1 << MAX_DENSE) * width), dtype=dtype)
         offss = np.empty((threads, 1 << MAX_DENSE), dtype=np.int64)
         seconds = self.cost * (1 << self.n) / (_CYCLES_PER_SECOND * threads)
-        calls = max(1, min(self.num_chunks // threads, int(seconds / _CALL_SECONDS)))
+        calls = max(1, min(self.num_chunks // (4 * threads), int(seconds / _CALL_SECONDS)))
         per_call = -(-self.num_chunks // calls)
         kernel = K.run_stage_parallel if threads > 1 else K.run_stage
         for b in range(states.shape[0]):
@@ -269,7 +270,7 @@ class _StageStep:
                         self.loc_hi, self.lane_off, self.chunk_q, self.descs, self.dlo, self.dhi,
                         self.dlane, self.dcq, self.dcp, pools[b], bufs, tmps, accs, offss)
                 if threads > 1:
-                    with parallel.parallel_lock:
+                    with parallel.parallel_lock, K.dynamic():
                         kernel(*args)
                 else:
                     kernel(*args)

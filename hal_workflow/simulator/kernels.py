@@ -277,6 +277,62 @@ def _block_dense2(buf, tmp, k, t0, t1, pool, off):
 
 
 @njit(**_FAST, **_NOALIAS)
+def _block_dense3(buf, tmp, k, t0, t1, t2, pool, off):
+    """A dense gate on local qubits ``t0 < t1 < t2``."""
+    s0 = 1 << t0
+    s1 = 1 << t1
+    s2 = 1 << t2
+    L = LANES
+    W = WIDTH
+    for g in range(1 << (k - 3)):
+        base = ((g >> t0) << (t0 + 1)) | (g & (s0 - 1))
+        base = ((base >> t1) << (t1 + 1)) | (base & (s1 - 1))
+        base = ((base >> t2) << (t2 + 1)) | (base & (s2 - 1))
+        for j in range(8):
+            o = (base + (j & 1) * s0 + ((j >> 1) & 1) * s1 + (j >> 2) * s2) * W
+            for lane in range(W):
+                tmp[j * W + lane] = buf[o + lane]
+        for i in range(8):
+            o = (base + (i & 1) * s0 + ((i >> 1) & 1) * s1 + (i >> 2) * s2) * W
+            D = buf[o:o + W]
+            r = off + 8 * i
+            a0 = pool[r].real
+            b0 = pool[r].imag
+            a1 = pool[r + 1].real
+            b1 = pool[r + 1].imag
+            a2 = pool[r + 2].real
+            b2 = pool[r + 2].imag
+            a3 = pool[r + 3].real
+            b3 = pool[r + 3].imag
+            a4 = pool[r + 4].real
+            b4 = pool[r + 4].imag
+            a5 = pool[r + 5].real
+            b5 = pool[r + 5].imag
+            a6 = pool[r + 6].real
+            b6 = pool[r + 6].imag
+            a7 = pool[r + 7].real
+            b7 = pool[r + 7].imag
+            for lane in range(L):
+                D[lane] = (a0 * tmp[lane] - b0 * tmp[L + lane]
+                           + a1 * tmp[W + lane] - b1 * tmp[W + L + lane]
+                           + a2 * tmp[2 * W + lane] - b2 * tmp[2 * W + L + lane]
+                           + a3 * tmp[3 * W + lane] - b3 * tmp[3 * W + L + lane]
+                           + a4 * tmp[4 * W + lane] - b4 * tmp[4 * W + L + lane]
+                           + a5 * tmp[5 * W + lane] - b5 * tmp[5 * W + L + lane]
+                           + a6 * tmp[6 * W + lane] - b6 * tmp[6 * W + L + lane]
+                           + a7 * tmp[7 * W + lane] - b7 * tmp[7 * W + L + lane])
+            for lane in range(L):
+                D[L + lane] = (a0 * tmp[L + lane] + b0 * tmp[lane]
+                               + a1 * tmp[W + L + lane] + b1 * tmp[W + lane]
+                               + a2 * tmp[2 * W + L + lane] + b2 * tmp[2 * W + lane]
+                               + a3 * tmp[3 * W + L + lane] + b3 * tmp[3 * W + lane]
+                               + a4 * tmp[4 * W + L + lane] + b4 * tmp[4 * W + lane]
+                               + a5 * tmp[5 * W + L + lane] + b5 * tmp[5 * W + lane]
+                               + a6 * tmp[6 * W + L + lane] + b6 * tmp[6 * W + lane]
+                               + a7 * tmp[7 * W + L + lane] + b7 * tmp[7 * W + lane])
+
+
+@njit(**_FAST, **_NOALIAS)
 def _block_dense(buf, tmp, acc, offs, k, targets, nt, pool, off):
     """A dense gate on ``nt`` (3..5) local qubits ``targets`` (ascending)."""
     L = LANES
@@ -347,44 +403,68 @@ def _block_diag(buf, k, lo, hi, lane_idx, use_lanes, chunk_off, pool, off):
                 D[L + lane] = a * y + b * x
 
 
+@njit(**_FAST, **_NOALIAS)
+def _load_lanes(src, dst):
+    """Eight contiguous amplitudes into a buffer row: real parts, then imaginary parts."""
+    for lane in range(LANES):
+        dst[lane] = src[lane].real
+    for lane in range(LANES):
+        dst[LANES + lane] = src[lane].imag
+
+
+@njit(**_FAST, **_NOALIAS)
+def _store_lanes(src, dst):
+    for lane in range(LANES):
+        dst[lane] = src[lane] + 1j * src[LANES + lane]
+
+
 @njit(**_FAST)
-def _stage_range(state, c0, c1, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi, dlane,
-                 dcq, dcp, pool, buf, tmp, acc, offs):
-    """Run every operation of a stage on chunks ``[c0, c1)``: gather, apply, scatter."""
+def _stage_chunk(state, c, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi, dlane, dcq,
+                 dcp, pool, buf, tmp, acc, offs):
+    """Run every operation of a stage on chunk ``c``: gather, apply, scatter."""
     L = LANES
     W = WIDTH
     mask = (1 << TABLE_BITS) - 1
     n_local = 1 << k
-    for c in range(c0, c1):
-        base = 0
-        for b in range(chunk_q.shape[0]):
-            if (c >> b) & 1:
-                base |= 1 << chunk_q[b]
-        for i in range(n_local):
-            o = base + loc_lo[i & mask] + loc_hi[i >> TABLE_BITS]
+    contiguous = lane_off[L - 1] == L - 1
+    base = 0
+    for b in range(chunk_q.shape[0]):
+        if (c >> b) & 1:
+            base |= 1 << chunk_q[b]
+    for i in range(n_local):
+        o = base + loc_lo[i & mask] + loc_hi[i >> TABLE_BITS]
+        if contiguous:
+            _load_lanes(state[o:o + L], buf[i * W:i * W + W])
+        else:
             for lane in range(L):
                 z = state[o + lane_off[lane]]
                 buf[i * W + lane] = z.real
                 buf[i * W + L + lane] = z.imag
-        for p in range(descs.shape[0]):
-            desc = descs[p]
-            off = desc[B_OFF]
-            if desc[B_KIND] == DIAG:
-                chunk_off = 0
-                for b in range(desc[B_NCHUNK]):
-                    if (base >> dcq[p, b]) & 1:
-                        chunk_off += 1 << dcp[p, b]
-                _block_diag(buf, k, dlo[p], dhi[p], dlane[p], desc[B_LANES] != 0, chunk_off,
-                            pool, off)
-            elif desc[B_NT] == 1:
-                _block_dense1(buf, tmp, k, desc[B_TARGETS], pool, off)
-            elif desc[B_NT] == 2:
-                _block_dense2(buf, tmp, k, desc[B_TARGETS], desc[B_TARGETS + 1], pool, off)
-            else:
-                _block_dense(buf, tmp, acc, offs, k, desc[B_TARGETS:B_TARGETS + desc[B_NT]],
-                             desc[B_NT], pool, off)
-        for i in range(n_local):
-            o = base + loc_lo[i & mask] + loc_hi[i >> TABLE_BITS]
+    for p in range(descs.shape[0]):
+        desc = descs[p]
+        off = desc[B_OFF]
+        if desc[B_KIND] == DIAG:
+            chunk_off = 0
+            for b in range(desc[B_NCHUNK]):
+                if (base >> dcq[p, b]) & 1:
+                    chunk_off += 1 << dcp[p, b]
+            _block_diag(buf, k, dlo[p], dhi[p], dlane[p], desc[B_LANES] != 0, chunk_off,
+                        pool, off)
+        elif desc[B_NT] == 1:
+            _block_dense1(buf, tmp, k, desc[B_TARGETS], pool, off)
+        elif desc[B_NT] == 2:
+            _block_dense2(buf, tmp, k, desc[B_TARGETS], desc[B_TARGETS + 1], pool, off)
+        elif desc[B_NT] == 3:
+            _block_dense3(buf, tmp, k, desc[B_TARGETS], desc[B_TARGETS + 1],
+                          desc[B_TARGETS + 2], pool, off)
+        else:
+            _block_dense(buf, tmp, acc, offs, k, desc[B_TARGETS:B_TARGETS + desc[B_NT]],
+                         desc[B_NT], pool, off)
+    for i in range(n_local):
+        o = base + loc_lo[i & mask] + loc_hi[i >> TABLE_BITS]
+        if contiguous:
+            _store_lanes(buf[i * W:i * W + W], state[o:o + L])
+        else:
             for lane in range(L):
                 state[o + lane_off[lane]] = buf[i * W + lane] + 1j * buf[i * W + L + lane]
 
@@ -393,21 +473,22 @@ def _stage_range(state, c0, c1, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo
 def run_stage(state, c0, c1, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi, dlane, dcq,
               dcp, pool, bufs, tmps, accs, offss):
     """Serial stage run over chunks ``[c0, c1)`` (scratch of thread 0)."""
-    _stage_range(state, c0, c1, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi, dlane,
-                 dcq, dcp, pool, bufs[0], tmps[0], accs[0], offss[0])
+    for c in range(c0, c1):
+        _stage_chunk(state, c, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi, dlane,
+                     dcq, dcp, pool, bufs[0], tmps[0], accs[0], offss[0])
 
 
 @njit(parallel=True, **_FAST)
 def run_stage_parallel(state, c0, c1, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi,
                        dlane, dcq, dcp, pool, bufs, tmps, accs, offss):
-    """Stage run over chunks ``[c0, c1)``, split in contiguous ranges over the threads
-    (one scratch set per thread: ``bufs.shape[0]`` threads)."""
-    nthreads = bufs.shape[0]
-    span = c1 - c0
-    for t in prange(nthreads):
-        a = c0 + span * t // nthreads
-        b = c0 + span * (t + 1) // nthreads
-        _stage_range(state, a, b, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi, dlane,
+    """Stage run over chunks ``[c0, c1)`` on numba's threads, each with its own scratch.
+
+    Call it with a parallel chunk size of 1 (:func:`dynamic`) so that chunks are handed out
+    one at a time: a thread slowed by another process then simply takes fewer chunks.
+    """
+    for c in prange(c0, c1):
+        t = numba.get_thread_id()
+        _stage_chunk(state, c, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi, dlane,
                      dcq, dcp, pool, bufs[t], tmps[t], accs[t], offss[t])
 
 
@@ -659,6 +740,16 @@ def _signatures(dtype: np.dtype) -> dict[object, list[tuple[object, ...]]]:
         pauli_expectation: [(vec, i64, i64, i64)],
         pauli_expectation_serial: [(vec, i64, i64)],
     }
+
+
+@contextlib.contextmanager
+def dynamic() -> Iterator[None]:
+    """Hand out ``prange`` iterations one at a time (dynamic scheduling) in this block."""
+    old = numba.set_parallel_chunksize(1)
+    try:
+        yield
+    finally:
+        numba.set_parallel_chunksize(old)
 
 
 def is_compiled(dtype: np.dtype | type) -> bool:
