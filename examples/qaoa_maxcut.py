@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from hal_workflow.executors.engines import ENGINES, Engine, open_engine
+from numpy.typing import ArrayLike
 from scipy.optimize import minimize
 
 from hal_workflow.circuits import Circuit
@@ -70,10 +71,10 @@ def qaoa_circuit(nodes: int, edges: Sequence[Edge], depth: int) -> Circuit:
     return Circuit.from_qasm("\n".join(lines) + "\n")
 
 
-def angles(values: Sequence[float], depth: int) -> dict[str, float]:
+def angles(values: ArrayLike, depth: int) -> dict[str, float]:
     """``[g0, b0, g1, b1, ...]`` as a binding."""
     names = [f"{kind}_{layer}" for layer in range(depth) for kind in ("gamma", "beta")]
-    return dict(zip(names, map(float, values), strict=True))
+    return dict(zip(names, map(float, np.ravel(values)), strict=True))
 
 
 def expected_cut(counts: Mapping[str, int], edges: Sequence[Edge]) -> float:

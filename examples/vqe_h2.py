@@ -42,6 +42,7 @@ from functools import reduce
 
 import numpy as np
 from hal_workflow.executors.engines import ENGINES, Engine, open_engine
+from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
 from hal_workflow.circuits import hardware_efficient_ansatz
@@ -63,18 +64,20 @@ PAULI = {"I": np.eye(2), "X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j
 
 def hamiltonian_matrix(terms: Sequence[tuple[float, str]]) -> np.ndarray:
     """The dense matrix (label order = kron order, so qubit 0 is the last factor)."""
-    return sum(c * reduce(np.kron, [PAULI[p] for p in label]) for c, label in terms)
+    size = 2 ** len(terms[0][1])
+    return sum((c * reduce(np.kron, [PAULI[p] for p in label]) for c, label in terms),
+               np.zeros((size, size), dtype=complex))
 
 
 def exact_ground_energy(terms: Sequence[tuple[float, str]] = H2_TERMS) -> float:
     return float(np.linalg.eigvalsh(hamiltonian_matrix(terms))[0])
 
 
-def binding(theta: Sequence[float]) -> dict[str, float]:
-    return dict(zip(NAMES, map(float, theta), strict=True))
+def binding(theta: ArrayLike) -> dict[str, float]:
+    return dict(zip(NAMES, map(float, np.ravel(theta)), strict=True))
 
 
-def shifted(theta: Sequence[float], index: int) -> list[dict[str, float]]:
+def shifted(theta: ArrayLike, index: int) -> list[dict[str, float]]:
     """``theta`` itself (``index`` -1), or ``theta`` with angle ``index`` shifted by +-pi/2."""
     if index < 0:
         return [binding(theta)]
@@ -84,18 +87,19 @@ def shifted(theta: Sequence[float], index: int) -> list[dict[str, float]]:
     return [binding(plus), binding(minus)]
 
 
-def all_shifted(theta: Sequence[float]) -> list[dict[str, float]]:
+def all_shifted(theta: ArrayLike) -> list[dict[str, float]]:
     """The 1 + 2 * len(theta) bindings of one parameter-shift evaluation."""
-    return [b for index in range(-1, len(theta)) for b in shifted(theta, index)]
+    return [b for index in range(-1, np.size(theta)) for b in shifted(theta, index)]
 
 
-def parameter_shift(values: Sequence[float]) -> tuple[float, np.ndarray]:
+def parameter_shift(values: Sequence[float]) -> tuple[float, NDArray[np.float64]]:
     """Energy and gradient from energies at ``theta, theta +- pi/2 e_i`` (exact for
     rotation gates: dE/dtheta_i = (E(+) - E(-)) / 2)."""
-    return float(values[0]), (np.asarray(values[1::2]) - np.asarray(values[2::2])) / 2
+    plus, minus = np.asarray(values[1::2], dtype=float), np.asarray(values[2::2], dtype=float)
+    return float(values[0]), (plus - minus) / 2
 
 
-def descend(theta: Sequence[float], values: Sequence[float], step: float = 0.5) -> np.ndarray:
+def descend(theta: ArrayLike, values: Sequence[float], step: float = 0.5) -> np.ndarray:
     """One gradient-descent step from the energies of :func:`all_shifted` ``(theta)``."""
     return np.asarray(theta, dtype=float) - step * parameter_shift(values)[1]
 
@@ -116,7 +120,7 @@ class Outcome:
         return self.error < CHEMICAL_ACCURACY
 
 
-def start_angles(seed: int = 1) -> np.ndarray:
+def start_angles(seed: int = 1) -> NDArray[np.float64]:
     return np.random.default_rng(seed).uniform(-0.5, 0.5, len(NAMES))
 
 
@@ -133,8 +137,10 @@ def vqe(engine: Engine, backend: Mapping[str, object] | str, exact: bool, shots:
         return engine.estimate(ANSATZ, H2_TERMS, bindings, backend, shots, exact)
 
     if exact:
-        found = minimize(lambda t: parameter_shift(energies(all_shifted(t))), theta, jac=True,
-                         method="BFGS", options={"gtol": 1e-7})
+        def energy_and_gradient(t: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+            return parameter_shift(energies(all_shifted(t)))
+
+        found = minimize(energy_and_gradient, theta, jac=True, method="BFGS", tol=1e-7)
         theta, method = found.x, "scipy BFGS, parameter-shift gradients"
     else:
         for _ in range(iterations):

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import inspect
 import os
+import pickle
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -131,6 +132,22 @@ def run_sweep(
     return _execute(
         spec, lambda b: _submit_sweep(b, circuit, list(bindings), shots, seed), should_stop, task
     )
+
+
+def pack_results(results: list[ExecutionResult]) -> bytes:
+    """Results as one C-pickled blob, for the trip from worker to client.
+
+    Both engines are slow with thousands of small objects in one return value: Parsl
+    serialises them with dill, written in Python (~0.2 s for 1250 results, against 7 ms with
+    ``pickle``), and Dask spends about as long again on its own bookkeeping of the list. A
+    chunk of a batched sweep therefore travels as bytes (measured: 2x the circuits/s).
+    """
+    return pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack_results(blob: bytes) -> list[ExecutionResult]:
+    """The inverse of :func:`pack_results` (blobs come only from our own workers)."""
+    return pickle.loads(blob)  # type: ignore[no-any-return]
 
 
 def sweep_seed(spec: BackendSpec, first_index: int) -> int | None:

@@ -94,6 +94,17 @@ def run_sweep_task(
                             should_stop=_released, task=str(key))
 
 
+def run_sweep_packed_task(
+    spec: dict[str, Any],
+    circuit: Circuit | str,
+    bindings: Sequence[Mapping[str, float]],
+    shots: int,
+    first_index: int = 0,
+) -> bytes:
+    """:func:`run_sweep_task`, results packed by :func:`~._tasks.pack_results` (faster)."""
+    return _tasks.pack_results(run_sweep_task(spec, circuit, bindings, shots, first_index))
+
+
 def run_estimates_task(
     spec: dict[str, Any],
     circuit: Circuit | str,
@@ -179,7 +190,7 @@ def _submit_chunks(
     ``(indices, future)`` pairs."""
     submit_kwargs.setdefault("pure", False)
     token = uuid.uuid4().hex
-    name = task.__name__.removeprefix("run_").removesuffix("_task")
+    name = task.__name__.removeprefix("run_").removesuffix("_task").removesuffix("_packed")
     return [
         (indices, client.submit(task, *arguments(list(bindings[indices.start : indices.stop])),
                                 indices.start, key=f"hal-{name}-{token}-{indices.start}",
@@ -207,10 +218,24 @@ def submit_sweep(
     the backend's batch extension a chunk holds several bindings (by default a few chunks per
     worker thread); without it, one binding per task.
     """
+    return _submit_sweep_chunks(client, run_sweep_task, circuit, bindings, backend, shots,
+                                chunk_size, submit_kwargs)
+
+
+def _submit_sweep_chunks(
+    client: Client,
+    task: Any,
+    circuit: Circuit | str,
+    bindings: Sequence[Mapping[str, float]],
+    backend: BackendSpec | Backend,
+    shots: int,
+    chunk_size: int | None,
+    submit_kwargs: dict[str, Any],
+) -> list[tuple[range, Future]]:
     spec = _spec(backend)
     if chunk_size is None:
         chunk_size = chunk_size_for(len(bindings), _slots(client), _offers_batch(client, spec))
-    return _submit_chunks(client, run_sweep_task, bindings, chunk_size,
+    return _submit_chunks(client, task, bindings, chunk_size,
                           lambda part: (spec, circuit, part, shots), submit_kwargs)
 
 
@@ -229,13 +254,14 @@ def iter_sweep(
     The first failed chunk raises its contract error here; the chunks still pending are then
     cancelled, as they are when the caller stops iterating early.
     """
-    chunks = submit_sweep(client, circuit, bindings, backend, shots, chunk_size, **submit_kwargs)
+    chunks = _submit_sweep_chunks(client, run_sweep_packed_task, circuit, bindings, backend,
+                                  shots, chunk_size, submit_kwargs)
     start_of = {future.key: indices.start for indices, future in chunks}
     futures = [future for _, future in chunks]
     bar = tqdm(total=len(bindings), disable=not progress, unit="circuit", desc="sweep")
     try:
         for future in as_completed(futures):
-            results = future.result()
+            results = _tasks.unpack_results(future.result())
             bar.update(len(results))
             start = start_of[future.key]
             for offset, result in enumerate(results):

@@ -34,6 +34,7 @@ import contextlib
 import logging
 import math
 import os
+import queue
 import secrets
 import threading
 import time
@@ -138,6 +139,46 @@ def _format_bytes(n: float) -> str:
 
 
 # ------------------------------------------------------------------------------------------
+# the worker thread
+# ------------------------------------------------------------------------------------------
+
+
+class _Worker:
+    """One long-lived daemon thread that runs background jobs in submission order.
+
+    Jobs use every core, so running them one at a time loses nothing; a persistent thread
+    also keeps its OpenMP thread team (GNU OpenMP builds one per calling thread, which cost
+    ~10 ms per job with a thread per job). Restarted after ``fork``.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Any, tuple[Any, ...]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Any, *args: Any) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._queue = queue.SimpleQueue()
+                self._thread = threading.Thread(target=self._loop, args=(self._queue,),
+                                                name="hal-sim-worker", daemon=True)
+                self._thread.start()
+            self._queue.put((fn, args))
+
+    @staticmethod
+    def _loop(jobs: queue.SimpleQueue[tuple[Any, tuple[Any, ...]]]) -> None:
+        while True:
+            fn, args = jobs.get()
+            try:
+                fn(*args)
+            except Exception:
+                logger.exception("sim worker: a background task failed")
+
+
+_worker = _Worker()
+
+
+# ------------------------------------------------------------------------------------------
 # options
 # ------------------------------------------------------------------------------------------
 
@@ -197,6 +238,8 @@ class SimulatorBackend(Backend):
         self._plans: OrderedDict[Any, Executable] = OrderedDict()
         self._plans_lock = threading.Lock()
         self._pinned: dict[str, dict[Any, Executable]] = {}
+        self._waiters: dict[str, list[Any]] = {}
+        self._waiters_lock = threading.Lock()
         self._closed = False
         self._itemsize = self._options.dtype.itemsize
         super().__init__(spec)
@@ -298,7 +341,8 @@ class SimulatorBackend(Backend):
         return available if self._max_memory is None else min(available, self._max_memory)
 
     def _issues(self, exe: Executable, shots: int | None,
-                parameters: Mapping[str, float] | None, check_unbound: bool) -> list[ValidationIssue]:
+                parameters: Mapping[str, float] | None,
+                check_unbound: bool) -> list[ValidationIssue]:
         issues: list[ValidationIssue] = []
         caps = self._capabilities
         n = exe.num_qubits
@@ -342,7 +386,9 @@ class SimulatorBackend(Backend):
         unknown = sorted(set(parameters) - set(exe.parameters))
         if unknown:
             free = ", ".join(exe.parameters) or "none"
-            raise CircuitError(f"unknown parameter(s) {', '.join(unknown)} (free parameters: {free})")
+            raise CircuitError(
+                f"unknown parameter(s) {', '.join(unknown)} (free parameters: {free})"
+            )
         for name, value in parameters.items():
             if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
                     or not math.isfinite(float(value)):
@@ -411,8 +457,44 @@ class SimulatorBackend(Backend):
         if self._inline(exe):
             self._jobs.run(job, work)
         else:
-            self._jobs.start_in_thread(job, work)
+            _worker.submit(self._run_and_notify, job, work)
         return JobId(job.job_id)
+
+    def _run_and_notify(self, job: LocalJob, work: Any) -> None:
+        self._jobs.run(job, work)
+        self._notify(job.job_id)
+
+    def _notify(self, job_id: str) -> None:
+        """Wake the coroutines waiting for ``job_id`` (on whatever loops they run)."""
+        with self._waiters_lock:
+            callbacks = self._waiters.pop(job_id, [])
+        for wake in callbacks:
+            wake()
+
+    async def _until_done(self, job: LocalJob, timeout: float | None) -> bool:
+        """Wait for ``job`` without polling and without a helper thread; False on timeout."""
+        if job.done.is_set():
+            return True
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def settle() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        def wake() -> None:
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                loop.call_soon_threadsafe(settle)
+
+        with self._waiters_lock:
+            self._waiters.setdefault(job.job_id, []).append(wake)
+        if job.done.is_set():  # finished while we registered
+            settle()
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            return job.done.is_set()
+        return True
 
     async def submit(self, circuit: CircuitLike, shots: int,
                      parameters: Mapping[str, float] | None = None, *,
@@ -433,20 +515,21 @@ class SimulatorBackend(Backend):
         return self._jobs.status(job_id)
 
     async def result(self, job_id: str) -> ExecutionResult:
+        await self._until_done(self._jobs.get(job_id), None)
         return await self._jobs.result(job_id)
 
     async def cancel(self, job_id: str) -> None:
         self._jobs.cancel(job_id)
+        if self._jobs.get(job_id).done.is_set():
+            self._notify(job_id)  # cancelled while queued: it will never run
 
     async def wait(self, job_id: str, timeout: float | None = None, poll_interval: float = 0.01,
                    max_poll_interval: float = 2.0, backoff: float = 1.5) -> JobStatus:
-        """Wait for the job's completion event (no polling: jobs live in this process)."""
-        job = self._jobs.get(job_id)
-        if not job.done.is_set():
-            finished = await asyncio.to_thread(job.done.wait, timeout)
-            if not finished:
-                status = self._jobs.status(job_id)
-                raise HalTimeoutError(f"job {job_id} still {status.state.value} after {timeout} s")
+        """Wait for the job to end. Jobs live in this process, so this waits on their
+        completion instead of polling (the polling arguments are accepted and unused)."""
+        if not await self._until_done(self._jobs.get(job_id), timeout):
+            status = self._jobs.status(job_id)
+            raise HalTimeoutError(f"job {job_id} still {status.state.value} after {timeout} s")
         return self._jobs.status(job_id)
 
     async def aclose(self) -> None:
@@ -484,23 +567,24 @@ class SimulatorBackend(Backend):
                 start = time.perf_counter()
                 all_counts = exe.sample_batch(shots, bindings, rng, run)
                 each = (time.perf_counter() - start) / len(jobs)
-                for index, (job, counts) in enumerate(zip(jobs, all_counts)):
+                for index, (job, counts) in enumerate(zip(jobs, all_counts, strict=True)):
                     self._jobs.run(job, lambda j, c=counts, i=index: self._result(
                         j, exe, c, shots, job_seed, each, program, sweep_index=i))
                 return
-            for index, (job, binding) in enumerate(zip(jobs, bindings)):
-                def work(j: LocalJob, b: Mapping[str, float] = binding, i: int = index) -> ExecutionResult:
+            for index, (job, binding) in enumerate(zip(jobs, bindings, strict=True)):
+                def work(j: LocalJob, b: Mapping[str, float] = binding,
+                         i: int = index) -> ExecutionResult:
                     start = time.perf_counter()
                     counts = exe.sample(shots, b, rng, make_run(self._options.threads,
                                                                j.cancel_event.is_set))
                     return self._result(j, exe, counts, shots, job_seed,
                                         time.perf_counter() - start, program, sweep_index=i)
-                self._jobs.run(job, work)
+                self._run_and_notify(job, work)
 
         if batched:
             run_all()
         else:
-            threading.Thread(target=run_all, name="hal-sim-sweep", daemon=True).start()
+            _worker.submit(run_all)
         return [JobId(job.job_id) for job in jobs]
 
 

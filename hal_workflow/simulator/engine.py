@@ -39,8 +39,9 @@ from hal_workflow.circuits.ir import (
 from hal_workflow.simulator import kernels as K
 from hal_workflow.simulator import parallel
 from hal_workflow.simulator.fusion import (
-    DENSE_COST,
     DIAG_COST,
+    DIAG_LANE_COST,
+    GATHER_COST,
     MAX_DENSE,
     BlockMatrix,
     GateMatrix,
@@ -148,7 +149,7 @@ def _direct_desc(kind: int, qubits: Sequence[int], controls: Sequence[int] = (),
     row[K.D_KIND] = kind
     row[K.D_NQ] = len(qubits)
     row[K.D_NSPECIAL] = len(special)
-    row[K.D_CBITS] = sum(v << c for c, v in zip(controls, ctrl_values))
+    row[K.D_CBITS] = sum(v << c for c, v in zip(controls, ctrl_values, strict=True))
     row[K.D_QUBITS:K.D_QUBITS + len(qubits)] = qubits
     row[K.D_SPECIAL:K.D_SPECIAL + len(special)] = special
     return row
@@ -163,12 +164,12 @@ class _DirectStep:
         self.cost = 0.0
 
     def freeze(self) -> None:
-        self.descs = np.ascontiguousarray(np.array(self.rows, dtype=np.int64).reshape(-1, K.D_WIDTH))
+        self.descs = np.array(self.rows, dtype=np.int64).reshape(-1, K.D_WIDTH)
         self.offs = np.array(self.offsets, dtype=np.int64)
 
     def apply(self, states: np.ndarray, pools: np.ndarray, run: _Run) -> None:
         if states.shape[0] == 1 and run.parallel and states.shape[1] >= (1 << 14):
-            for row, off in zip(self.descs, self.offs):
+            for row, off in zip(self.descs, self.offs, strict=True):
                 run.check()
                 with parallel.parallel_lock:
                     K.run_direct_parallel(states[0], row, pools[0], int(off), run.threads)
@@ -187,16 +188,22 @@ class _StageStep:
         self.position = {q: i for i, q in enumerate(self.local)}
         self.rows: list[np.ndarray] = []
         self.diag_rows: list[tuple[np.ndarray, ...]] = []
-        self.cost = 2.0  # gather and scatter
+        self.cost = GATHER_COST
 
-    def add_dense(self, qubits: Sequence[int], offset: int) -> None:
+    def add_dense(self, qubits: Sequence[int], offset: int,
+                  sources: np.ndarray | None = None) -> None:
+        """A dense matrix on local ``qubits``; with ``sources`` (the column of each row's one
+        entry) a monomial one, applied as a copy and a phase."""
         row = np.zeros(K.B_WIDTH, dtype=np.int64)
-        row[K.B_KIND] = K.DENSE
+        row[K.B_KIND] = K.DENSE if sources is None else K.PERM
         row[K.B_NT] = len(qubits)
         row[K.B_OFF] = offset
         row[K.B_TARGETS:K.B_TARGETS + len(qubits)] = [self.position[q] for q in qubits]
         self.rows.append(row)
-        self.diag_rows.append(self._no_diag())
+        tables = self._no_diag()
+        if sources is not None:
+            tables[0][:len(sources)] = sources
+        self.diag_rows.append(tables)
 
     def add_diag(self, qubits: Sequence[int], offset: int) -> None:
         row = np.zeros(K.B_WIDTH, dtype=np.int64)
@@ -245,7 +252,8 @@ class _StageStep:
             table, bit = (self.loc_lo, b) if b < K.TABLE_BITS else (self.loc_hi, b - K.TABLE_BITS)
             table[(np.arange(size) >> bit) & 1 == 1] += 1 << q
         self.lane_off = np.array(
-            [sum(((lane >> j) & 1) << q for j, q in enumerate(self.lanes)) for lane in range(K.LANES)],
+            [sum(((lane >> j) & 1) << q for j, q in enumerate(self.lanes))
+             for lane in range(K.LANES)],
             dtype=np.int64,
         )
         self.chunk_q = np.array(self.chunk, dtype=np.int64)
@@ -287,7 +295,8 @@ class UnitaryPlan:
         self.phase_gates = [g for g in self.gates if not g.targets and not g.controls]
         self.pool = _Pool()
         self.steps: list[_DirectStep | _StageStep] = []
-        order = [i for i, g in enumerate(self.gates) if (g.targets or g.controls) and g.name != "id"]
+        order = [i for i, g in enumerate(self.gates)
+                 if (g.targets or g.controls) and g.name != "id"]
         max_fused = max(1, min(options.max_fused_qubits, MAX_DENSE))
         # small states: keep parametric gates apart so sweeps re-evaluate only small matrices
         self._fuse_parametric = num_qubits > SMALL_SAMPLE_QUBITS
@@ -340,7 +349,8 @@ class UnitaryPlan:
                 self._single(step, item)
                 self.steps.append(step)
                 continue
-            blocks = fuse(self.gates, item.gates, max_fused, fusion, self._fuse_parametric)
+            blocks = fuse(self.gates, item.gates, max_fused, fusion, self._fuse_parametric,
+                          frozenset(item.local))
             diag_qubits = {q for b in blocks if b.kind == "diag" for q in b.qubits}
             outside = [q for q in range(n) if q not in item.local]
             lanes = sorted(outside, key=lambda q: (q in diag_qubits, q))[:3]
@@ -348,13 +358,16 @@ class UnitaryPlan:
                          key=lambda q: (q not in diag_qubits, q))[: k - len(item.local)]
             stage = _StageStep(n, k, sorted(item.local + tuple(pad)), sorted(lanes))
             for block in blocks:
-                offset = self.pool.add(BlockMatrix(block, self.gates))
+                recipe = BlockMatrix(block, self.gates)
+                offset = self.pool.add(recipe)
                 if block.kind == "diag":
                     stage.add_diag(block.qubits, offset)
-                    stage.cost += DIAG_COST + (2.0 if set(block.qubits) & set(lanes) else 0.0)
+                    lane_bound = bool(set(block.qubits) & set(lanes))
+                    stage.cost += DIAG_COST + (DIAG_LANE_COST if lane_bound else 0.0)
                 else:
-                    stage.add_dense(block.qubits, offset)
-                    stage.cost += DENSE_COST[len(block.qubits)]
+                    sources = recipe.sources() if block.kind == "perm" else None
+                    stage.add_dense(block.qubits, offset, sources)
+                    stage.cost += block.cost
             self.steps.append(stage)
 
     # -- running --------------------------------------------------------------------------
@@ -375,6 +388,17 @@ class UnitaryPlan:
     @property
     def num_steps(self) -> int:
         return len(self.steps)
+
+
+def initial_states(batch: int, num_qubits: int, dtype: np.dtype) -> np.ndarray:
+    """``batch`` states |0...0>, shape ``(B, 2^n)``.
+
+    Plain ``np.zeros``: its pages are mapped lazily and first touched by the (parallel)
+    kernels. Transparent huge pages were tried and made allocation slower (compaction).
+    """
+    states = np.zeros((batch, 1 << num_qubits), dtype=dtype)
+    states[:, 0] = 1.0
+    return states
 
 
 # ------------------------------------------------------------------------------------------
@@ -450,7 +474,7 @@ class Readout:
         if self.wide:
             return dict(Counter(keep | v for v in vals))
         uniq, counts = np.unique(vals, return_counts=True)
-        return {keep | int(u): int(c) for u, c in zip(uniq, counts)}
+        return {keep | int(u): int(c) for u, c in zip(uniq, counts, strict=True)}
 
     def keyed(self, counts: Mapping[int, int]) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -697,7 +721,8 @@ class Executable:
                         final.append((self._perm[op.qubit], op.clbit))
                         continue
                     flush()
-                    self.instructions.append(_Instr("M", qubit=self._perm[op.qubit], clbit=op.clbit))
+                    self.instructions.append(
+                        _Instr("M", qubit=self._perm[op.qubit], clbit=op.clbit))
                     touched.add(op.qubit)
                 elif isinstance(op, ResetOp):
                     if top and op.qubit not in touched:
@@ -737,9 +762,7 @@ class Executable:
 
     # -- statevector mode -----------------------------------------------------------------
     def _initial(self, batch: int) -> np.ndarray:
-        states = np.zeros((batch, 1 << self.num_qubits), dtype=self.dtype)
-        states[:, 0] = 1.0
-        return states
+        return initial_states(batch, self.num_qubits, self.dtype)
 
     def final_states(self, values: Values | None, batch: int, run: _Run) -> np.ndarray:
         """Physical-order final states ``(B, 2^n)`` (statevector mode)."""
@@ -803,7 +826,8 @@ class Executable:
         while stack:
             ip, nshots, creg, state, history = stack.pop()
             if state is None:
-                state = self._replay(history, pools, run)
+                state = (self._initial(1)[0] if not history
+                         else self._replay(history, pools, run))
             else:
                 held -= 1
             while ip < len(self.instructions):
@@ -822,14 +846,14 @@ class Executable:
                         if held + 2 <= max_states:
                             copy = state.copy()
                             self._collapse(copy, ins, other, p1, run)
-                            stack.append((ip + 1, other_shots, other_reg, copy, history + [other]))
+                            stack.append((ip + 1, other_shots, other_reg, copy, [*history, other]))
                             held += 1
                         else:
-                            stack.append((ip + 1, other_shots, other_reg, None, history + [other]))
+                            stack.append((ip + 1, other_shots, other_reg, None, [*history, other]))
                     outcome, nshots = split[0]
                     self._collapse(state, ins, outcome, p1, run)
                     creg = _write(creg, ins, outcome)
-                    history = history + [outcome]
+                    history = [*history, outcome]
                     ip += 1
                 elif ins.op == "IF":
                     value = sum(((creg >> c) & 1) << i for i, c in enumerate(ins.clbits))
@@ -837,7 +861,8 @@ class Executable:
                 else:
                     ip = ins.target
             run.check()
-            for value, count in sample_physical(state, nshots, rng, run, self.readout, creg).items():
+            final = sample_physical(state, nshots, rng, run, self.readout, creg)
+            for value, count in final.items():
                 counts[value] += count
         return dict(counts)
 

@@ -29,23 +29,34 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hal_workflow.circuits.ir import Expr
 from hal_workflow.simulator.gates import ResolvedGate, controlled
 
 MAX_DENSE = 5
 """Largest dense block (the kernels' limit)."""
 MAX_DIAG = 10
 """Largest diagonal block: its phase table (16 KiB) stays in cache beside a block buffer."""
+MAX_PERM = 5
+"""Largest monomial (permutation-with-phases) block."""
 
-# Relative cost per amplitude, measured on the block kernels (cycles/amplitude, AVX-512).
-DENSE_COST = {0: 0.0, 1: 0.8, 2: 2.7, 3: 8.7, 4: 12.0, 5: 20.6}
-DIAG_COST = 0.8
+# Cost per amplitude, measured on the block kernels (cycles/amplitude on one AVX-512 core,
+# buffer in L2): 1 and 2 qubits are near the FMA peak, 3 qubits has its own kernel.
+DENSE_COST = {0: 0.0, 1: 0.75, 2: 1.45, 3: 5.25, 4: 9.45, 5: 18.6}
+DIAG_COST = 0.6
+PERM_COST = 1.5
+DIAG_LANE_COST = 2.8
+"""Extra cost of a diagonal that depends on a lane qubit (per-lane phases)."""
+GATHER_COST = 3.7
+"""Copying a chunk into its buffer and back (one pass over the state)."""
 
 
 @dataclass
 class Block:
-    """A fused gate: ``kind`` "dense" (matrix over ``qubits``, ascending, little-endian) or
-    "diag" (phase table over ``qubits``), built from ``members`` (indices into the gate
-    list, in application order)."""
+    """A fused gate built from ``members`` (indices into the gate list, in application order).
+
+    ``kind`` is "dense" (a matrix over ``qubits``, ascending, little-endian), "perm" (a
+    monomial matrix: one phase per row, applied as a copy) or "diag" (a phase table).
+    """
 
     kind: str
     qubits: tuple[int, ...]
@@ -54,15 +65,27 @@ class Block:
 
     @property
     def cost(self) -> float:
-        return DIAG_COST if self.kind == "diag" else DENSE_COST[len(self.qubits)]
+        return block_cost(self.kind, len(self.qubits))
+
+
+def block_cost(kind: str, width: int) -> float:
+    if kind == "diag":
+        return DIAG_COST
+    if kind == "perm":
+        return PERM_COST
+    return DENSE_COST[width]
+
+
+def gate_kind(gate: ResolvedGate) -> str:
+    return "diag" if gate.diagonal else "perm" if gate.monomial else "dense"
+
+
+_LIMITS = {"diag": MAX_DIAG, "perm": MAX_PERM}
 
 
 def fusable(gate: ResolvedGate, max_fused: int) -> bool:
     """Whether ``gate`` may join a block (else it runs alone as a controlled operation)."""
-    width = len(gate.qubits)
-    if gate.diagonal:
-        return width <= MAX_DIAG
-    return width <= max_fused
+    return len(gate.qubits) <= _LIMITS.get(gate_kind(gate), max_fused)
 
 
 def fuse(
@@ -71,13 +94,15 @@ def fuse(
     max_fused: int,
     enabled: bool = True,
     fuse_parametric: bool = True,
+    local: frozenset[int] | None = None,
 ) -> list[Block]:
     """Fuse the gates ``order`` (indices into ``gates``, all :func:`fusable`) into blocks.
 
     With ``enabled`` False every gate becomes its own block (the reference path in tests).
     With ``fuse_parametric`` False a parameter-dependent gate stays alone, so a sweep over a
     small circuit evaluates one small matrix per gate and binding instead of re-multiplying
-    fused blocks (on small states the kernels cost less than that arithmetic).
+    fused blocks (on small states the kernels cost less than that arithmetic). Inside a
+    stage, ``local`` are its local qubits: only a diagonal block may reach beyond them.
     """
     blocks: list[Block] = []
     dead: set[int] = set()
@@ -85,9 +110,8 @@ def fuse(
     for index in order:
         gate = gates[index]
         qubits = frozenset(gate.qubits)
-        kind = "diag" if gate.diagonal else "dense"
         solo = not fuse_parametric and gate.parametric
-        alone = Block(kind, tuple(sorted(qubits)), [index], solo=solo)
+        alone = Block(gate_kind(gate), tuple(sorted(qubits)), [index], solo=solo)
         best: tuple[float, int, tuple[Block, ...], frozenset[int], str] | None = None
         if enabled and not solo:
             candidates = {id(last[q]): last[q] for q in qubits if q in last}
@@ -96,14 +120,13 @@ def fuse(
             for size in range(len(free), 0, -1):
                 for subset in itertools.combinations(free, size):
                     union = qubits.union(*(b.qubits for b in subset))
-                    merged_kind = (
-                        "dense" if kind == "dense" or any(b.kind == "dense" for b in subset)
-                        else "diag"
-                    )
-                    limit = max_fused if merged_kind == "dense" else MAX_DIAG
-                    if len(union) > limit:
+                    kinds = {alone.kind, *(b.kind for b in subset)}
+                    merged_kind = next(k for k in ("dense", "perm", "diag") if k in kinds)
+                    if len(union) > _LIMITS.get(merged_kind, max_fused):
                         continue
-                    merged_cost = DIAG_COST if merged_kind == "diag" else DENSE_COST[len(union)]
+                    if local is not None and merged_kind != "diag" and not union <= local:
+                        continue
+                    merged_cost = block_cost(merged_kind, len(union))
                     gain = sum(b.cost for b in subset) + alone.cost - merged_cost
                     if gain >= 0 and (best is None or (gain, size) > (best[0], best[1])):
                         best = (gain, size, subset, union, merged_kind)
@@ -144,8 +167,9 @@ def partition(
     called once per stage (it may raise to abandon planning).
     """
     qubit_sets = {i: frozenset(gates[i].qubits) for i in order}
-    kinds = {i: ("barrier" if not fusable(gates[i], max_fused)
-                 else "diag" if gates[i].diagonal else "dense") for i in order}
+    kinds = {i: ("diag" if gates[i].diagonal and fusable(gates[i], max_fused)
+                 else "dense" if fusable(gates[i], max_fused) and len(qubit_sets[i]) <= k
+                 else "barrier") for i in order}
     everything = frozenset(range(num_qubits))
     steps: list[Stage | int] = []
     remaining = list(order)
@@ -247,7 +271,8 @@ def _diag_embedding(gate_qubits: Sequence[int], block_qubits: Sequence[int], ind
     return _Embed(index, src, src, src)
 
 
-def gate_diagonal(gate: ResolvedGate, values: Mapping[str, np.ndarray] | None, batch: int) -> np.ndarray:
+def gate_diagonal(gate: ResolvedGate, values: Mapping[str, np.ndarray] | None,
+                  batch: int) -> np.ndarray:
     """The phases of a diagonal gate over ``gate.qubits`` (controls first), ``(B, 2^q)``."""
     base = np.diagonal(gate.base_matrix(values, batch), axis1=-2, axis2=-1)
     nc = len(gate.controls)
@@ -271,6 +296,7 @@ class BlockMatrix:
         self.dim = 1 << len(block.qubits)
         self.size = self.dim if self.kind == "diag" else self.dim * self.dim
         self._gates = gates
+        self._members = list(block.members)
         self._steps: list[np.ndarray | _Embed] = []
         embed = _diag_embedding if self.kind == "diag" else _dense_embedding
         pending: np.ndarray | None = None
@@ -288,10 +314,19 @@ class BlockMatrix:
             self._steps.append(pending)
         self.parametric = any(isinstance(s, _Embed) for s in self._steps)
 
+    def sources(self) -> np.ndarray:
+        """For a "perm" block: the column of the non-zero entry of each row. Monomial gates
+        keep their pattern for every parameter value, so any values reveal it."""
+        free = {name for i in self._members for name in _free_names(self._gates[i])}
+        probe = {name: np.array([0.377]) for name in free}
+        matrix = self.evaluate(probe, 1).reshape(self.dim, self.dim)
+        return np.argmax(np.abs(matrix), axis=1).astype(np.int64)
+
     def _identity(self, batch: int) -> np.ndarray:
         if self.kind == "diag":
             return np.ones((batch, self.dim), dtype=np.complex128)
-        return np.broadcast_to(np.eye(self.dim, dtype=np.complex128), (batch, self.dim, self.dim)).copy()
+        eye = np.eye(self.dim, dtype=np.complex128)
+        return np.broadcast_to(eye, (batch, self.dim, self.dim)).copy()
 
     def _apply(self, acc: np.ndarray | None, e: _Embed,
                values: Mapping[str, np.ndarray] | None, batch: int) -> np.ndarray:
@@ -305,7 +340,8 @@ class BlockMatrix:
         full[:, e.rows, e.cols] = g.reshape(batch, -1)[:, e.src]
         return full if acc is None else full @ acc
 
-    def evaluate(self, values: Mapping[str, np.ndarray] | None = None, batch: int = 1) -> np.ndarray:
+    def evaluate(self, values: Mapping[str, np.ndarray] | None = None,
+                 batch: int = 1) -> np.ndarray:
         """The flattened matrix (row-major) or table for each binding: ``(B, size)``."""
         acc: np.ndarray | None = None
         for step in self._steps:
@@ -322,6 +358,14 @@ class BlockMatrix:
         return np.ascontiguousarray(acc.reshape(batch, self.size))
 
 
+def _free_names(gate: ResolvedGate) -> set[str]:
+    names: set[str] = set()
+    for p in (*gate.params, *(k for _, k in gate.steps)):
+        if isinstance(p, Expr):
+            names |= p.free
+    return names
+
+
 class GateMatrix:
     """The recipe of a gate that runs alone with its controls kept apart (base matrix, or
     base diagonal for a diagonal gate)."""
@@ -333,13 +377,15 @@ class GateMatrix:
         self.size = d if gate.diagonal else d * d
         self.parametric = gate.parametric
 
-    def evaluate(self, values: Mapping[str, np.ndarray] | None = None, batch: int = 1) -> np.ndarray:
+    def evaluate(self, values: Mapping[str, np.ndarray] | None = None,
+                 batch: int = 1) -> np.ndarray:
         m = self._gate.base_matrix(values, batch)
         if self.kind == "diag":
             m = np.diagonal(m, axis1=-2, axis2=-1)
         return np.ascontiguousarray(m.reshape(batch, self.size))
 
 
-def dense_controlled(gate: ResolvedGate, values: Mapping[str, np.ndarray] | None, batch: int) -> np.ndarray:
+def dense_controlled(gate: ResolvedGate, values: Mapping[str, np.ndarray] | None,
+                     batch: int) -> np.ndarray:
     """The gate's full matrix (controls expanded), for reference paths and tests."""
     return controlled(gate.base_matrix(values, batch), gate.ctrl_values)

@@ -163,6 +163,12 @@ GATES: dict[str, GateDef] = {
 
 GATE_SET = frozenset(GATES)
 
+_MONOMIAL = frozenset(
+    {"x", "y", "cx", "CX", "cy", "swap", "ccx", "cswap"}
+    | {name for name, d in GATES.items() if d.diagonal}
+)
+"""Gates whose base matrix is a permutation with phases (integer powers keep that)."""
+
 _ANGLE_SCALED: dict[str, MatrixFn] = {
     "rx": _rx, "ry": _ry, "rz": _rz, "p": _phase, "phase": _phase, "u1": _phase,
     "gphase": _gphase,
@@ -258,12 +264,26 @@ class ResolvedGate:
         return self.controls + self.targets
 
     @functools.cached_property
+    def monomial(self) -> bool:
+        """Whether the matrix has exactly one non-zero per row for every parameter value
+        (a permutation with phases: ``x``, ``cx``, ``swap``, ``ccx``, ``y``, diagonals...),
+        so applying it is a copy and a phase, not a matrix product."""
+        if self.name not in _MONOMIAL:
+            return False
+        for kind, arg in self.steps:
+            if kind == "pow" and not self.diagonal:
+                if isinstance(arg, Expr) or float(arg) != round(float(arg)):  # type: ignore[arg-type]
+                    return False
+        return True
+
+    @functools.cached_property
     def parametric(self) -> bool:
         return any(isinstance(p, Expr) for p in self.params) or any(
             isinstance(k, Expr) for _, k in self.steps
         )
 
-    def base_matrix(self, values: Mapping[str, np.ndarray] | None = None, batch: int = 1) -> np.ndarray:
+    def base_matrix(self, values: Mapping[str, np.ndarray] | None = None,
+                    batch: int = 1) -> np.ndarray:
         """The base matrix batch (targets only) under parameter ``values`` (``(B,)`` arrays)."""
         definition = GATES[self.name]
         args = [evaluate_batch(p, values, batch) for p in self.params]
@@ -301,7 +321,7 @@ def resolve(op: GateOp) -> ResolvedGate:
     pos = 0
     for modifier in op.modifiers:  # outermost first: their controls lead the qubit list
         if modifier.kind in ("ctrl", "negctrl"):
-            count = int(round(float(modifier.argument)))  # type: ignore[arg-type]
+            count = round(float(modifier.argument))  # type: ignore[arg-type]
             controls.extend(qubits[pos : pos + count])
             ctrl_values.extend([1 if modifier.kind == "ctrl" else 0] * count)
             pos += count

@@ -66,6 +66,7 @@ TABLE_BITS = 7
 # operation kinds shared by the planner and the kernels
 DENSE = 0
 DIAG = 1
+PERM = 2
 
 # columns of a direct-operation descriptor row
 D_KIND, D_NQ, D_NSPECIAL, D_CBITS, D_OFF = 0, 1, 2, 3, 4
@@ -137,7 +138,8 @@ def _direct_range(state, desc, pool, off, g0, g1, offs, tmp):
             a1 = state[base + s1]
             a2 = state[base + s2]
             a3 = state[base + s3]
-            state[base] = pool[off] * a0 + pool[off + 1] * a1 + pool[off + 2] * a2 + pool[off + 3] * a3
+            state[base] = (pool[off] * a0 + pool[off + 1] * a1
+                           + pool[off + 2] * a2 + pool[off + 3] * a3)
             state[base + s1] = (pool[off + 4] * a0 + pool[off + 5] * a1
                                 + pool[off + 6] * a2 + pool[off + 7] * a3)
             state[base + s2] = (pool[off + 8] * a0 + pool[off + 9] * a1
@@ -376,6 +378,43 @@ def _block_dense(buf, tmp, acc, offs, k, targets, nt, pool, off):
 
 
 @njit(**_FAST, **_NOALIAS)
+def _block_perm(buf, tmp, offs, k, targets, nt, src, pool, off):
+    """A monomial gate on local qubits ``targets`` (ascending): row ``i`` of the matrix has
+    its one entry in column ``src[i]``, read from the dense matrix at ``pool[off]``."""
+    L = LANES
+    W = WIDTH
+    d = 1 << nt
+    for i in range(d):
+        o = 0
+        for b in range(nt):
+            if (i >> b) & 1:
+                o += 1 << targets[b]
+        offs[i] = o * W
+    for g in range(1 << (k - nt)):
+        base = g
+        for b in range(nt):
+            t = targets[b]
+            base = ((base >> t) << (t + 1)) | (base & ((1 << t) - 1))
+        base *= W
+        for j in range(d):
+            S = buf[base + offs[j]:base + offs[j] + W]
+            T = tmp[j * W:j * W + W]
+            for lane in range(W):
+                T[lane] = S[lane]
+        for i in range(d):
+            j = src[i]
+            ph = pool[off + i * d + j]
+            a = ph.real
+            b = ph.imag
+            T = tmp[j * W:j * W + W]
+            D = buf[base + offs[i]:base + offs[i] + W]
+            for lane in range(L):
+                D[lane] = a * T[lane] - b * T[L + lane]
+            for lane in range(L):
+                D[L + lane] = a * T[L + lane] + b * T[lane]
+
+
+@njit(**_FAST, **_NOALIAS)
 def _block_diag(buf, k, lo, hi, lane_idx, use_lanes, chunk_off, pool, off):
     """Multiply by a diagonal: phase of local index ``i`` is
     ``pool[off + chunk_off + lo[i & mask] + hi[i >> TABLE_BITS] (+ lane_idx[lane])]``."""
@@ -450,6 +489,9 @@ def _stage_chunk(state, c, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi
                     chunk_off += 1 << dcp[p, b]
             _block_diag(buf, k, dlo[p], dhi[p], dlane[p], desc[B_LANES] != 0, chunk_off,
                         pool, off)
+        elif desc[B_KIND] == PERM:
+            _block_perm(buf, tmp, offs, k, desc[B_TARGETS:B_TARGETS + desc[B_NT]], desc[B_NT],
+                        dlo[p], pool, off)
         elif desc[B_NT] == 1:
             _block_dense1(buf, tmp, k, desc[B_TARGETS], pool, off)
         elif desc[B_NT] == 2:

@@ -15,6 +15,7 @@ switches a forked child to serial kernels.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import threading
@@ -35,14 +36,10 @@ workqueue layer, should another library have forced it, is never entered concurr
 
 def _available_layer() -> str:
     """The first layer of :data:`_PREFERRED_LAYERS` whose runtime imports here."""
+    modules = {"tbb": "tbbpool", "omp": "omppool", "workqueue": "workqueue"}
     for layer in _PREFERRED_LAYERS:
         try:
-            if layer == "tbb":
-                from numba.np.ufunc import tbbpool  # noqa: F401
-            elif layer == "omp":
-                from numba.np.ufunc import omppool  # noqa: F401
-            else:
-                from numba.np.ufunc import workqueue  # noqa: F401
+            importlib.import_module(f"numba.np.ufunc.{modules[layer]}")
         except Exception:
             continue
         return layer

@@ -4,9 +4,12 @@ session, and Parsl loaded with a thread pool or a local HighThroughputExecutor p
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -28,6 +31,20 @@ def dask_client() -> Iterator[object]:
         with Client(cluster) as client:
             client.register_plugin(toy_backend.RegisterToy())
             yield client
+
+
+EXAMPLES = HERE.parents[1] / "examples"
+
+
+@functools.cache
+def example(name: str) -> ModuleType:
+    """``examples/<name>.py`` imported as module ``name`` (once per session)."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 @contextlib.contextmanager

@@ -3,36 +3,23 @@ VQE, brute force over all partitions for QAOA."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
-from conftest import parsl_loaded
+from conftest import EXAMPLES, example, parsl_loaded
 from hal_workflow.executors.engines import Engine
 from qiskit.quantum_info import SparsePauliOp
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SPEC = {"name": "sim", "seed": 5, "threads": 1}
 
 
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-vqe_h2 = load("vqe_h2")
-qaoa_maxcut = load("qaoa_maxcut")
+vqe_h2 = example("vqe_h2")
+qaoa_maxcut = example("qaoa_maxcut")
 
 
 @pytest.fixture(scope="module", params=["dask", "local_threads", "local_htex"])
@@ -59,13 +46,6 @@ def test_vqe_reaches_the_exact_ground_energy(engine: Engine) -> None:
     exact = float(np.linalg.eigvalsh(vqe_h2.hamiltonian_matrix(vqe_h2.H2_TERMS))[0])
     assert abs(outcome.energy - exact) < vqe_h2.CHEMICAL_ACCURACY
     assert outcome.energy >= exact - 1e-9  # variational: never below the ground state
-
-
-def test_vqe_as_a_parsl_dag(engine: Engine) -> None:
-    if engine.name != "parsl":
-        pytest.skip("a Parsl DAG")
-    outcome = vqe_h2.vqe_parsl_dag(SPEC, exact=True, shots=1)
-    assert abs(outcome.energy - vqe_h2.exact_ground_energy()) < vqe_h2.CHEMICAL_ACCURACY
 
 
 def test_vqe_from_measurements_is_close(dask_client: object) -> None:

@@ -6,7 +6,7 @@ from concurrent.futures import Future
 
 import numpy as np
 import pytest
-from conftest import sim_sweeps_seed_per_element
+from conftest import example, sim_sweeps_seed_per_element
 from hal_workflow.executors import parsl as hal_parsl
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp, Statevector
@@ -105,3 +105,11 @@ def test_iterations_chain_as_a_dag(parsl_dfk: object) -> None:
         futures.append(step)
         angle = next_angle(step)
     assert [f.result().counts for f in futures] == [{"00": 100}, {"11": 100}] * 2
+
+
+def test_vqe_iterations_as_one_dag(parsl_dfk: object) -> None:
+    """The H2 example's gradient descent, every iteration submitted up front."""
+    vqe_h2 = example("vqe_h2")
+    outcome = vqe_h2.vqe_parsl_dag({"name": "sim", "threads": 1}, exact=True, shots=1)
+    exact = float(np.linalg.eigvalsh(vqe_h2.hamiltonian_matrix(vqe_h2.H2_TERMS))[0])
+    assert abs(outcome.energy - exact) < vqe_h2.CHEMICAL_ACCURACY

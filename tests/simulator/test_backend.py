@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import subprocess
 import sys
@@ -105,7 +106,7 @@ def test_threaded_job_states_are_monotonic() -> None:
 
     states = run(go())
     assert states[-1] is JobState.COMPLETED
-    assert all(a.can_become(b) for a, b in zip(states, states[1:]))
+    assert all(a.can_become(b) for a, b in itertools.pairwise(states))
 
 
 def test_cancel_long_job_while_running() -> None:
@@ -187,7 +188,7 @@ def test_per_submit_seed_and_sweep_reproducible() -> None:
 
     first, second = run(go())
     assert first == second
-    for counts, theta in zip(first, np.linspace(0, math.pi, 9)):
+    for counts, theta in zip(first, np.linspace(0, math.pi, 9), strict=True):
         p1 = math.sin(theta / 2) ** 2
         assert_distribution(counts, {"0": 1 - p1, "1": p1})
 

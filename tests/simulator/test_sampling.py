@@ -175,3 +175,19 @@ def test_per_shot_on_blocked_path() -> None:
     counts = run(_counts(make_backend(seed=10), program(17, body, num_clbits=3), 8000))
     # q16 ends as (random) XOR c0, q15 as random XOR q16: all 8 outcomes equally likely
     assert_distribution(counts, {format(i, "03b"): 1 / 8 for i in range(8)})
+
+
+def test_zero_qubits_and_no_operations() -> None:
+    assert run(_counts(make_backend(), "OPENQASM 3.0;\ngphase(0.3);\n", 7)) == {"": 7}
+    assert run(_counts(make_backend(), "OPENQASM 3.0;\nbit[2] c;\n", 7)) == {"00": 7}
+
+
+@pytest.mark.parametrize("num_qubits", [3, 14])
+def test_more_than_62_classical_bits(num_qubits: int) -> None:
+    """Register values beyond 64 bits take the arbitrary-precision path."""
+    body = ["x q[1];", "h q[2];", "c[65] = measure q[1];", "c[0] = measure q[2];",
+            "c[70] = measure q[0];"]
+    counts = run(_counts(make_backend(seed=2), program(num_qubits, body, num_clbits=72), 4000))
+    keys = {"0" * 6 + "1" + "0" * 64 + b for b in "01"}
+    assert set(counts) == keys
+    assert_distribution(counts, {k: 0.5 for k in keys})

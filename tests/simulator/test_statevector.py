@@ -27,7 +27,8 @@ PATHS = {
 }
 
 
-def _statevector(backend: object, text: str, parameters: dict[str, float] | None = None) -> np.ndarray:
+def _statevector(backend: object, text: str,
+                 parameters: dict[str, float] | None = None) -> np.ndarray:
     return run(backend.extension("statevector").statevector(text, parameters))  # type: ignore[attr-defined]
 
 
@@ -118,7 +119,8 @@ def test_probabilities_and_expectation(sim: object) -> None:
     np.testing.assert_allclose(run(ext.probabilities(text)), reference.probabilities(), atol=1e-12)
     observable = {"ZZIII": 0.5, "IXYZI": -1.25, "YYYYY": 0.3, "IIIIX": 2.0, "IIIII": 0.1}
     expected = reference.expectation_value(SparsePauliOp.from_list(list(observable.items())))
-    assert run(ext.expectation(text, observable)) == pytest.approx(float(np.real(expected)), abs=1e-10)
+    energy = run(ext.expectation(text, observable))
+    assert energy == pytest.approx(float(np.real(expected)), abs=1e-10)
 
 
 def test_statevector_refuses_mid_circuit_measurement(sim: object) -> None:
@@ -126,3 +128,22 @@ def test_statevector_refuses_mid_circuit_measurement(sim: object) -> None:
     with pytest.raises(ValidationError) as info:
         run(sim.extension("statevector").statevector(text))  # type: ignore[attr-defined]
     assert info.value.issues[0].code is ValidationCode.UNSUPPORTED_FEATURE
+
+
+def test_wide_state_with_relabelled_swaps(sim: object) -> None:
+    """17 qubits: blocked stages, a permuted final layout (parallel reordering kernel) and
+    the parallel Pauli expectation kernel."""
+    from qiskit import qasm3
+    from qiskit.quantum_info import SparsePauliOp, Statevector
+
+    rng = np.random.default_rng(17)
+    body = [f"u3({rng.uniform(0, 3):.4f}, {rng.uniform(0, 3):.4f}, 0.1) q[{q}];"
+            for q in range(17)]
+    body += [f"cx q[{q}], q[{q + 1}];" for q in range(16)]
+    body += ["swap q[0], q[16];", "swap q[3], q[9];", "cp(0.7) q[16], q[2];", "swap q[2], q[5];"]
+    text = program(17, body)
+    np.testing.assert_allclose(_statevector(sim, text), reference_state(text), atol=1e-10)
+    label = "XIZ" + "I" * 12 + "YZ"
+    expected = Statevector(qasm3.loads(text)).expectation_value(SparsePauliOp(label))
+    energy = run(sim.extension("statevector").expectation(text, {label: 2.0}))  # type: ignore[attr-defined]
+    assert energy == pytest.approx(2.0 * float(np.real(expected)), abs=1e-10)

@@ -50,8 +50,9 @@ def stop(*_):
     open(os.path.join(path, "cancelled"), "w").close()
     os._exit(0)
 signal.signal(signal.SIGTERM, stop)
-with open(os.path.join(path, "pid"), "w") as f:
+with open(os.path.join(path, "pid.tmp"), "w") as f:
     f.write(str(os.getpid()))
+os.replace(os.path.join(path, "pid.tmp"), os.path.join(path, "pid"))
 deadline = time.time() + duration
 while time.time() < deadline:
     time.sleep(0.05)
@@ -134,6 +135,10 @@ class ProcessBackend(Backend):
         pid = self.worker_pid(job_id)
         if pid is not None and pid_alive(pid):
             return JobStatus(job_id, JobState.RUNNING)
+        if (path / "result.json").exists():  # it finished between the two looks
+            return JobStatus(job_id, JobState.COMPLETED)
+        if (path / "cancelled").exists():
+            return JobStatus(job_id, JobState.CANCELLED)
         return JobStatus(job_id, JobState.FAILED, "worker vanished")
 
     async def result(self, job_id: str) -> ExecutionResult:
