@@ -14,7 +14,9 @@ once untimed, so JIT compilation and plan caches are excluded):
 * the memory-bandwidth bound: one in-place pass (scale) over 2^24 complex128 amplitudes with
   a parallel numba kernel, in the same process; ``per-gate/bound`` is our time per original
   gate divided by it;
-* peak memory above the process baseline while a run is in flight (RSS sampled every 2 ms);
+* peak memory: every (simulator, circuit, width) cell runs in its own process, and the
+  table gives the resident memory its runs added (``ru_maxrss`` minus the RSS before them);
+  ours runs with ``braket.devices`` imported first, as the threading-layer check below;
 * first-call time in a fresh process (import, kernel load, first 5-qubit job) with the
   on-disk kernel cache warm, and with it cold;
 * the latency of a 5-qubit 1000-shot circuit through ``hal_workflow.run``, and the throughput
@@ -39,6 +41,8 @@ _ARGS.add_argument("--skip", default="", help="comma-separated: aer,qulacs,brake
 _ARGS.add_argument("--braket-max-qubits", type=int, default=20,
                    help="Braket is slow: widest circuit to give it")
 _ARGS.add_argument("--circuits", default="ghz,qft,random")
+_ARGS.add_argument("--cell", nargs=3, metavar=("SIM", "CIRCUIT", "QUBITS"),
+                   help=argparse.SUPPRESS)  # internal: time one cell in this process
 
 if __name__ == "__main__":  # thread counts must be fixed before the SDKs load
     _opts = _ARGS.parse_args()
@@ -46,58 +50,34 @@ if __name__ == "__main__":  # thread counts must be fixed before the SDKs load
     os.environ.setdefault("NUMBA_NUM_THREADS", str(_opts.threads))
 
 import asyncio  # noqa: E402
+import json  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakRSS:
-    """Peak resident memory above the level at entry, sampled on a thread every 2 ms."""
-
-    def __enter__(self) -> PeakRSS:
-        self.base = self.peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    @staticmethod
-    def _rss() -> int:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * _PAGE
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.002):
-            self.peak = max(self.peak, self._rss())
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-
-    @property
-    def mib(self) -> float:
-        return (self.peak - self.base) / 2**20
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
-    """Warm-up call, then the median wall time of ``repeat`` calls and the peak memory."""
+    """Warm-up call, then the median wall time of ``repeat`` calls, and the peak resident
+    memory the calls added (MiB) over the process's level before the first one."""
+    import resource
+
+    base = _rss_bytes()
     fn()
-    times, peak = [], 0.0
+    times = []
     for _ in range(repeat):
-        with PeakRSS() as mem:
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        peak = max(peak, mem.mib)
-    return statistics.median(times), peak
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return statistics.median(times), max(0.0, (peak - base) / 2**20)
 
 
 # -- the simulators ---------------------------------------------------------------------------
@@ -332,55 +312,74 @@ def sweep_rate(bindings: int = 10_000) -> tuple[float, float, int]:
 # -- the report -------------------------------------------------------------------------------
 
 
+SIMULATORS = {"sim": Ours, "aer": Aer, "qulacs": Qulacs, "braket": Braket}
+
+
+def run_cell(opts: argparse.Namespace) -> None:
+    """Child process: time one simulator on one circuit, print JSON."""
+    name, kind, width = opts.cell
+    n = int(width)
+    if name == "sim":  # importing Braket pins numba's layer: show that ours survives it
+        import braket.devices  # noqa: F401
+    sim = SIMULATORS[name](opts.threads, opts.shots)
+    text, _ = circuit_text(kind, n)
+    reps = opts.repeat if n < 24 else max(1, min(opts.repeat, 2))
+    seconds, peak = timed(sim.prepare(text), reps)
+    print(json.dumps({"seconds": seconds, "peak_mib": peak}))
+
+
+def cell(opts: argparse.Namespace, name: str, kind: str, n: int, repeat: int) -> dict[str, float]:
+    args = [sys.executable, __file__, "--cell", name, kind, str(n), "--repeat", str(repeat),
+            "--threads", str(opts.threads), "--shots", str(opts.shots)]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=3600)
+    if out.returncode != 0:
+        raise RuntimeError(f"{name} {kind} {n} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     opts = _ARGS.parse_args()
+    if opts.cell:
+        run_cell(opts)
+        return
     widths = [10, 16] if opts.quick else [int(q) for q in opts.qubits.split(",")]
     repeat = 1 if opts.quick else opts.repeat
     skip = set(filter(None, opts.skip.split(",")))
     kinds = opts.circuits.split(",")
-
-    # Braket first: importing it sets numba's threading layer; ours must still get its own.
-    sims: list[Any] = []
-    if "braket" not in skip:
-        sims.append(Braket(opts.threads, opts.shots))
-    sims.insert(0, Ours(opts.threads, opts.shots))
-    if "aer" not in skip:
-        sims.insert(1, Aer(opts.threads, opts.shots))
-    if "qulacs" not in skip:
-        sims.insert(2, Qulacs(opts.threads, opts.shots))
+    names = [n for n in SIMULATORS if n not in skip]
     import numba
 
     print(f"# sim benchmark: {os.cpu_count()} CPUs, threads={opts.threads}, shots={opts.shots}, "
-          f"repeat={repeat}, numba {numba.__version__} layer={numba.threading_layer()}")
+          f"repeat={repeat}, numba {numba.__version__}; load average before: "
+          f"{os.getloadavg()[0]:.2f}")
     bound = bandwidth_bound(opts.threads)
     print(f"one-pass bound (2^24 complex128, in-place scale): {bound * 1e3:.1f} ms\n")
 
-    header = (f"| circuit | qubits | gates | {' | '.join(s.name + ' s' for s in sims)} "
-              f"| sim/aer | sim/qulacs | per-gate/bound | sim MiB | aer MiB |")
+    header = (f"| circuit | qubits | gates | {' | '.join(n + ' s' for n in names)} "
+              f"| sim/aer | sim/qulacs | per-gate/bound | sim MiB | aer MiB | qulacs MiB |")
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for kind in kinds:
         for n in widths:
-            text, gates = circuit_text(kind, n)
-            times: dict[str, float] = {}
-            mem: dict[str, float] = {}
-            for sim in sims:
-                if sim.name == "braket" and n > opts.braket_max_qubits:
-                    continue
-                reps = repeat if n < 24 else max(1, min(repeat, 2))
-                times[sim.name], mem[sim.name] = timed(sim.prepare(text), reps)
-            ours = times["sim"]
-            cells = [f"{times[s.name]:.4f}" if s.name in times else "-" for s in sims]
-            ratio = {k: f"{ours / times[k]:.2f}" if k in times else "-" for k in ("aer", "qulacs")}
+            _, gates = circuit_text(kind, n)
+            res = {name: cell(opts, name, kind, n, repeat) for name in names
+                   if not (name == "braket" and n > opts.braket_max_qubits)}
+            ours = res["sim"]["seconds"]
+            cells = [f"{res[k]['seconds']:.4f}" if k in res else "-" for k in names]
+            ratio = {k: f"{ours / res[k]['seconds']:.2f}" if k in res else "-"
+                     for k in ("aer", "qulacs")}
+            mib = {k: f"{res[k]['peak_mib']:.0f}" if k in res else "-"
+                   for k in ("sim", "aer", "qulacs")}
             per_gate = ours / gates / bound * (1 << 24) / (1 << n)
             print(f"| {kind} | {n} | {gates} | {' | '.join(cells)} | {ratio['aer']} | "
-                  f"{ratio['qulacs']} | {per_gate:.2f} | {mem['sim']:.0f} | "
-                  f"{mem.get('aer', float('nan')):.0f} |", flush=True)
+                  f"{ratio['qulacs']} | {per_gate:.2f} | {mib['sim']} | {mib['aer']} | "
+                  f"{mib['qulacs']} |", flush=True)
 
     if "extras" in skip:
         return
     print("\n(per-gate/bound: our time per original gate over the time of one pass over a "
-          "state of the same width, the bound scaled by 2^(n-24))\n")
+          "state of the same width, the bound scaled by 2^(n-24); MiB: peak resident memory "
+          "a run added to its process)\n")
     through_run, direct = latency(500 if opts.quick else 2000)
     print(f"5-qubit 1000-shot latency: hal_workflow.run {through_run:.3f} ms, "
           f"backend.run {direct:.3f} ms (median)")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import hal_workflow
 
@@ -52,3 +52,46 @@ def test_executors_install_as_subpackage() -> None:
     import hal_workflow.executors as executors
 
     assert Path(executors.__file__).resolve().parent == ROOT / "executors"
+
+
+@pytest.mark.parametrize(
+    ("module", "sdk"),
+    [
+        ("hal_workflow.backends.ibm", "qiskit_ibm_runtime"),
+        ("hal_workflow.backends.braket", "braket.devices"),
+        ("hal_workflow.backends.iqm", "iqm.iqm_client"),
+        ("hal_workflow.backends.qdmi", "mqt.core.qdmi"),
+        ("hal_workflow.circuits.qir", "pyqir"),
+        ("hal_workflow.executors.dask", "dask_jobqueue"),
+        ("hal_workflow.executors.parsl", "parsl"),
+    ],
+)
+def test_every_adapter_and_engine_imports_together(module: str, sdk: str) -> None:
+    """``[all]`` installs every adapter in one environment (the one the tests run in)."""
+    import importlib
+
+    importlib.import_module(sdk)
+    importlib.import_module(module)
+
+
+def test_installed_distributions_are_consistent() -> None:
+    out = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_iqm_client_is_the_modern_api() -> None:
+    from importlib.metadata import version
+
+    assert int(version("iqm-client").split(".")[0]) >= 36
+
+
+def test_every_subpackage_is_packaged() -> None:
+    """A package directory missing from pyproject's list would be missing from the wheel."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
+    found = {".".join(init.parent.relative_to(ROOT).parts)
+             for init in (ROOT / "hal_workflow").rglob("__init__.py")}
+    executors = ROOT / "executors"
+    found |= {".".join(("hal_workflow", *init.parent.relative_to(ROOT).parts))
+              for init in executors.rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)

@@ -125,6 +125,7 @@ class _Pool:
 
     def freeze(self) -> None:
         self._const = np.zeros(max(self.size, 1), dtype=np.complex128)
+        self._cast: dict[str, np.ndarray] = {}
         self._dynamic: list[tuple[int, BlockMatrix | GateMatrix]] = []
         for offset, recipe in self._parts:
             if recipe.parametric:
@@ -134,7 +135,12 @@ class _Pool:
         self.parametric = bool(self._dynamic)
 
     def build(self, values: Values | None, batch: int, dtype: np.dtype) -> np.ndarray:
-        """``(B, size)`` pool for ``batch`` bindings."""
+        """``(B, size)`` pool for ``batch`` bindings (kernels only read it)."""
+        if not self._dynamic and batch == 1:
+            cast = self._cast.get(dtype.name)
+            if cast is None:
+                cast = self._cast[dtype.name] = self._const.astype(dtype)[None]
+            return cast
         pools = np.empty((batch, self._const.shape[0]), dtype=dtype)
         pools[:] = self._const
         for offset, recipe in self._dynamic:
@@ -496,7 +502,8 @@ def _histogram(state: np.ndarray, shots: int, rng: np.random.Generator) -> np.nd
     if state.shape[0] <= 1024 or shots >= state.shape[0]:
         return rng.multinomial(shots, p / total)
     idx = np.searchsorted(np.cumsum(p), rng.random(shots) * total, side="right")
-    return np.bincount(np.minimum(idx, state.shape[0] - 1), minlength=state.shape[0])
+    idx[idx >= state.shape[0]] = np.flatnonzero(p)[-1]  # rounding past the end
+    return np.bincount(idx, minlength=state.shape[0])
 
 
 def sample_keys(state: np.ndarray, shots: int, rng: np.random.Generator, run: _Run,

@@ -44,7 +44,7 @@ MAX_PERM = 5
 DENSE_COST = {0: 0.0, 1: 0.75, 2: 1.45, 3: 5.25, 4: 9.45, 5: 18.6}
 DIAG_COST = 0.6
 PERM_COST = 1.5
-DIAG_LANE_COST = 2.8
+DIAG_LANE_COST = 1.8
 """Extra cost of a diagonal that depends on a lane qubit (per-lane phases)."""
 GATHER_COST = 3.7
 """Copying a chunk into its buffer and back (one pass over the state)."""

@@ -415,9 +415,13 @@ def _block_perm(buf, tmp, offs, k, targets, nt, src, pool, off):
 
 
 @njit(**_FAST, **_NOALIAS)
-def _block_diag(buf, k, lo, hi, lane_idx, use_lanes, chunk_off, pool, off):
+def _block_diag(buf, phases, k, lo, hi, lane_idx, use_lanes, chunk_off, pool, off):
     """Multiply by a diagonal: phase of local index ``i`` is
-    ``pool[off + chunk_off + lo[i & mask] + hi[i >> TABLE_BITS] (+ lane_idx[lane])]``."""
+    ``pool[off + chunk_off + lo[i & mask] + hi[i >> TABLE_BITS] (+ lane_idx[lane])]``.
+
+    Per-lane phases are first gathered into ``phases`` (scratch) so that the multiply itself
+    stays one vector operation.
+    """
     L = LANES
     W = WIDTH
     mask = (1 << TABLE_BITS) - 1
@@ -428,10 +432,13 @@ def _block_diag(buf, k, lo, hi, lane_idx, use_lanes, chunk_off, pool, off):
         if use_lanes:
             for lane in range(L):
                 ph = pool[idx + lane_idx[lane]]
+                phases[lane] = ph.real
+                phases[L + lane] = ph.imag
+            for lane in range(L):
                 x = D[lane]
                 y = D[L + lane]
-                D[lane] = ph.real * x - ph.imag * y
-                D[L + lane] = ph.real * y + ph.imag * x
+                D[lane] = phases[lane] * x - phases[L + lane] * y
+                D[L + lane] = phases[lane] * y + phases[L + lane] * x
         else:
             a = pool[idx].real
             b = pool[idx].imag
@@ -487,7 +494,7 @@ def _stage_chunk(state, c, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi
             for b in range(desc[B_NCHUNK]):
                 if (base >> dcq[p, b]) & 1:
                     chunk_off += 1 << dcp[p, b]
-            _block_diag(buf, k, dlo[p], dhi[p], dlane[p], desc[B_LANES] != 0, chunk_off,
+            _block_diag(buf, tmp, k, dlo[p], dhi[p], dlane[p], desc[B_LANES] != 0, chunk_off,
                         pool, off)
         elif desc[B_KIND] == PERM:
             _block_perm(buf, tmp, offs, k, desc[B_TARGETS:B_TARGETS + desc[B_NT]], desc[B_NT],
@@ -630,7 +637,8 @@ def block_norms_serial(state, size):
 def _scan_blocks(state, size, starts, us, first, out, a, b):
     """For blocks ``[a, b)``: walk the block once, placing the sorted uniforms that fall in
     it (``us[first[blk]:first[blk + 1]]``; ``starts[blk]`` is the mass before the block) on
-    basis indices."""
+    basis indices. A uniform that rounding leaves past the block's last amplitude goes to
+    the block's last non-zero one, never to an impossible outcome."""
     for blk in range(a, b):
         s0 = first[blk]
         s1 = first[blk + 1]
@@ -638,19 +646,21 @@ def _scan_blocks(state, size, starts, us, first, out, a, b):
             continue
         acc = starts[blk]
         s = s0
-        i = blk * size
-        end = (blk + 1) * size
-        while s < s1:
+        last = blk * size
+        for i in range(blk * size, (blk + 1) * size):
             z = state[i]
-            acc += z.real * z.real + z.imag * z.imag
-            while s < s1 and us[s] < acc:
-                out[s] = i
-                s += 1
-            i += 1
-            if i == end:  # rounding left some mass: the last index takes it
-                while s < s1:
-                    out[s] = end - 1
+            p = z.real * z.real + z.imag * z.imag
+            if p > 0.0:
+                last = i
+                acc += p
+                while s < s1 and us[s] < acc:
+                    out[s] = i
                     s += 1
+            if s == s1:
+                break
+        while s < s1:
+            out[s] = last
+            s += 1
 
 
 @njit(parallel=True, **_FAST)

@@ -21,30 +21,37 @@ from scheduler_helpers import kill_leftovers
 from hal_workflow.backends.registry import get_backend
 from hal_workflow.testing import ConformanceSuite
 
-JOB_ROOT = Path(tempfile.mkdtemp(prefix="hal-slurm-conformance-"))
-
 
 @pytest.mark.slurm
 @pytest.mark.usefixtures("slurm_cluster")
 @pytest.mark.skipif(importlib.util.find_spec("hal_workflow.simulator.backend") is None,
                     reason="hal_workflow.simulator.backend does not exist yet")
 class TestSlurmSimulator(ConformanceSuite):
-    backend_spec: ClassVar[dict[str, Any]] = {
-        "name": "slurm", "backend": "sim", "site": "ci", "job_root": str(JOB_ROOT / "jobs")}
+    backend_spec: ClassVar[dict[str, Any]] = {"name": "slurm", "backend": "sim", "site": "ci"}
     jobs_outlive_process = True
     timeout = 90.0
     poll_interval = 0.05
+    job_root: ClassVar[Path | None] = None  # a temporary directory, made on first use
+
+    def make_backend(self, spec: Any = None) -> Any:
+        cls = type(self)
+        if cls.job_root is None:
+            cls.job_root = Path(tempfile.mkdtemp(prefix="hal-slurm-conformance-"))
+        return get_backend({"job_root": str(cls.job_root / "jobs"),
+                            **dict(spec or self.backend_spec)})
 
     @pytest.fixture(scope="class", autouse=True)
     @classmethod
     def _cancel_leftovers(cls) -> Iterator[None]:
         yield
-        kill_leftovers(JOB_ROOT)
-        shutil.rmtree(JOB_ROOT, ignore_errors=True)
+        if cls.job_root is not None:
+            kill_leftovers(cls.job_root)
+            shutil.rmtree(cls.job_root, ignore_errors=True)
+            cls.job_root = None
 
     @contextlib.asynccontextmanager
     async def queued_job(self, backend: Any) -> AsyncIterator[str | None]:
-        held = get_backend({**self.backend_spec, "extra_directives": ["--hold"]})
+        held = get_backend({**backend.spec, "extra_directives": ["--hold"]})
         job_id = await held.submit(self.bell_circuit, 10)
         try:
             yield job_id

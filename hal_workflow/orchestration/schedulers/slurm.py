@@ -124,9 +124,9 @@ class Slurm(Scheduler):
             limit = fields.get("MaxTime", "UNLIMITED")
             if limit not in ("UNLIMITED", "INFINITE") and options.time_s > (parse_time(limit) or 0):
                 raise SubmissionError(
-                    f"sbatch refused the job: requested time limit {format_hms(options.time_s)}"
-                    f" exceeds MaxTime {limit} of partition {fields.get('PartitionName')} "
-                    "(the job would pend forever with reason PartitionTimeLimit)"
+                    f"not submitted: requested time limit {format_hms(options.time_s)} exceeds "
+                    f"MaxTime {limit} of partition {fields.get('PartitionName')} (scontrol show "
+                    "partition); Slurm would hold the job forever (PartitionTimeLimit)"
                 )
 
     def submit(self, script: str, job_dir: str, array_size: int | None) -> str:

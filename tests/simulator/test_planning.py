@@ -1,0 +1,128 @@
+"""The fusion and cache-blocking planners: what they may and may not do with a gate list."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import random_program
+
+from hal_workflow.circuits import Circuit, hardware_efficient_ansatz, qft, random_layered
+from hal_workflow.simulator.engine import EngineOptions, Executable
+from hal_workflow.simulator.fusion import (
+    MAX_DIAG,
+    Block,
+    BlockMatrix,
+    Stage,
+    fusable,
+    fuse,
+    partition,
+)
+from hal_workflow.simulator.gates import ResolvedGate, resolve
+
+
+def _gates(circuit: Circuit) -> list[ResolvedGate]:
+    return [resolve(op) for op in circuit.lowered.operations if hasattr(op, "name")]
+
+
+def _commute(a: ResolvedGate, b: ResolvedGate) -> bool:
+    return not set(a.qubits) & set(b.qubits) or (a.diagonal and b.diagonal)
+
+
+def _check_reordering(gates: list[ResolvedGate], order: list[int],
+                      planned: list[int] | None = None) -> None:
+    """``order`` holds each ``planned`` gate once, and moves a gate before an earlier one only
+    when they commute."""
+    position = {g: p for p, g in enumerate(order)}
+    planned = list(range(len(gates))) if planned is None else planned
+    assert sorted(order) == sorted(planned)
+    for a, i in enumerate(planned):
+        for j in planned[a + 1:]:
+            if position[j] < position[i]:
+                assert _commute(gates[i], gates[j]), (gates[i], gates[j])
+
+
+@pytest.mark.parametrize("circuit", [random_layered(20, 6, seed=2), qft(18)], ids=["random", "qft"])
+def test_partition_respects_dependencies_and_local_width(circuit: Circuit) -> None:
+    gates = _gates(circuit)
+    k = 10
+    steps = partition(gates, list(range(len(gates))), circuit.num_qubits, k, max_fused=4)
+    order: list[int] = []
+    for step in steps:
+        assert isinstance(step, Stage)
+        assert len(step.local) <= k
+        for index in step.gates:
+            if not gates[index].diagonal:  # diagonals may reach beyond the local qubits
+                assert set(gates[index].qubits) <= set(step.local)
+        order += step.gates
+    _check_reordering(gates, order)
+
+
+def test_gates_too_wide_for_a_block_run_alone() -> None:
+    text = ('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[12] q;\nh q[0];\n'
+            "ctrl(7) @ ry(0.2) q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7];\nh q[9];\n")
+    gates = _gates(Circuit.from_qasm(text))
+    assert not fusable(gates[1], 4)
+    steps = partition(gates, [0, 1, 2], 12, 6, max_fused=4)
+    # h q[9] does not touch the wide gate's qubits, so it joins the first stage
+    assert steps == [Stage((0, 9), [0, 2]), 1]
+
+
+def test_fusion_merges_only_blocks_last_on_their_qubits() -> None:
+    rng = np.random.default_rng(5)
+    text = random_program(rng, 6, 60, modifiers=False, custom=False)
+    gates = _gates(Circuit.from_qasm(text))
+    order = [i for i, g in enumerate(gates) if fusable(g, 4) and (g.targets or g.controls)]
+    blocks = fuse(gates, order, max_fused=4)
+    _check_reordering(gates, [m for b in blocks for m in b.members], order)
+    for block in blocks:
+        assert len(block.qubits) <= (MAX_DIAG if block.kind == "diag" else 5)
+        if block.kind == "dense":
+            assert len(block.qubits) <= 4
+        assert set().union(*(gates[m].qubits for m in block.members)) == set(block.qubits)
+
+
+def test_unfused_plan_has_one_block_per_gate() -> None:
+    gates = _gates(random_layered(5, 3, seed=1, measure=False))
+    blocks = fuse(gates, list(range(len(gates))), max_fused=4, enabled=False)
+    assert [b.members for b in blocks] == [[i] for i in range(len(gates))]
+
+
+def test_block_matrix_is_the_product_of_its_gates() -> None:
+    text = ('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[3] q;\n'
+            "h q[2];\ncx q[2], q[0];\nrz(0.3) q[0];\nctrl @ sx q[1], q[2];\n")
+    gates = _gates(Circuit.from_qasm(text))
+    from qiskit import qasm3
+    from qiskit.quantum_info import Operator
+
+    expected = Operator(qasm3.loads(text)).data
+    ours = BlockMatrix(Block("dense", (0, 1, 2), [0, 1, 2, 3]), gates).evaluate().reshape(8, 8)
+    np.testing.assert_allclose(ours, expected, atol=1e-12)
+
+
+def test_sweep_reevaluates_only_parametric_matrices() -> None:
+    """The plan is built once; a batch of bindings only recomputes parameter-dependent
+    pool entries, and equals one-by-one evaluation."""
+    circuit = hardware_efficient_ansatz(4, 2)
+    exe = Executable(circuit.lowered, EngineOptions())
+    plan = exe.unitary.get()
+    assert exe.unitary.get() is plan
+    rng = np.random.default_rng(0)
+    bindings = [dict(zip(circuit.parameters, rng.uniform(0, 6, len(circuit.parameters)),
+                         strict=True)) for _ in range(5)]
+    pools = plan.pools(exe.values(bindings), 5, exe.dtype)
+    for b, binding in enumerate(bindings):
+        single = plan.pools(exe.values([binding]), 1, exe.dtype)[0]
+        np.testing.assert_allclose(pools[b], single, atol=1e-14)
+    dynamic = {offset for offset, _ in plan.pool._dynamic}
+    assert dynamic and len(dynamic) < len(plan.pool._parts)
+
+
+def test_monomial_blocks_for_permutation_chains() -> None:
+    """A cx chain on a blocked state becomes copy-and-phase blocks, not dense matrices."""
+    body = "\n".join(f"cx q[{i}], q[{i + 1}];" for i in range(15))
+    text = f'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[16] q;\nh q[0];\n{body}\n'
+    exe = Executable(Circuit.from_qasm(text).lowered, EngineOptions())
+    kinds = [int(row[0]) for step in exe.unitary.get().steps for row in step.rows]
+    from hal_workflow.simulator.kernels import DENSE, PERM
+
+    assert kinds.count(PERM) >= 3 and kinds.count(DENSE) <= 2
