@@ -15,7 +15,8 @@ once untimed, so JIT compilation and plan caches are excluded):
   a parallel numba kernel, in the same process; ``per-gate/bound`` is our time per original
   gate divided by it;
 * peak memory: every (simulator, circuit, width) cell runs in its own process, and the
-  table gives the resident memory its runs added (``ru_maxrss`` minus the RSS before them);
+  table gives the resident memory its timed runs added (high-water mark minus the RSS after
+  the warm-up run);
   ours runs with ``braket.devices`` imported first, as the threading-layer check below;
 * first-call time in a fresh process (import, kernel load, first 5-qubit job) with the
   on-disk kernel cache warm, and with it cold;
@@ -59,25 +60,29 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
     """Warm-up call, then the median wall time of ``repeat`` calls, and the peak resident
-    memory the calls added (MiB) over the process's level before the first one."""
-    import resource
-
-    base = _rss_bytes()
+    memory those calls added (MiB) to the process (its high-water mark is reset after the
+    warm-up, so kernel loading and plan building do not count)."""
     fn()
+    base = _status_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")  # reset VmHWM to the current RSS (Linux >= 4.0)
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return statistics.median(times), max(0.0, (peak - base) / 2**20)
+    return statistics.median(times), max(0.0, (_status_kib("VmHWM") - base) / 1024)
 
 
 # -- the simulators ---------------------------------------------------------------------------

@@ -14,12 +14,18 @@
 
 # %%
 import os
+import sys
 
 import numpy as np
 from distributed import Client
 from hal_workflow.executors import dask as hal_dask
 
 from hal_workflow.circuits import Circuit
+
+# Run as a script, this file would be re-run by every worker process that multiprocessing
+# spawns (scripts guard against that with `if __name__ == "__main__":`, which cells cannot).
+# Without a file name, __main__ is left alone in the workers, as a notebook's is.
+sys.modules["__main__"].__file__ = None
 
 address = os.environ.get("DASK_SCHEDULER_ADDRESS")
 cluster = None if address else hal_dask.local_cluster(n_workers=2, dashboard_address=None)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from hal_workflow.contract.errors import ConfigurationError
+
 CHUNKS_PER_SLOT = 4
 MAX_CHUNK = 1000
 
@@ -25,5 +27,5 @@ def chunk_size_for(n: int, slots: int, batch: bool) -> int:
 def chunk_ranges(n: int, size: int) -> list[range]:
     """``range(0, n)`` cut into consecutive pieces of at most ``size``."""
     if size < 1:
-        raise ValueError(f"chunk size must be at least 1, not {size}")
+        raise ConfigurationError(f"chunk_size must be at least 1, not {size}")
     return [range(start, min(start + size, n)) for start in range(0, n, size)]

@@ -4,8 +4,9 @@ Every function here takes plain data only (a backend spec, OpenQASM text or a ``
 shots, bindings), so the engines can pickle the call. On the worker the backend is rebuilt
 from the spec with :func:`~hal_workflow.orchestration.sync.backend_for` (once per process and
 spec), the jobs are submitted, and the task waits for their results. A ``should_stop`` callable
-lets an engine ask for cancellation: while waiting, the task checks it every ``poll`` seconds
-and cancels the backend jobs, so cancelling the engine's future stops the quantum job too.
+lets an engine ask for cancellation: while waiting, the task checks it every
+:data:`DEFAULT_POLL` seconds and cancels the backend jobs, so cancelling the engine's future
+stops the quantum job too.
 
 Every job a task starts is written to a per-process journal (:func:`worker_jobs`), which a
 Dask client can read from each worker with ``client.run``; :func:`job_status` asks the
@@ -163,8 +164,12 @@ async def _submit_sweep(
     shots: int,
     seed: int | None,
 ) -> list[JobId]:
-    """:func:`submit_many`, passing ``seed`` to backends whose calls take one (the simulator:
-    ``submit_sweep(..., seed=s)`` samples element ``j`` with ``s + j``)."""
+    """:func:`submit_many`, passing ``seed`` to backends whose calls take one.
+
+    ``submit_sweep(..., seed=s)`` must then sample element ``j`` with seed ``s + j`` (as the
+    simulator's ``submit_batch`` does), and without the batch extension element ``j`` is
+    submitted with ``seed=s + j``.
+    """
     batch = backend.extension("batch")
     if seed is None:
         return await submit_many(backend, circuit, shots, bindings)

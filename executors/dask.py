@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
 from hal_workflow.contract.backend import Backend
+from hal_workflow.contract.errors import ConfigurationError
 from hal_workflow.orchestration.sync import spec_key
 
 if TYPE_CHECKING:
@@ -161,7 +162,9 @@ def map_circuits(
 ) -> list[Future]:
     """One future per circuit (``parameters[i]`` binds ``circuits[i]``), in input order."""
     if parameters is not None and len(parameters) != len(circuits):
-        raise ValueError(f"{len(parameters)} parameter sets for {len(circuits)} circuits")
+        raise ConfigurationError(
+            f"map_circuits: {len(parameters)} parameter sets for {len(circuits)} circuits"
+        )
     bound = parameters if parameters is not None else [None] * len(circuits)
     return [
         submit_circuit(client, c, backend, shots, p, **submit_kwargs)

@@ -19,6 +19,7 @@ spec, once per process.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal
@@ -32,6 +33,7 @@ from parsl import python_app
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
 from hal_workflow.contract.backend import Backend
 from hal_workflow.contract.errors import HalError
+from hal_workflow.orchestration.sync import spec_key
 
 if TYPE_CHECKING:
     from hal_workflow.circuits import Circuit
@@ -132,15 +134,20 @@ an ``ExecutionResult``. Any argument may be a future (e.g. parameters from an op
 """
 
 run_sweep = python_app(run_sweep_task)
-"""App: ``run_sweep(circuit, bindings, backend="sim", shots=1000)`` -> AppFuture of the list
-of results (one task for all bindings; :func:`sweep` splits a sweep over several)."""
-
-_run_sweep_packed = python_app(run_sweep_packed_task)
+"""App: ``run_sweep(circuit, bindings, backend="sim", shots=1000, first_index=0)`` ->
+AppFuture of the list of results (one task for all bindings; :func:`sweep` splits a sweep
+over several)."""
 
 run_items = python_app(run_items_task)
 """App: ``run_items(items, backend="sim", shots=1000)`` for circuits or ``(circuit,
 parameters)`` pairs, or a list of them."""
 
+run_estimates = python_app(run_estimates_task)
+"""App: ``run_estimates(circuit, observable, bindings, backend="sim", shots=1000,
+exact=None)`` -> AppFuture of the list of ``<observable>`` values, one per binding (exact
+from the statevector extension where offered). ``bindings`` may be a future."""
+
+_run_sweep_packed = python_app(run_sweep_packed_task)
 
 LOCAL_EXECUTOR = "_parsl_internal"
 """Parsl's in-process thread pool, which it uses for its own join apps and lookups."""
@@ -153,11 +160,6 @@ def local_app(func: Callable[..., Any]) -> Any:
     may use this module's globals and is never pickled, unlike apps sent to HTEX workers.
     """
     return python_app(func, executors=[LOCAL_EXECUTOR])
-
-run_estimates = python_app(run_estimates_task)
-"""App: ``run_estimates(circuit, observable, bindings, backend="sim", shots=1000,
-exact=None)`` -> AppFuture of the list of ``<observable>`` values, one per binding (exact
-from the statevector extension where offered). ``bindings`` may be a future."""
 
 
 def quantum_app(
@@ -197,36 +199,7 @@ def quantum_app(
     return decorate(function) if function is not None else decorate
 
 
-def _slots() -> int:
-    """Task slots of the loaded DFK's executors (best effort; cores when unknown)."""
-    total = 0
-    for label, executor in parsl.dfk().executors.items():
-        if label.startswith("_parsl"):  # Parsl's internal executor for its own tasks
-            continue
-        threads = getattr(executor, "max_threads", None)
-        if isinstance(threads, int):
-            total += threads
-            continue
-        per_node = getattr(executor, "max_workers_per_node", None)
-        if isinstance(per_node, (int, float)) and per_node != float("inf"):
-            provider = getattr(executor, "provider", None)
-            blocks = getattr(provider, "max_blocks", 1) * getattr(provider, "nodes_per_block", 1)
-            total += int(per_node) * max(1, blocks)
-        else:
-            total += available_cores()
-    return total or available_cores()
-
-
-@functools.lru_cache(maxsize=64)
-def _offers_batch_cached(spec_json: str) -> bool:
-    import json
-
-    try:
-        return _tasks.offers_batch(json.loads(spec_json))
-    except HalError:  # cannot build it here (e.g. no credentials): one task per binding
-        return False
-
-
+# -- sweeps over the loaded executors --------------------------------------------------------
 def sweep(
     circuit: Circuit | str,
     bindings: Sequence[Mapping[str, float]],
@@ -240,8 +213,6 @@ def sweep(
     loaded executors) and each chunk is one app; without it, one app per binding. The
     returned futures may be passed to other apps as inputs.
     """
-    from hal_workflow.orchestration.sync import spec_key
-
     spec = _spec(backend)
     bindings = list(bindings)
     if chunk_size is None:
@@ -274,6 +245,35 @@ def estimate(
         values = run_estimates(circuit, list(observable), part, spec, shots, exact, indices.start)
         futures.extend(_split(values, len(indices)))
     return futures
+
+
+def _slots() -> int:
+    """Task slots of the loaded DFK's executors (best effort; cores when unknown)."""
+    total = 0
+    for label, executor in parsl.dfk().executors.items():
+        if label.startswith("_parsl"):  # Parsl's internal executor for its own tasks
+            continue
+        threads = getattr(executor, "max_threads", None)
+        if isinstance(threads, int):
+            total += threads
+            continue
+        per_node = getattr(executor, "max_workers_per_node", None)
+        if isinstance(per_node, (int, float)) and per_node != float("inf"):
+            provider = getattr(executor, "provider", None)
+            blocks = getattr(provider, "max_blocks", 1) * getattr(provider, "nodes_per_block", 1)
+            total += int(per_node) * max(1, blocks)
+        else:
+            total += available_cores()
+    return total or available_cores()
+
+
+@functools.lru_cache(maxsize=64)
+def _offers_batch_cached(spec_json: str) -> bool:
+    """Whether the backend offers ``batch``, asked of a backend built here (once per spec)."""
+    try:
+        return _tasks.offers_batch(json.loads(spec_json))
+    except HalError:  # cannot build it here (e.g. no credentials): one task per binding
+        return False
 
 
 def _split(chunk: Future[Any], size: int, unpack: Callable[[Any], list[Any]] = list

@@ -307,6 +307,8 @@ class SimulatorBackend(Backend):
             found = self._plans.get(key)
             if found is not None:
                 self._plans.move_to_end(key)
+        if found is not None and isinstance(obj, LoweredCircuit) and found.lowered is not obj:
+            found = None  # an id() reused by a newer object
         if found is None:
             if obj is None:
                 obj = Circuit.from_qasm(key)
@@ -366,10 +368,11 @@ class SimulatorBackend(Backend):
                         f"{copies} x 2^{n} {self._options.precision} amplitudes); "
                         f"{limit} bytes ({_format_bytes(limit)}) available ({source})",
                     ))
-        if shots is not None and not (1 <= shots <= caps.max_shots):
+        integral = isinstance(shots, (int, np.integer)) and not isinstance(shots, bool)
+        if shots is not None and not (integral and 1 <= shots <= caps.max_shots):
             issues.append(ValidationIssue(
                 ValidationCode.SHOTS_OUT_OF_RANGE,
-                f"shots must be between 1 and {caps.max_shots}, got {shots}",
+                f"shots must be an integer between 1 and {caps.max_shots}, got {shots!r}",
             ))
         if check_unbound:
             missing = exe.missing(parameters)

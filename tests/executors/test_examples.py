@@ -77,7 +77,7 @@ def test_qaoa_script_at_depth_one() -> None:
 def _script(name: str, *args: str, env: dict[str, str] | None = None
             ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(EXAMPLES / name), *args], capture_output=True,
-                          text=True, timeout=240, env={**os.environ, **(env or {})})
+                          text=True, timeout=180, env={**os.environ, **(env or {})})
 
 
 def test_vqe_script_default_run() -> None:
@@ -88,8 +88,9 @@ def test_vqe_script_default_run() -> None:
     assert "exact energy    -1.857275 Ha" in done.stdout
 
 
-def test_dask_notebook_connects_to_a_scheduler(dask_client: object) -> None:
-    address = dask_client.scheduler.address  # type: ignore[attr-defined]
+@pytest.mark.parametrize("connect", [True, False], ids=["scheduler-from-env", "local-cluster"])
+def test_dask_notebook_runs_as_a_script(connect: bool, dask_client: object) -> None:
+    address = dask_client.scheduler.address if connect else ""  # type: ignore[attr-defined]
     done = _script("dask_notebook.py", env={"DASK_SCHEDULER_ADDRESS": address})
     assert done.returncode == 0, done.stdout + done.stderr
     assert "workers: 2" in done.stdout
