@@ -73,6 +73,7 @@ def interleaved(variants: Variants, repeats: int) -> tuple[dict[str, float], dic
 @contextlib.contextmanager
 def dask_variants(tasks: int, bindings: list[dict[str, float]]) -> Iterator[Variants]:
     from distributed import Client
+
     from hal_workflow.executors import dask as hal_dask
 
     with hal_dask.local_cluster(n_workers=2, dashboard_address=None) as cluster, \
@@ -96,6 +97,7 @@ def dask_variants(tasks: int, bindings: list[dict[str, float]]) -> Iterator[Vari
 def parsl_variants(site: str, tasks: int, bindings: list[dict[str, float]]
                    ) -> Iterator[Variants]:
     import parsl
+
     from hal_workflow.executors import parsl as hal_parsl
     from hal_workflow.executors.config import parsl_config
 

@@ -35,9 +35,9 @@ def main() -> None:
     bare = [_time("pass") for _ in range(args.repeat)]
     full = [_time("import hal_workflow") for _ in range(args.repeat)]
     net = [f - statistics.median(bare) for f in full]
-    loaded = json.loads(subprocess.run(
-        [sys.executable, "-c", "import hal_workflow, sys, json; print(json.dumps(sorted(sys.modules)))"],
-        check=True, capture_output=True, text=True).stdout)
+    probe = "import hal_workflow, sys, json; print(json.dumps(sorted(sys.modules)))"
+    loaded = json.loads(subprocess.run([sys.executable, "-c", probe],
+                                       check=True, capture_output=True, text=True).stdout)
     heavy = sorted({m.split(".")[0] for m in loaded if m.split(".")[0] in HEAVY})
     median = statistics.median(net)
     print(f"{'measure':<34}{'value':>12}")
@@ -45,7 +45,8 @@ def main() -> None:
     print(f"{'import hal_workflow (median, net)':<34}{median * 1e3:>10.1f}ms")
     print(f"{'import hal_workflow (min, net)':<34}{min(net) * 1e3:>10.1f}ms")
     print(f"{'import hal_workflow (max, net)':<34}{max(net) * 1e3:>10.1f}ms")
-    print(f"{'target':<34}{TARGET_S * 1e3:>10.1f}ms  -> {'met' if median < TARGET_S else 'NOT met'}")
+    verdict = "met" if median < TARGET_S else "NOT met"
+    print(f"{'target':<34}{TARGET_S * 1e3:>10.1f}ms  -> {verdict}")
     print(f"{'heavy modules imported':<34}{', '.join(heavy) or 'none':>12}")
 
 

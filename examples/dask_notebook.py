@@ -18,9 +18,9 @@ import sys
 
 import numpy as np
 from distributed import Client
-from hal_workflow.executors import dask as hal_dask
 
 from hal_workflow.circuits import Circuit
+from hal_workflow.executors import dask as hal_dask
 
 # Run as a script, this file would be re-run by every worker process that multiprocessing
 # spawns (scripts guard against that with `if __name__ == "__main__":`, which cells cannot).

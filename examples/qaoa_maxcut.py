@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import random
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from hal_workflow.executors.engines import ENGINES, Engine, open_engine
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize
 
 from hal_workflow.circuits import Circuit
+from hal_workflow.executors.engines import ENGINES, Engine, open_engine, parse_spec
 
 Edge = tuple[int, int]
 
@@ -126,8 +125,8 @@ def solve(engine: Engine, backend: Mapping[str, object] | str, nodes: int = 8, d
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", choices=ENGINES, default="dask")
-    parser.add_argument("--backend", type=json.loads, default={"name": "sim", "seed": 11},
-                        help="backend spec as JSON (default: the simulator, seed 11)")
+    parser.add_argument("--backend", type=parse_spec, default={"name": "sim", "seed": 11},
+                        help="backend name or JSON spec (default: the simulator, seed 11)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--depth", type=int, choices=(1, 2), default=2)
     parser.add_argument("--grid", type=int, default=10, help="grid points per angle")

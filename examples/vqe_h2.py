@@ -34,18 +34,17 @@ accuracy.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 
 import numpy as np
-from hal_workflow.executors.engines import ENGINES, Engine, open_engine
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
 from hal_workflow.circuits import hardware_efficient_ansatz
+from hal_workflow.executors.engines import ENGINES, Engine, open_engine, parse_spec
 from hal_workflow.orchestration.sync import backend_for
 
 CHEMICAL_ACCURACY = 1.6e-3  # Hartree
@@ -186,8 +185,8 @@ def offers_statevector(backend: Mapping[str, object] | str) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--engine", choices=ENGINES, default="dask")
-    parser.add_argument("--backend", type=json.loads, default={"name": "sim", "seed": 5},
-                        help="backend spec as JSON (default: the simulator, seed 5)")
+    parser.add_argument("--backend", type=parse_spec, default={"name": "sim", "seed": 5},
+                        help="backend name or JSON spec (default: the simulator, seed 5)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--exact", action=argparse.BooleanOptionalAction, default=None,
                         help="exact expectation values (default: when the backend offers them)")

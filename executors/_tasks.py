@@ -26,8 +26,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hal_workflow.executors._resources import THREADS_ENV
-
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
 from hal_workflow.contract.errors import (
     HalTimeoutError,
@@ -35,6 +33,7 @@ from hal_workflow.contract.errors import (
     UnsupportedExtensionError,
 )
 from hal_workflow.contract.extensions import submit_many
+from hal_workflow.executors._resources import THREADS_ENV
 from hal_workflow.orchestration.sync import backend_for, run_sync
 
 if TYPE_CHECKING:
@@ -220,9 +219,8 @@ def run_estimates(
     ``shots`` shots (see :mod:`~hal_workflow.executors.observables`); ``None`` picks exact
     where the backend offers it. ``first_index`` as in :func:`run_sweep`.
     """
-    from hal_workflow.executors import observables
-
     from hal_workflow.circuits import Circuit
+    from hal_workflow.executors import observables
 
     program = circuit if isinstance(circuit, Circuit) else Circuit.from_qasm(circuit)
     terms = observables.check_observable(observable, program.num_qubits)

@@ -22,9 +22,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hal_workflow.executors._resources import export_lines, thread_environment
-
 from hal_workflow.contract.errors import ConfigurationError
+from hal_workflow.executors._resources import export_lines, thread_environment
 
 if TYPE_CHECKING:
     from parsl.config import Config

@@ -26,6 +26,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from distributed import Client, Future, LocalCluster, as_completed, get_worker
+from tqdm.auto import tqdm
+
+from hal_workflow.backends.registry import BackendSpec, normalize_spec
+from hal_workflow.contract.backend import Backend
+from hal_workflow.contract.errors import ConfigurationError
 from hal_workflow.executors import _tasks
 from hal_workflow.executors._plan import chunk_ranges, chunk_size_for
 from hal_workflow.executors._resources import (
@@ -34,11 +39,6 @@ from hal_workflow.executors._resources import (
     threads_per_job,
 )
 from hal_workflow.executors._tasks import job_status, worker_jobs
-from tqdm.auto import tqdm
-
-from hal_workflow.backends.registry import BackendSpec, normalize_spec
-from hal_workflow.contract.backend import Backend
-from hal_workflow.contract.errors import ConfigurationError
 from hal_workflow.orchestration.sync import spec_key
 
 if TYPE_CHECKING:

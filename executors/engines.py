@@ -13,6 +13,7 @@ the Dask scheduler at ``address`` (``$DASK_SCHEDULER_ADDRESS``); a Parsl config 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,6 +28,16 @@ if TYPE_CHECKING:
     from hal_workflow.contract.types import ExecutionResult
 
 ENGINES = ("local", "dask", "parsl")
+
+
+def parse_spec(text: str) -> str | dict[str, Any]:
+    """A backend spec from the command line: a JSON object, else a plain name (``sim``)."""
+    if not text.lstrip().startswith("{"):
+        return text.strip()
+    try:
+        return dict(json.loads(text))
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"backend spec is not valid JSON: {exc}") from None
 
 
 @dataclass
@@ -110,6 +121,7 @@ def open_engine(
             yield Engine("dask", client=client, progress=progress)
     elif name == "parsl":
         import parsl
+
         from hal_workflow.executors.config import parsl_config
 
         chosen = site or "local_htex"

@@ -25,14 +25,14 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal
 
 import parsl
-from hal_workflow.executors import _tasks
-from hal_workflow.executors._plan import chunk_ranges, chunk_size_for
-from hal_workflow.executors._resources import available_cores
 from parsl import python_app
 
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
 from hal_workflow.contract.backend import Backend
 from hal_workflow.contract.errors import HalError
+from hal_workflow.executors import _tasks
+from hal_workflow.executors._plan import chunk_ranges, chunk_size_for
+from hal_workflow.executors._resources import available_cores
 from hal_workflow.orchestration.sync import spec_key
 
 if TYPE_CHECKING:

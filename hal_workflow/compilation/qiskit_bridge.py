@@ -201,9 +201,9 @@ def capabilities_from_target(
 
     ``gate_set`` holds the target's gates under their OpenQASM 3 names; with ``transpiles=True``
     (the adapter transpiles every circuit to the target itself) it also holds every standard
-    gate, since those are then accepted too, and ``native_gates`` holds the target's own. ``coupling_map`` is the directed pairs (None when
-    the target connects every pair). ``overrides`` sets any other Capabilities field
-    (``max_shots``, ``simulator``, ``extensions``...).
+    gate, since those are then accepted too, and ``native_gates`` holds the target's own.
+    ``coupling_map`` is the directed pairs (None when the target connects every pair).
+    ``overrides`` sets any other Capabilities field (``max_shots``, ``simulator``...).
     """
     from hal_workflow.circuits import STANDARD_GATES
 

@@ -6,13 +6,13 @@ import os
 import time
 
 import pytest
-from conftest import sim_sweeps_seed_per_element
 from distributed import Client
-from hal_workflow.executors import dask as hal_dask
-from hal_workflow.executors._resources import available_cores
+from engine_helpers import sim_sweeps_seed_per_element
 
 from hal_workflow.circuits import Circuit
 from hal_workflow.contract import ExecutionResult, JobState, ValidationError
+from hal_workflow.executors import dask as hal_dask
+from hal_workflow.executors._resources import available_cores
 from hal_workflow.orchestration.sync import sweep as local_sweep
 
 PARAMETRISED = Circuit.from_qasm("""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import parsl
 import pytest
-from hal_workflow.executors.engines import open_engine
 
 from hal_workflow.circuits import Circuit
 from hal_workflow.contract.errors import ConfigurationError
+from hal_workflow.executors.engines import open_engine, parse_spec
 
 CIRCUIT = Circuit.from_qasm('OPENQASM 3.0; include "stdgates.inc"; input float t; qubit[1] q; '
                             "bit[1] c; rx(t) q[0]; c = measure q;")
@@ -48,3 +48,10 @@ def test_parsl_engine_loads_and_cleans_up(tmp_path: object) -> None:
 def test_unknown_engine() -> None:
     with pytest.raises(ConfigurationError, match="local, dask, parsl"), open_engine("ray"):
         pass
+
+
+def test_backend_specs_from_the_command_line() -> None:
+    assert parse_spec(" sim ") == "sim"
+    assert parse_spec('{"name": "sim", "seed": 3}') == {"name": "sim", "seed": 3}
+    with pytest.raises(ConfigurationError, match="not valid JSON"):
+        parse_spec('{"name": ')

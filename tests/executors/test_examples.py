@@ -11,9 +11,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES, example, parsl_loaded
-from hal_workflow.executors.engines import Engine
+from engine_helpers import EXAMPLES, example, parsl_loaded
 from qiskit.quantum_info import SparsePauliOp
+
+from hal_workflow.executors.engines import Engine
 
 SPEC = {"name": "sim", "seed": 5, "threads": 1}
 

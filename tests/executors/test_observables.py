@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hal_workflow.executors import observables
-from hal_workflow.executors._tasks import run_estimates
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from hal_workflow.circuits import Circuit
 from hal_workflow.contract.errors import CircuitError, ConfigurationError
+from hal_workflow.executors import observables
+from hal_workflow.executors._tasks import run_estimates
 
 ANSATZ = Circuit.from_qasm("""
 OPENQASM 3.0;

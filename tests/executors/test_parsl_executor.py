@@ -6,13 +6,13 @@ from concurrent.futures import Future
 
 import numpy as np
 import pytest
-from conftest import example, sim_sweeps_seed_per_element
-from hal_workflow.executors import parsl as hal_parsl
+from engine_helpers import example, sim_sweeps_seed_per_element
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from hal_workflow.circuits import Circuit
 from hal_workflow.contract import ValidationError
+from hal_workflow.executors import parsl as hal_parsl
 from hal_workflow.orchestration.sync import sweep as local_sweep
 
 ROTATED = Circuit.from_qasm("""

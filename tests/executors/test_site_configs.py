@@ -8,6 +8,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from parsl.executors import HighThroughputExecutor, ThreadPoolExecutor
+from parsl.providers import LocalProvider, PBSProProvider, SlurmProvider, TorqueProvider
+
+from hal_workflow.contract.errors import ConfigurationError
 from hal_workflow.executors.config import (
     CONFIG_DIR_ENV,
     config_dirs,
@@ -15,10 +19,6 @@ from hal_workflow.executors.config import (
     list_sites,
     parsl_config,
 )
-from parsl.executors import HighThroughputExecutor, ThreadPoolExecutor
-from parsl.providers import LocalProvider, PBSProProvider, SlurmProvider, TorqueProvider
-
-from hal_workflow.contract.errors import ConfigurationError
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

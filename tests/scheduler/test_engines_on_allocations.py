@@ -65,6 +65,7 @@ def tag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 @pytest.mark.parametrize("site", ["slurm", "pbs"], ids=["slurm", "pbs_commands_over_slurm"])
 def test_dask_workers_in_batch_jobs(site: str, tag: str, tmp_path: Path) -> None:
     from distributed import Client
+
     from hal_workflow.executors import dask as hal_dask
     from hal_workflow.executors.config import dask_cluster
 
@@ -86,6 +87,7 @@ def test_dask_workers_in_batch_jobs(site: str, tag: str, tmp_path: Path) -> None
 @pytest.mark.parametrize("site", ["slurm", "pbs"], ids=["slurm", "pbs_commands_over_slurm"])
 def test_parsl_workers_in_batch_jobs(site: str, tag: str, tmp_path: Path) -> None:
     import parsl
+
     from hal_workflow.executors import parsl as hal_parsl
     from hal_workflow.executors.config import parsl_config
 
