@@ -19,8 +19,8 @@ rightmost; a circuit without classical bits gives ``{"": shots}``.
 
 Seeds: a job uses ``seed`` from ``submit(..., seed=)``, else the spec's ``seed``, else fresh
 entropy; ``metadata["seed"]`` records it, so any job can be reproduced. Element ``i`` of
-``submit_batch`` uses ``seed + i``; a sweep draws all its bindings from one generator seeded
-with ``seed`` (``metadata["sweep_index"]`` gives the position).
+``submit_batch`` and of ``submit_sweep`` uses ``seed + i``, so a sweep cut into chunks
+(``seed + k`` for a chunk starting at ``k``) gives the same counts as in one piece.
 
 Extensions: ``batch`` (:class:`SimulatorBatch`), ``sessions`` (:class:`SimulatorSessions`)
 and ``statevector`` (:class:`StatevectorExtension`: exact amplitudes, probabilities and Pauli
@@ -556,6 +556,7 @@ class SimulatorBackend(Backend):
         if issues:
             raise ValidationError(issues, NAME)
         job_seed = self._job_seed(seed)
+        seeds = [job_seed + i for i in range(len(bindings))]
         program = self._program_text(circuit)
         jobs = [self._jobs.create() for _ in bindings]
         if not jobs:
@@ -563,26 +564,18 @@ class SimulatorBackend(Backend):
         batched = (not exe.per_shot and exe.num_qubits <= SMALL_SAMPLE_QUBITS
                    and kernels.is_compiled(exe.dtype))
 
-        def run_all(_: LocalJob | None = None) -> None:
-            rng = np.random.Generator(np.random.PCG64(job_seed))
-            run = make_run(self._options.threads)
+        def run_all() -> None:
             if batched:
                 start = time.perf_counter()
-                all_counts = exe.sample_batch(shots, bindings, rng, run)
+                all_counts = exe.sample_batch(shots, bindings, seeds,
+                                              make_run(self._options.threads))
                 each = (time.perf_counter() - start) / len(jobs)
-                for index, (job, counts) in enumerate(zip(jobs, all_counts, strict=True)):
-                    self._jobs.run(job, lambda j, c=counts, i=index: self._result(
-                        j, exe, c, shots, job_seed, each, program, sweep_index=i))
+                for job, counts, s in zip(jobs, all_counts, seeds, strict=True):
+                    self._jobs.run(job, lambda j, c=counts, s=s: self._result(
+                        j, exe, c, shots, s, each, program))
                 return
-            for index, (job, binding) in enumerate(zip(jobs, bindings, strict=True)):
-                def work(j: LocalJob, b: Mapping[str, float] = binding,
-                         i: int = index) -> ExecutionResult:
-                    start = time.perf_counter()
-                    counts = exe.sample(shots, b, rng, make_run(self._options.threads,
-                                                               j.cancel_event.is_set))
-                    return self._result(j, exe, counts, shots, job_seed,
-                                        time.perf_counter() - start, program, sweep_index=i)
-                self._run_and_notify(job, work)
+            for job, binding, s in zip(jobs, bindings, seeds, strict=True):
+                self._run_and_notify(job, self._work(exe, shots, binding, s, program))
 
         if batched:
             run_all()
@@ -605,9 +598,9 @@ class SimulatorBatch:
 
     async def submit_sweep(self, circuit: CircuitLike, bindings: Sequence[Mapping[str, float]],
                            shots: int, *, seed: int | None = None) -> list[JobId]:
-        """One job per binding of ``circuit``'s inputs. The circuit is compiled once; each
-        binding only re-evaluates its parameter-dependent matrices, and small circuits run
-        every binding in one batched kernel call."""
+        """One job per binding of ``circuit``'s inputs; binding ``i`` uses seed ``seed + i``.
+        The circuit is compiled once; each binding only re-evaluates its parameter-dependent
+        matrices, and small circuits run every binding in one batched kernel call."""
         return self._backend._sweep(circuit, list(bindings), shots, seed)
 
 

@@ -265,7 +265,8 @@ class _StageStep:
         self.chunk_q = np.array(self.chunk, dtype=np.int64)
         self.num_chunks = 1 << len(self.chunk)
 
-    def apply(self, states: np.ndarray, pools: np.ndarray, run: _Run) -> None:
+    def apply(self, states: np.ndarray, pools: np.ndarray, run: _Run, fresh: bool = False) -> None:
+        """Run the stage; ``fresh``: ``states`` are |0...0> not yet written (see kernels)."""
         dtype = np.float32 if states.dtype == np.complex64 else np.float64
         threads = run.threads if run.parallel and self.num_chunks >= 2 * run.threads else 1
         width = K.WIDTH
@@ -280,7 +281,8 @@ class _StageStep:
         for b in range(states.shape[0]):
             for c0 in range(0, self.num_chunks, per_call):
                 run.check()
-                args = (states[b], c0, min(c0 + per_call, self.num_chunks), self.k, self.loc_lo,
+                args = (states[b], c0, min(c0 + per_call, self.num_chunks), fresh, self.k,
+                        self.loc_lo,
                         self.loc_hi, self.lane_off, self.chunk_q, self.descs, self.dlo, self.dhi,
                         self.dlane, self.dcq, self.dcp, pools[b], bufs, tmps, accs, offss)
                 if threads > 1:
@@ -386,10 +388,21 @@ class UnitaryPlan:
             phase *= gate.base_matrix(values, batch)[:, 0, 0]
         return phase
 
-    def apply(self, states: np.ndarray, pools: np.ndarray, run: _Run) -> None:
-        for step in self.steps:
+    @property
+    def starts_blocked(self) -> bool:
+        """Whether the first step is a stage, which can start from unwritten memory."""
+        return bool(self.steps) and isinstance(self.steps[0], _StageStep)
+
+    def apply(self, states: np.ndarray, pools: np.ndarray, run: _Run, fresh: bool = False) -> None:
+        """Apply the plan; ``fresh`` (only with :attr:`starts_blocked`): ``states`` hold
+        uninitialised memory that stands for |0...0>."""
+        for index, step in enumerate(self.steps):
             run.check()
-            step.apply(states, pools, run)
+            if index == 0 and fresh:
+                assert isinstance(step, _StageStep)
+                step.apply(states, pools, run, fresh=True)
+            else:
+                step.apply(states, pools, run)
 
     @property
     def num_steps(self) -> int:
@@ -776,8 +789,12 @@ class Executable:
         assert self.unitary is not None
         K.ensure_compiled(self.dtype)
         plan = self.unitary.get(run.check)
-        states = self._initial(batch)
-        plan.apply(states, plan.pools(values, batch, self.dtype), run)
+        fresh = plan.starts_blocked
+        if fresh:  # the first stage writes every amplitude: skip zeroing and reading
+            states = np.empty((batch, 1 << self.num_qubits), dtype=self.dtype)
+        else:
+            states = self._initial(batch)
+        plan.apply(states, plan.pools(values, batch, self.dtype), run, fresh=fresh)
         return states
 
     def logical(self, state: np.ndarray, values: Values | None, run: _Run) -> np.ndarray:
@@ -804,17 +821,20 @@ class Executable:
         return sample_keys(state, shots, rng, run, self.readout)
 
     def sample_batch(self, shots: int, bindings: Sequence[Mapping[str, float]],
-                     rng: np.random.Generator, run: _Run) -> list[dict[str, int]]:
-        """Counts for every binding; small statevector circuits run as one batch."""
+                     seeds: Sequence[int], run: _Run) -> list[dict[str, int]]:
+        """Counts for every binding, binding ``i`` sampled with a generator seeded
+        ``seeds[i]`` (so it matches a single run with that seed, however the bindings are
+        batched). Small statevector circuits run all bindings in one kernel call."""
+        def rng(seed: int) -> np.random.Generator:
+            return np.random.Generator(np.random.PCG64(seed))
+
         if self.per_shot or self.num_qubits > SMALL_SAMPLE_QUBITS:
-            return [self.sample(shots, b, rng, run) for b in bindings]
+            return [self.sample(shots, b, rng(s), run) for b, s in zip(bindings, seeds,
+                                                                         strict=True)]
         values = self.values(bindings) if self.parameters else None
         states = self.final_states(values, len(bindings), run)
-        p = states.real.astype(np.float64) ** 2 + states.imag.astype(np.float64) ** 2
-        p /= p.sum(axis=1, keepdims=True)
-        if p.shape[1] <= 1024 or shots >= p.shape[1]:
-            return [self.readout.keyed_histogram(h) for h in rng.multinomial(shots, p)]
-        return [sample_keys(s, shots, rng, run, self.readout) for s in states]
+        return [self.readout.keyed_histogram(_histogram(state, shots, rng(seed)))
+                for state, seed in zip(states, seeds, strict=True)]
 
     # -- per-shot mode --------------------------------------------------------------------
     def _run_branches(self, shots: int, values: Values | None, rng: np.random.Generator,

@@ -465,9 +465,13 @@ def _store_lanes(src, dst):
 
 
 @njit(**_FAST)
-def _stage_chunk(state, c, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi, dlane, dcq,
-                 dcp, pool, buf, tmp, acc, offs):
-    """Run every operation of a stage on chunk ``c``: gather, apply, scatter."""
+def _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi, dlane,
+                 dcq, dcp, pool, buf, tmp, acc, offs):
+    """Run every operation of a stage on chunk ``c``: gather, apply, scatter.
+
+    ``fresh``: the state is |0...0> and not yet written (the caller may pass uninitialised
+    memory), so the buffer is set instead of gathered.
+    """
     L = LANES
     W = WIDTH
     mask = (1 << TABLE_BITS) - 1
@@ -477,7 +481,7 @@ def _stage_chunk(state, c, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi
     for b in range(chunk_q.shape[0]):
         if (c >> b) & 1:
             base |= 1 << chunk_q[b]
-    for i in range(n_local):
+    for i in range(n_local if not fresh else 0):
         o = base + loc_lo[i & mask] + loc_hi[i >> TABLE_BITS]
         if contiguous:
             _load_lanes(state[o:o + L], buf[i * W:i * W + W])
@@ -486,6 +490,10 @@ def _stage_chunk(state, c, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi
                 z = state[o + lane_off[lane]]
                 buf[i * W + lane] = z.real
                 buf[i * W + L + lane] = z.imag
+    if fresh:
+        buf[:n_local * W] = 0.0
+        if base == 0:
+            buf[0] = 1.0  # amplitude 0: local index 0, lane 0, real part
     for p in range(descs.shape[0]):
         desc = descs[p]
         off = desc[B_OFF]
@@ -519,17 +527,17 @@ def _stage_chunk(state, c, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi
 
 
 @njit(**_FAST)
-def run_stage(state, c0, c1, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi, dlane, dcq,
-              dcp, pool, bufs, tmps, accs, offss):
+def run_stage(state, c0, c1, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi,
+              dlane, dcq, dcp, pool, bufs, tmps, accs, offss):
     """Serial stage run over chunks ``[c0, c1)`` (scratch of thread 0)."""
     for c in range(c0, c1):
-        _stage_chunk(state, c, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi, dlane,
-                     dcq, dcp, pool, bufs[0], tmps[0], accs[0], offss[0])
+        _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi,
+                     dlane, dcq, dcp, pool, bufs[0], tmps[0], accs[0], offss[0])
 
 
 @njit(parallel=True, **_FAST)
-def run_stage_parallel(state, c0, c1, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi,
-                       dlane, dcq, dcp, pool, bufs, tmps, accs, offss):
+def run_stage_parallel(state, c0, c1, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo,
+                       dhi, dlane, dcq, dcp, pool, bufs, tmps, accs, offss):
     """Stage run over chunks ``[c0, c1)`` on numba's threads, each with its own scratch.
 
     Call it with a parallel chunk size of 1 (:func:`dynamic`) so that chunks are handed out
@@ -537,8 +545,8 @@ def run_stage_parallel(state, c0, c1, k, loc_lo, loc_hi, lane_off, chunk_q, desc
     """
     for c in prange(c0, c1):
         t = numba.get_thread_id()
-        _stage_chunk(state, c, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi, dlane,
-                     dcq, dcp, pool, bufs[t], tmps[t], accs[t], offss[t])
+        _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi,
+                     dlane, dcq, dcp, pool, bufs[t], tmps[t], accs[t], offss[t])
 
 
 # ----------------------------------------------------------------------------------------
@@ -770,8 +778,8 @@ def _signatures(dtype: np.dtype) -> dict[object, list[tuple[object, ...]]]:
     imat = t.Array(i64, 2, "C")
     fmat = t.Array(f, 2, "C")
     cmat = t.Array(c, 2, "C")
-    stage = (vec, i64, i64, i64, ivec, ivec, ivec, ivec, imat, imat, imat, imat, imat, imat,
-             vec, fmat, fmat, fmat, imat)
+    stage = (vec, i64, i64, t.boolean, i64, ivec, ivec, ivec, ivec, imat, imat, imat, imat,
+             imat, imat, vec, fmat, fmat, fmat, imat)
     return {
         run_direct: [(cmat, imat, ivec, cmat)],
         run_direct_parallel: [(vec, ivec, vec, i64, i64)],

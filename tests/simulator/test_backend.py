@@ -193,6 +193,33 @@ def test_per_submit_seed_and_sweep_reproducible() -> None:
         assert_distribution(counts, {"0": 1 - p1, "1": p1})
 
 
+@pytest.mark.parametrize("width", [1, 13], ids=["batched", "one-by-one"])
+def test_sweep_element_i_uses_seed_plus_i(width: int) -> None:
+    """Chunked sweeps equal one sweep, and element ``i`` equals a single run with
+    ``seed + i`` (13 qubits: the bindings run one by one on the worker)."""
+    body = [f"h q[{q}];" for q in range(1, width)] + ["ry(theta) q[0];", "c[0] = measure q[0];"]
+    text = program(width, body, num_clbits=1, inputs=["theta"])
+    bindings = [{"theta": t} for t in np.linspace(0.2, 3.0, 6)]
+
+    async def go() -> tuple[list[dict[str, int]], list[dict[str, int]], list[dict[str, int]]]:
+        backend = make_backend()
+        ext = backend.extension("batch")
+
+        async def counts(ids: list[str]) -> list[dict[str, int]]:
+            return [dict((await backend.result(j)).counts) for j in ids]
+
+        whole = await counts(await ext.submit_sweep(text, bindings, 300, seed=50))
+        chunks = (await counts(await ext.submit_sweep(text, bindings[:4], 300, seed=50))
+                  + await counts(await ext.submit_sweep(text, bindings[4:], 300, seed=54)))
+        single = [await counts([await backend.submit(text, 300, b, seed=50 + i)])
+                  for i, b in enumerate(bindings)]
+        return whole, chunks, [c for [c] in single]
+
+    whole, chunks, single = run(go())
+    assert whole == chunks == single
+    assert len({tuple(sorted(c.items())) for c in whole}) > 1
+
+
 def test_batch_extension() -> None:
     async def go() -> list[dict[str, int]]:
         backend = make_backend(seed=5)
