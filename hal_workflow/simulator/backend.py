@@ -427,7 +427,7 @@ class SimulatorBackend(Backend):
             return int(seed)
         if self._seed is not None:
             return self._seed
-        return int(np.random.SeedSequence().entropy % (1 << 63))
+        return secrets.randbits(63)
 
     def _inline(self, exe: Executable) -> bool:
         return not exe.per_shot and exe.num_qubits <= INLINE_MAX_QUBITS and kernels.is_compiled(
@@ -571,8 +571,8 @@ class SimulatorBackend(Backend):
                                               make_run(self._options.threads))
                 each = (time.perf_counter() - start) / len(jobs)
                 for job, counts, s in zip(jobs, all_counts, seeds, strict=True):
-                    self._jobs.run(job, lambda j, c=counts, s=s: self._result(
-                        j, exe, c, shots, s, each, program))
+                    result = self._result(job, exe, counts, shots, s, each, program)
+                    self._jobs.run(job, lambda _job, r=result: r)
                 return
             for job, binding, s in zip(jobs, bindings, seeds, strict=True):
                 self._run_and_notify(job, self._work(exe, shots, binding, s, program))

@@ -404,9 +404,6 @@ class UnitaryPlan:
             else:
                 step.apply(states, pools, run)
 
-    @property
-    def num_steps(self) -> int:
-        return len(self.steps)
 
 
 def initial_states(batch: int, num_qubits: int, dtype: np.dtype) -> np.ndarray:
@@ -441,7 +438,7 @@ class Readout:
         self.num_clbits = num_clbits
         self.mask = sum(1 << c for c, _ in self.pairs)
         self.wide = num_clbits > 62
-        self._hist_cache: dict[int, tuple[np.ndarray, list[int]]] = {}
+        self._hist_cache: dict[int, tuple[np.ndarray | None, list[int], list[str]]] = {}
 
     def key(self, value: int) -> str:
         return format(value, f"0{self.num_clbits}b") if self.num_clbits else ""
@@ -639,6 +636,7 @@ class Executable:
         self.per_shot = needs_per_shot(lowered.operations)
         self.mode = "per-shot" if self.per_shot else "statevector"
         self._perm = list(range(self.num_qubits))  # logical -> physical
+        self.unitary: LazyPlan | None = None
         self.instructions: list[_Instr] = []
         self._final: list[tuple[int, int]] = []  # (physical qubit, clbit) sampled at the end
         if self.per_shot:

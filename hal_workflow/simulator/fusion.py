@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hal_workflow.circuits.ir import Expr
-from hal_workflow.simulator.gates import ResolvedGate, controlled
+from hal_workflow.simulator.gates import ResolvedGate
 
 MAX_DENSE = 5
 """Largest dense block (the kernels' limit)."""
@@ -121,7 +121,7 @@ def fuse(
                 for subset in itertools.combinations(free, size):
                     union = qubits.union(*(b.qubits for b in subset))
                     kinds = {alone.kind, *(b.kind for b in subset)}
-                    merged_kind = next(k for k in ("dense", "perm", "diag") if k in kinds)
+                    merged_kind: str = next(k for k in ("dense", "perm", "diag") if k in kinds)
                     if len(union) > _LIMITS.get(merged_kind, max_fused):
                         continue
                     if local is not None and merged_kind != "diag" and not union <= local:
@@ -383,9 +383,3 @@ class GateMatrix:
         if self.kind == "diag":
             m = np.diagonal(m, axis1=-2, axis2=-1)
         return np.ascontiguousarray(m.reshape(batch, self.size))
-
-
-def dense_controlled(gate: ResolvedGate, values: Mapping[str, np.ndarray] | None,
-                     batch: int) -> np.ndarray:
-    """The gate's full matrix (controls expanded), for reference paths and tests."""
-    return controlled(gate.base_matrix(values, batch), gate.ctrl_values)

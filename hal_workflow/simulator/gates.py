@@ -26,6 +26,7 @@ import cmath
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import CodeType
 
 import numpy as np
 
@@ -380,7 +381,7 @@ _NUMPY_NAMESPACE: dict[str, object] = {
     "floor": np.floor,
     "ceiling": np.ceil,
 }
-_compiled: dict[str, object] = {}
+_compiled: dict[str, CodeType] = {}
 
 
 def evaluate_batch(

@@ -10,7 +10,11 @@ Two ways of applying gates:
   is copied into a split real/imaginary buffer (``[local index][re x8, im x8]``), every fused
   gate of the stage is applied there, and the chunk is written back. The 8 lanes are 3 qubits
   no dense gate of the stage touches, so every gate kernel works on 8 independent lanes that
-  LLVM turns into SIMD instructions.
+  LLVM turns into SIMD instructions. Operations are dense matrices (1-3 qubits have their own
+  kernels), monomial matrices (a copy and a phase per row) and diagonal phase tables (whose
+  qubits may lie outside the buffer: their bits are constant per chunk, or per lane). Chunks
+  are handed to the threads one at a time. The first stage on a fresh state fills its buffers
+  instead of reading the (uninitialised) state.
 
 For LLVM to vectorise the lane loops it must know that the buffer being written and the
 scratch it reads from do not overlap. Numba cannot say so, so this module (a) registers

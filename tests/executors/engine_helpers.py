@@ -35,22 +35,3 @@ def parsl_loaded(site: str, run_dir: Path) -> Iterator[object]:
     options = {"max_threads": 2} if site == "local_threads" else {"max_workers": 2}
     with parsl.load(parsl_config(site, run_dir=str(run_dir), **options)) as dfk:
         yield dfk
-
-
-def sim_sweeps_seed_per_element() -> bool:
-    """Whether the simulator samples sweep element ``j`` of ``submit_sweep(seed=s)`` with seed
-    ``s + j`` (as ``submit_batch`` does), which chunk-invariant seeding needs."""
-    from hal_workflow.circuits import Circuit
-    from hal_workflow.orchestration.sync import backend_for, run_sync
-
-    circuit = Circuit.from_qasm('OPENQASM 3.0; include "stdgates.inc"; input float t; '
-                                "qubit[3] q; bit[3] c; ry(t) q[0]; h q[1]; h q[2]; c = measure q;")
-    backend = backend_for({"name": "sim", "threads": 1})
-    batch = backend.extension("batch")
-
-    async def counts(seed: int, bindings: list[dict[str, float]]) -> list[dict[str, int]]:
-        ids = await batch.submit_sweep(circuit, bindings, 100, seed=seed)
-        return [dict((await backend.result(i)).counts) for i in ids]
-
-    bindings = [{"t": 0.3}, {"t": 1.1}]
-    return run_sync(counts(5, bindings))[1] == run_sync(counts(6, bindings[1:]))[0]

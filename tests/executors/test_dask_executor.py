@@ -7,7 +7,6 @@ import time
 
 import pytest
 from distributed import Client
-from engine_helpers import sim_sweeps_seed_per_element
 
 from hal_workflow.circuits import Circuit
 from hal_workflow.contract import ExecutionResult, JobState, ValidationError
@@ -49,9 +48,6 @@ def test_submit_and_map_circuits(dask_client: Client, sim_spec: dict) -> None:
 def test_sweep_matches_single_process_run_whatever_the_chunking(
     dask_client: Client, backend: str
 ) -> None:
-    if backend == "sim" and not sim_sweeps_seed_per_element():
-        pytest.xfail("the simulator's submit_sweep(seed=s) draws every binding from one "
-                     "generator; chunk-invariant seeding needs element j seeded with s + j")
     spec = {"name": backend, "seed": 1234}
     circuit = PARAMETRISED if backend == "sim" else "OPENQASM 3.0; qubit[3] q; input float t;"
     reference = counts(local_sweep(circuit, BINDINGS, spec, shots=300))

@@ -6,7 +6,7 @@ from concurrent.futures import Future
 
 import numpy as np
 import pytest
-from engine_helpers import example, sim_sweeps_seed_per_element
+from engine_helpers import example
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
@@ -44,9 +44,6 @@ def test_sweep_futures_in_input_order(parsl_dfk: object) -> None:
 
 
 def test_sweep_matches_single_process_run(parsl_dfk: object) -> None:
-    if not sim_sweeps_seed_per_element():
-        pytest.xfail("the simulator's submit_sweep(seed=s) draws every binding from one "
-                     "generator; chunk-invariant seeding needs element j seeded with s + j")
     spec = {**SPEC, "seed": 99}
     reference = [dict(r.counts) for r in local_sweep(ROTATED, BINDINGS, spec, 300)]
     for chunk_size in (None, 5):
