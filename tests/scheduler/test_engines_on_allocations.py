@@ -1,4 +1,4 @@
-"""Dask and Parsl workers inside SLURM jobs on the test cluster run a small sweep.
+"""Dask and Parsl workers inside SLURM jobs on the test cluster run a sweep and the VQE example.
 
 The clusters come from the project's site configs (``hal_workflow.executors.config``:
 ``dask_cluster(site, ...)``, ``parsl_config(site, ...)``), kept on loopback. After the
@@ -9,8 +9,10 @@ Torque-style wrappers (PBS commands over Slurm).
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +43,19 @@ def check_sweep(results: list[ExecutionResult]) -> None:
                                            {"1": SHOTS}]
 
 
+def run_vqe_example(engine: object) -> None:
+    """``examples/vqe_h2.py``'s VQE on ``engine`` reaches the exact ground energy (eigvalsh)
+    within chemical accuracy."""
+    path = Path(__file__).resolve().parents[2] / "examples" / "vqe_h2.py"
+    spec = importlib.util.spec_from_file_location("vqe_h2", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["vqe_h2"] = module
+    spec.loader.exec_module(module)
+    outcome = module.vqe(engine, {"name": "sim", "seed": 5}, exact=True, shots=1000)
+    assert outcome.converged, f"VQE error {outcome.error:.2e} Ha"
+
+
 def jobs_named(fragment: str) -> list[str]:
     """Slurm ids of live jobs whose name contains ``fragment``."""
     out = subprocess.run(["squeue", "-h", "-o", "%i %j"], capture_output=True, text=True,
@@ -68,6 +83,7 @@ def test_dask_workers_in_batch_jobs(site: str, tag: str, tmp_path: Path) -> None
 
     from hal_workflow.executors import dask as hal_dask
     from hal_workflow.executors.config import dask_cluster
+    from hal_workflow.executors.engines import Engine
 
     extra = [f"--output={tmp_path}/dask-%j.out"] if site == "slurm" else []
     cluster = dask_cluster(site, job_name=tag, queue="debug", cores=1, processes=1,
@@ -81,6 +97,7 @@ def test_dask_workers_in_batch_jobs(site: str, tag: str, tmp_path: Path) -> None
         check_sweep(hal_dask.sweep(client, Circuit.from_qasm(RX),
                                    [{"theta": t} for t in THETAS], "sim", SHOTS,
                                    progress=False))
+        run_vqe_example(Engine("dask", client=client))
     wait_for(lambda: not jobs_named(tag), 30, "the worker jobs to leave squeue")
 
 
@@ -90,6 +107,7 @@ def test_parsl_workers_in_batch_jobs(site: str, tag: str, tmp_path: Path) -> Non
 
     from hal_workflow.executors import parsl as hal_parsl
     from hal_workflow.executors.config import parsl_config
+    from hal_workflow.executors.engines import Engine
 
     common = {"walltime": "00:10:00", "address": "127.0.0.1", "max_workers_per_node": 2,
               "run_dir": str(tmp_path / "runinfo"), "label": tag}
@@ -102,6 +120,7 @@ def test_parsl_workers_in_batch_jobs(site: str, tag: str, tmp_path: Path) -> Non
         futures = hal_parsl.sweep(Circuit.from_qasm(RX), [{"theta": t} for t in THETAS],
                                   "sim", SHOTS)
         check_sweep([f.result(timeout=120) for f in futures])
+        run_vqe_example(Engine("parsl", dfk=dfk))
         provider = dfk.executors[tag].provider
         block_jobs = [str(j) for j in provider.resources]
         assert block_jobs, "no batch job was submitted"
