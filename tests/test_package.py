@@ -70,8 +70,8 @@ def test_every_adapter_and_engine_imports_together(module: str, sdk: str) -> Non
     """``[all]`` installs every adapter in one environment (the one the tests run in)."""
     import importlib
 
-    importlib.import_module(sdk)
-    importlib.import_module(module)
+    assert importlib.import_module(sdk).__name__ == sdk
+    assert importlib.import_module(module).__name__ == module
 
 
 def test_installed_distributions_are_consistent() -> None:
