@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -19,18 +19,24 @@ from hal_workflow.contract.errors import ConfigurationError, HalError
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-EXAMPLE_SPECS: dict[str, Callable[[], Mapping[str, Any] | None]] = {
-    "sim": lambda: {"name": "sim"},
-    "braket": lambda: {"name": "braket", "device": "local"},
-    "ibm": lambda: {"name": "ibm", "backend": "fake_manila"},
-    "qdmi": lambda: {"name": "qdmi", "device": "mqt.ddsim.default"},
+def _qdmi_specs() -> list[dict[str, Any]]:
+    from hal_workflow.backends.qdmi import list_qdmi_devices
+
+    return [{"name": "qdmi", "device": device.id} for device in list_qdmi_devices()]
+
+
+EXAMPLE_SPECS: dict[str, Callable[[], list[dict[str, Any]]]] = {
+    "sim": lambda: [{"name": "sim"}],
+    "braket": lambda: [{"name": "braket", "device": "local"}],
+    "ibm": lambda: [{"name": "ibm", "backend": "fake_manila"}],
+    "qdmi": _qdmi_specs,
     "iqm": lambda: (
-        {"name": "iqm", "url": os.environ["IQM_SERVER_URL"]}
+        [{"name": "iqm", "url": os.environ["IQM_SERVER_URL"]}]
         if os.environ.get("IQM_SERVER_URL")
-        else None
+        else []
     ),
 }
-"""A spec to show for each built-in backend in ``hal-workflow backends`` (None: needs input)."""
+"""Specs to show for each built-in backend in ``hal-workflow backends`` (empty: needs input)."""
 
 SPEC_HINTS = {
     "iqm": '{"name": "iqm", "url": URL} (or set IQM_SERVER_URL)',
@@ -101,14 +107,21 @@ def backends(as_json: bool) -> None:
 
     rows: list[dict[str, Any]] = []
     for name in available_backends():
-        example = EXAMPLE_SPECS.get(name, lambda: None)()
-        row: dict[str, Any] = {"name": name, "spec": example or SPEC_HINTS.get(name, name)}
-        if example is not None:
+        try:
+            examples = EXAMPLE_SPECS.get(name, list)()
+        except HalError as exc:  # the backend's SDK is missing or broken
+            rows.append({"name": name, "spec": SPEC_HINTS.get(name, name),
+                         "unavailable": str(exc)})
+            continue
+        if not examples:
+            rows.append({"name": name, "spec": SPEC_HINTS.get(name, name)})
+        for example in examples:
+            row: dict[str, Any] = {"name": name, "spec": example}
             try:
                 row["capabilities"] = get_backend(example).capabilities().to_dict()
             except HalError as exc:
                 row["unavailable"] = str(exc)
-        rows.append(row)
+            rows.append(row)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

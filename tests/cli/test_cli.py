@@ -101,3 +101,17 @@ def test_backends_lists_the_simulator() -> None:
     rows = {row["name"]: row for row in json.loads(out.stdout)}
     assert rows["sim"]["capabilities"]["simulator"] is True
     assert {"ibm", "braket", "iqm", "qdmi", "slurm", "pbs"} <= set(rows)
+
+
+def test_backends_lists_every_qdmi_device() -> None:
+    from hal_workflow.backends.qdmi import list_qdmi_devices
+
+    out = cli("backends", "--json")
+    assert out.returncode == 0, out.stderr
+    listed = {row["spec"]["device"]: row for row in json.loads(out.stdout)
+              if row["name"] == "qdmi"}
+    devices = {device.id: device for device in list_qdmi_devices()}
+    assert set(listed) == set(devices)
+    for device_id, row in listed.items():
+        assert row["capabilities"]["num_qubits"] > 0
+        assert row["capabilities"]["name"], device_id
