@@ -285,10 +285,14 @@ def test_closed_backend_refuses_jobs() -> None:
 
 def test_import_does_not_load_numba() -> None:
     code = ("import sys, hal_workflow, hal_workflow.simulator; "
-            "assert 'numba' not in sys.modules, 'numba imported'; "
+            "print('numba' in sys.modules); "
             "from hal_workflow.simulator import SimulatorBackend; "
-            "assert 'numba' in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+            "print('numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    # not loaded by the package imports; loaded once the backend class is asked for
+    assert out.stdout.split() == ["False", "True"]
 
 
 def test_sweep_element_j_is_seeded_with_seed_plus_j() -> None:
