@@ -250,11 +250,9 @@ def _checked_value(name: str, value: Any, integer: bool, source: str | None) -> 
     return number
 
 
-def as_circuit(circuit: Circuit | str) -> Circuit:
-    """``circuit`` as a :class:`Circuit`: text is parsed and checked by our own parser, so every
-    backend reports a malformed program with the same ``CircuitError``."""
-    if isinstance(circuit, Circuit):
-        return circuit
-    if isinstance(circuit, str):
-        return Circuit.from_qasm(circuit)
-    raise CircuitError(f"expected a Circuit or OpenQASM 3 text, got {type(circuit).__name__}")
+def as_circuit(circuit: Any) -> Circuit:
+    """``circuit`` as a :class:`Circuit` (see :func:`hal_workflow.circuits.conversion.as_circuit`,
+    which also converts registered framework circuits)."""
+    from hal_workflow.circuits.conversion import as_circuit as convert
+
+    return convert(circuit)

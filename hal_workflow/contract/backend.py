@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import re
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from hal_workflow.contract.secrets import SECRET_KEY_PATTERN, redact
 from hal_workflow.contract.errors import (
     BackendUnavailableError,
     HalError,
@@ -39,12 +39,13 @@ if TYPE_CHECKING:
 CONTRACT_VERSION = "1.0"
 
 
-_SECRET_KEY = re.compile(r"token|secret|password|passwd|api[_-]?key|credential", re.IGNORECASE)
+_SECRET_KEY = SECRET_KEY_PATTERN
 
 
 def redact_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``spec`` safe to print: values of secret-looking keys become ``'***'``."""
-    return {k: ("***" if _SECRET_KEY.search(str(k)) else v) for k, v in spec.items()}
+    """A copy of ``spec`` safe to print: every :class:`~hal_workflow.contract.secrets.Secret`
+    and every value of a secret-looking key becomes ``'***'``, at any depth."""
+    return dict(redact(spec))
 
 
 class Backend(abc.ABC):
