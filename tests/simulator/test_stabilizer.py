@@ -85,7 +85,8 @@ def test_random_clifford_matches_statevector(seed: int) -> None:
 
 def test_measuring_some_qubits_into_chosen_clbits() -> None:
     # GHZ on 3 qubits, qubit 2 read into clbit 0, qubit 0 into clbit 3, clbits 1-2 never set
-    text = "\n".join([*header(3, 4), "h q[0];", "cx q[0], q[1];", "cx q[1], q[2];", "c[0] = measure q[2];", "c[3] = measure q[0];"])
+    text = "\n".join([*header(3, 4), "h q[0];", "cx q[0], q[1];", "cx q[1], q[2];",
+                      "c[0] = measure q[2];", "c[3] = measure q[0];"])
     assert_matches(sample(text, 4000, 1), {"0000": 0.5, "1001": 0.5})
 
 
