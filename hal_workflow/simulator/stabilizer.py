@@ -14,8 +14,11 @@ Sampling:
   ``P_k``, which flips exactly the later outcomes on qubits where ``P_k`` has an X part. So the
   outcomes form the affine space ``o + span{P_k restricted to the measured qubits}``, and all
   shots come from one GF(2) matrix product.
-* **Mid-circuit measurement, reset and classically controlled gates**: the part before the
-  first of them runs once; the rest runs per shot on a copy of the tableau.
+* **Mid-circuit measurement, reset and classically controlled Paulis**: Pauli frames (as
+  stim's frame simulator): one reference run on the tableau, and per shot only the Pauli
+  separating it from the reference, all shots at once.
+* **Other classically controlled gates**: the part before the first measurement runs once;
+  the rest runs per shot on a copy of the tableau.
 
 Bit order follows the rest of the simulator: qubit ``q`` is bit ``q``; counts keys cover every
 classical bit, clbit 0 rightmost.
@@ -313,6 +316,8 @@ class StabilizerProgram:
             raise _Cancelled
         if not self.rest:
             bits = self._sample_terminal(base, shots, rng)
+        elif _pauli_feedback_only(self.rest):
+            bits = self._sample_frames(base, shots, rng, cancelled)
         else:
             bits = np.zeros((shots, self.num_clbits), dtype=np.uint8)
             for shot in range(shots):
@@ -333,6 +338,62 @@ class StabilizerProgram:
         for j, (_, clbit) in enumerate(self.terminal):  # a later measurement overwrites
             bits[:, clbit] = out[:, j]
         return bits
+
+    def _sample_frames(self, base: Tableau, shots: int, rng: np.random.Generator,
+                       cancelled: Callable[[], bool] | None) -> np.ndarray:
+        """Pauli-frame sampling (as stim's frame simulator): one reference run on the tableau,
+        random outcomes fixed to 0, and per shot only the Pauli that separates that shot from
+        the reference, propagated through the Cliffords as X and Z bits. Each shot starts
+        with a random Z frame on every qubit (|0> does not see it); gates turn it into the
+        randomness of later measurements, and a measurement re-randomises its qubit's Z.
+        Classically controlled Paulis add to the frames of the shots whose condition differs
+        from the reference's."""
+        n = self.num_qubits
+        reference = base.copy()
+        fx = np.zeros((n, shots), dtype=bool)
+        fz = rng.integers(0, 2, size=(n, shots), dtype=np.uint8).astype(bool)
+        for instr in self.prefix:  # the frames start at |0...0>, before the prefix
+            _frame_gate(instr, fx, fz)
+        ref_bits = np.zeros(self.num_clbits, dtype=bool)
+        shot_bits = np.zeros((self.num_clbits, shots), dtype=bool)
+        for step, instr in enumerate(self.rest):
+            if cancelled is not None and step % 64 == 0 and cancelled():
+                raise _Cancelled
+            kind = instr[0]
+            if kind == "measure":
+                q, c = instr[1], instr[2]
+                outcome, _, _ = reference.measure(q, 0)
+                ref_bits[c] = bool(outcome)
+                shot_bits[c] = fx[q] ^ bool(outcome)
+                fz[q] = rng.integers(0, 2, size=shots, dtype=np.uint8).astype(bool)
+            elif kind == "reset":
+                q = instr[1]
+                outcome, _, _ = reference.measure(q, 0)
+                if outcome:
+                    reference.apply(("x", q))
+                fx[q] = False
+                fz[q] = rng.integers(0, 2, size=shots, dtype=np.uint8).astype(bool)
+            elif kind == "if":
+                _, cond_bits, value, body, other = instr
+                ref_true = all(ref_bits[c] == bool(value >> i & 1)
+                               for i, c in enumerate(cond_bits))
+                shot_true = np.ones(shots, dtype=bool)
+                for i, c in enumerate(cond_bits):
+                    shot_true &= shot_bits[c] == bool(value >> i & 1)
+                for pauli in body if ref_true else other:
+                    reference.apply(pauli)
+                # the shot's Pauli times the reference's: body x other where they differ
+                differs = shot_true ^ ref_true
+                for pauli in (*body, *other):
+                    q = pauli[1]
+                    if pauli[0] in ("x", "y"):
+                        fx[q] ^= differs
+                    if pauli[0] in ("z", "y"):
+                        fz[q] ^= differs
+            else:
+                reference.apply(instr)
+                _frame_gate(instr, fx, fz)
+        return shot_bits.T.astype(np.uint8)
 
     def _one_shot(self, tableau: Tableau, rng: np.random.Generator) -> np.ndarray:
         clbits = np.zeros(self.num_clbits, dtype=np.uint8)
@@ -466,6 +527,36 @@ def _multiply_rows(x: np.ndarray, z: np.ndarray, r: np.ndarray, targets: np.ndar
     r[targets] = r[targets] ^ r[p] ^ ((exponent % 4) // 2).astype(bool)
     x[targets] = nx
     z[targets] = nz
+
+
+def _pauli_feedback_only(instrs: Sequence[Instr]) -> bool:
+    """Whether every classically controlled block holds only Pauli gates (frame-friendly)."""
+    for instr in instrs:
+        if instr[0] == "if" and not all(
+            i[0] in ("x", "y", "z") for branch in (instr[3], instr[4]) for i in branch
+        ):
+            return False
+    return True
+
+
+def _frame_gate(instr: Instr, fx: np.ndarray, fz: np.ndarray) -> None:
+    """Propagate Pauli frames (signs do not matter) through one Clifford primitive."""
+    kind = instr[0]
+    if kind == "h":
+        a = instr[1]
+        fx[a], fz[a] = fz[a].copy(), fx[a].copy()
+    elif kind in ("s", "sdg"):
+        a = instr[1]
+        fz[a] ^= fx[a]
+    elif kind == "cx":
+        a, b = instr[1], instr[2]
+        fx[b] ^= fx[a]
+        fz[a] ^= fz[b]
+    elif kind == "swap":
+        a, b = instr[1], instr[2]
+        fx[[a, b]] = fx[[b, a]]
+        fz[[a, b]] = fz[[b, a]]
+    # x, y, z: Paulis commute with frames up to sign
 
 
 class _Cancelled(Exception):

@@ -90,9 +90,11 @@ def test_measuring_some_qubits_into_chosen_clbits() -> None:
     assert_matches(sample(text, 4000, 1), {"0000": 0.5, "1001": 0.5})
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_dynamic_circuits_match_aer(seed: int) -> None:
-    """Mid-circuit measurement, reset and classically controlled Paulis, per shot."""
+@pytest.mark.parametrize(("seed", "feedback"), [(s, "xyz") for s in range(12)]
+                         + [(s, "hs") for s in range(12, 16)])
+def test_dynamic_circuits_match_aer(seed: int, feedback: str) -> None:
+    """Mid-circuit measurement, reset and classically controlled gates: Paulis (sampled with
+    Pauli frames) and other Cliffords (sampled shot by shot)."""
     rng = random.Random(1000 + seed)
     n = rng.randint(2, 5)
     lines = header(n)
@@ -105,7 +107,7 @@ def test_dynamic_circuits_match_aer(seed: int) -> None:
         if roll < 0.4:
             lines.append(f"reset q[{rng.randrange(n)}];")
         elif roll < 0.8:
-            lines.append(f"if (c[{c}]) {{ {rng.choice('xyz')} q[{rng.randrange(n)}]; }}")
+            lines.append(f"if (c[{c}]) {{ {rng.choice(feedback)} q[{rng.randrange(n)}]; }}")
     lines += [f"c[{i}] = measure q[{i}];" for i in range(n)]
     text = "\n".join(lines)
     reference_shots = 20_000
