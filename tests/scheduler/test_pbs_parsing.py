@@ -21,7 +21,7 @@ from scheduler_helpers import BELL, DATA
 from hal_workflow.backends.registry import register_backend
 from hal_workflow.contract.errors import JobNotFoundError
 from hal_workflow.contract.types import JobState
-from hal_workflow.orchestration.jobdir import JobDir
+from hal_workflow.orchestration.jobdir import JobDir, Task
 from hal_workflow.orchestration.scheduler import PBSBackend, make_job_id
 from hal_workflow.orchestration.schedulers import pbs, slurm
 from hal_workflow.orchestration.schedulers.base import Phase
@@ -260,7 +260,8 @@ def test_foreign_and_malformed_ids_are_not_found(pbspro: PBSBackend, tmp_path: P
     with pytest.raises(JobNotFoundError, match="no hal-workflow job directory"):
         asyncio.run(pbspro.status(f"12@{tmp_path}"))
     directory = JobDir.create(tmp_path / "jobs")
-    directory.write_inputs("slurm", {"name": "sim"}, 10, [BELL], [(0, None)], array=False)
+    directory.write_inputs("slurm", {"name": "sim"}, 10, [BELL], [Task(0, 0, None)], array=False,
+                           submit={"job_name": "hal-test", "tag": "hal-workflow:test"})
     directory.write("scheduler_job", {"id": "12"})
     with pytest.raises(JobNotFoundError, match="holds a slurm job"):
         asyncio.run(pbspro.status(str(make_job_id("12", directory))))

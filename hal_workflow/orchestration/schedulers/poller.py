@@ -1,0 +1,92 @@
+"""One poll loop per scheduler per process: every tracked job shares each scheduler call.
+
+A status check asks :meth:`Poller.states` for a few ids. When the answers held for them are
+younger than the current interval they are returned as they are; otherwise one *round*
+refreshes every id this process tracks at once (one ``squeue``, then one ``sacct`` for the
+ids that left it, in :meth:`Scheduler.query`). Rounds are spaced by an interval that starts at
+``scheduler.poll-interval`` (or the spec's ``poll_interval``) and grows by half after every
+round in which nothing changed, up to ``scheduler.max-poll-interval``; any change brings it
+back down. An id stops being tracked when its job is recorded as ended (:meth:`forget`) or
+when nobody asked about it for a while. Like Parsl's ``status_polling_interval``, this makes
+the scheduler's load independent of how many jobs a workflow watches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+
+from hal_workflow.orchestration.schedulers.base import Scheduler, SchedulerState
+
+logger = logging.getLogger(__name__)
+
+BACKOFF = 1.5
+
+
+class Poller:
+    """Shared, cached scheduler answers for one scheduler (see the module docstring)."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+        self._lock = threading.Lock()
+        self._answers: dict[str, tuple[float, SchedulerState | None]] = {}
+        self._live: dict[str, float] = {}  # id -> when it was last asked about
+        self._interval: float | None = None
+        self.rounds = 0
+
+    def states(self, ids: Sequence[str], interval: float, max_interval: float
+               ) -> dict[str, SchedulerState]:
+        """The scheduler's answers for ``ids`` (those it knows), at most one interval old."""
+        with self._lock:
+            now = time.monotonic()
+            for job_id in ids:
+                self._live[job_id] = now
+            current = min(self._interval or interval, max_interval)
+            stale = [i for i in ids if now - self._answers.get(i, (-1e9, None))[0] >= current]
+            if stale:
+                self._round(now, interval, max_interval)
+            return {i: s for i in ids if (s := self._answers.get(i, (0.0, None))[1])}
+
+    def forget(self, ids: Iterable[str]) -> None:
+        """Stop tracking ``ids`` (their jobs ended and that is recorded)."""
+        with self._lock:
+            for job_id in ids:
+                self._live.pop(job_id, None)
+                self._answers.pop(job_id, None)
+
+    def _round(self, now: float, interval: float, max_interval: float) -> None:
+        idle = max(60.0, 4 * max_interval)
+        for job_id in [i for i, asked in self._live.items() if now - asked > idle]:
+            del self._live[job_id]
+            self._answers.pop(job_id, None)
+        wanted = list(self._live)
+        answers = self.scheduler.query(wanted)
+        self.rounds += 1
+        stamp = time.monotonic()
+        changed = False
+        for job_id, state in answers.items():
+            old = self._answers.get(job_id, (0.0, None))[1]
+            changed |= old is None or (old.vendor_state, old.reason) != (state.vendor_state,
+                                                                        state.reason)
+            self._answers[job_id] = (stamp, state)
+        for job_id in wanted:
+            if job_id not in answers:
+                self._answers[job_id] = (stamp, None)
+        previous = self._interval or interval
+        self._interval = interval if changed else min(previous * BACKOFF, max_interval)
+
+
+_pollers: dict[tuple[str, ...], Poller] = {}
+_pollers_lock = threading.Lock()
+
+
+def poller_for(scheduler: Scheduler) -> Poller:
+    """The process's poller for ``scheduler`` (one per kind and flavour of scheduler)."""
+    key = scheduler.identity()
+    with _pollers_lock:
+        poller = _pollers.get(key)
+        if poller is None:
+            poller = _pollers[key] = Poller(scheduler)
+        return poller
