@@ -138,6 +138,8 @@ def resolve_settings(spec: Mapping[str, Any], scheduler: str) -> dict[str, Any]:
                             ("submit_timeout", "scheduler.submit-timeout")):
         settings[key] = _seconds(settings.get(key, config.get(config_key)), key)
     settings["max_poll_interval"] = max(settings["max_poll_interval"], settings["poll_interval"])
+    if settings.get("job_root") is not None:
+        check_value("job_root", settings["job_root"], "path")
     for key in ("job_root", "python", "flavor", "job_name"):
         if settings.get(key) is not None and not isinstance(settings[key], str):
             raise ConfigurationError(f"{scheduler}: {key} must be a string, "
@@ -547,15 +549,24 @@ class SchedulerBackend(Backend):
     def _scheduler_state(self, ref: JobRef) -> SchedulerState | None:
         """What the scheduler knows, through this process's shared poller: by the task's id,
         then by the id the running job saw (the job-completion log knows array tasks by
-        their own job ids)."""
+        their own job ids), then, for a task that has not started, by its array (PBS
+        wrappers cannot name tasks)."""
         ids = [self._target(ref)]
         started = ref.directory.read("started", ref.index)
         seen = started.get("scheduler_job_id") if started else None
         if seen and str(seen) not in ids:
             ids.append(str(seen))
-        states = self._poller.states(ids, self._settings["poll_interval"],
+        parent = ref.scheduler_id if ref.is_task and started is None else None
+        states = self._poller.states([*ids, *([parent] if parent else [])],
+                                     self._settings["poll_interval"],
                                      self._settings["max_poll_interval"])
-        return next((states[i] for i in ids if i in states), None)
+        for candidate in ids:
+            if candidate in states:
+                return states[candidate]
+        array = states.get(parent) if parent else None
+        if array is not None and array.phase is not Phase.ENDED:
+            return replace(array, job_id=ids[0], phase=Phase.QUEUED)
+        return None
 
     def _combine(self, ref: JobRef, state: SchedulerState | None) -> JobStatus:
         """The contract status from the scheduler's answer and the job directory."""

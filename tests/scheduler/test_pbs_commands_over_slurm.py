@@ -79,7 +79,8 @@ def test_pbs_commands_over_slurm_cancel(tmp_path: Path, job_root: Path,
     vendor = wait_for(lambda: (directory / "vendor_job.json").exists()
                       and read_json(directory / "vendor_job.json"), 30, "the vendor job")
     asyncio.run(backend.cancel(job_id))  # qdel; 'C' + our cancel marker = CANCELLED
-    status = asyncio.run(backend.status(job_id))
+    status = wait_for(lambda: (s := asyncio.run(backend.status(job_id))).is_terminal and s,
+                      30, "the cancel to show")
     assert (status.state, status.vendor_state) == (JobState.CANCELLED, "C")
     wait_for(lambda: not run_job_processes(directory), 15, "run-job to exit")
     assert (tmp_path / "vendor" / vendor["job_id"] / "cancelled").exists()

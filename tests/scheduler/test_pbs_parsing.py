@@ -97,7 +97,20 @@ def test_every_slurm_state_is_mapped(code: str) -> None:
     state = slurm.translate("7", code)
     assert (state.phase, state.outcome, state.reason) == (phase, outcome, reason)
     assert (outcome is not None) == (phase is Phase.ENDED)
-    assert (reason is not None) == (outcome is JobState.FAILED or code == "REVOKED")
+    assert (reason is not None) == (outcome is JobState.FAILED or code == "REVOKED"
+                                    or code.startswith("REQUEUE"))  # requeues say so
+
+
+def test_requeue_and_node_down_show_as_reasons() -> None:
+    """squeue's %r reason reaches SchedulerState.reason for requeued and node-down jobs."""
+    requeued = slurm.translate("7", "REQUEUED", pending_reason="BeginTime")
+    assert requeued.phase is Phase.QUEUED and requeued.reason is not None
+    assert "requeued" in requeued.reason and "BeginTime" in requeued.reason
+    down = slurm.translate("7", "PENDING", pending_reason="ReqNodeNotAvail, UnavailableNodes:n1")
+    assert down.phase is Phase.QUEUED and down.reason is not None
+    assert "ReqNodeNotAvail" in down.reason and "down" in down.reason
+    assert slurm.translate("7", "PENDING", pending_reason="NodeDown").reason is not None
+    assert slurm.translate("7", "PENDING", pending_reason="Priority").reason is None
 
 
 def test_slurm_state_spellings_and_unknown_codes(caplog: pytest.LogCaptureFixture) -> None:
@@ -164,9 +177,10 @@ def fake_pbs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePBS:
 @pytest.fixture
 def pbspro(tmp_path: Path) -> PBSBackend:
     register_backend("procsim", "hal_scheduler_testkit:ProcessBackend")
+    # the fake qstat changes its answer at once: poll it every time (interval from the spec)
     return PBSBackend({"name": "pbs", "flavor": "pbspro", "queue": "workq", "time": "00:10:00",
                        "backend": {"name": "procsim", "root": str(tmp_path / "vendor")},
-                       "job_root": str(tmp_path / "jobs")})
+                       "job_root": str(tmp_path / "jobs"), "poll_interval": 1e-6})
 
 
 def _one_job(answer: dict[str, object], job_id: str) -> str:
