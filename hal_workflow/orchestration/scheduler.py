@@ -703,6 +703,7 @@ class SchedulerBackend(Backend):
         except JobStorageError as exc:
             logger.warning("%s: cancel marker not written: %s", job_id, exc)
         await asyncio.to_thread(self._scheduler.cancel, [self._target(ref)])
+        self._poller.expire([self._target(ref)])
         vendor = ref.directory.read("vendor_job", ref.index)
         if vendor and vendor.get("job_id"):
             threading.Thread(target=self._cancel_vendor, args=(ref, str(vendor["job_id"])),

@@ -41,6 +41,8 @@ class Poller:
         """The scheduler's answers for ``ids`` (those it knows), at most one interval old."""
         with self._lock:
             now = time.monotonic()
+            if any(job_id not in self._live for job_id in ids):
+                self._interval = None  # a new job: its first changes come soon
             for job_id in ids:
                 self._live[job_id] = now
             current = min(self._interval or interval, max_interval)
@@ -48,6 +50,14 @@ class Poller:
             if stale:
                 self._round(now, interval, max_interval)
             return {i: s for i in ids if (s := self._answers.get(i, (0.0, None))[1])}
+
+    def expire(self, ids: Iterable[str]) -> None:
+        """Ask the scheduler again at the next check (after a cancel, say), from the
+        shortest interval."""
+        with self._lock:
+            for job_id in ids:
+                self._answers.pop(job_id, None)
+            self._interval = None
 
     def forget(self, ids: Iterable[str]) -> None:
         """Stop tracking ``ids`` (their jobs ended and that is recorded)."""
