@@ -76,6 +76,7 @@ class Poller:
         self.rounds += 1
         stamp = time.monotonic()
         changed = False
+        self._answers = {k: v for k, v in self._answers.items() if k in self._live}
         for job_id, state in answers.items():
             old = self._answers.get(job_id, (0.0, None))[1]
             changed |= old is None or (old.vendor_state, old.reason) != (state.vendor_state,

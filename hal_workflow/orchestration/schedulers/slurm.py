@@ -204,11 +204,10 @@ class Slurm(Scheduler):
             if "invalid job id" in result.message.lower():
                 return {}  # none of them is still in the controller's memory
             raise BackendUnavailableError(f"squeue failed: {result.message}")
-        wanted = set(ids)
         states: dict[str, SchedulerState] = {}
         for line in result.stdout.splitlines():
             task_id, state, why, own = ([*line.strip().split("|"), "", "", ""])[:4]
-            for job_id in {task_id, own} & wanted:
+            for job_id in {task_id, own} - {""}:  # every task: the poller keeps them all
                 states[job_id] = translate(job_id, state, pending_reason=why)
         return states
 
