@@ -83,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     log = work / "calls.log"
     install_shims(work / "bin", log)
     rows = [run(n, work, log, args.shots, args.seed) for n in args.elements]
-    header = ["elements"] + list(COMMANDS) + ["total", "per element", "target", "wall s",
-                                             "= hal.sweep"]
+    header = ["elements", *COMMANDS, "total", "per element", "target", "wall s", "= hal.sweep"]
     print(" | ".join(header))
     failed = False
     for row in rows:
