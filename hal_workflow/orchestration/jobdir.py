@@ -3,19 +3,25 @@
 The login node writes the inputs; the compute node writes progress and the outcome; any later
 process reads them back with nothing but the path. Layout (``-N`` suffixes for array tasks)::
 
-    job.json                inputs: scheduler, inner backend spec, shots, tasks
+    job.json                inputs: scheduler, inner spec (redacted), shots, tasks (index,
+                            circuit, parameters, seed), the name/tag it is submitted under
     circuit-K.qasm          OpenQASM 3 text of circuit K (tasks name theirs)
     job.sh                  the rendered batch script
-    scheduler_job.json      the scheduler's job id, written right after submission
+    scheduler_job.json      the scheduler's job id: written as soon as sbatch/qsub answers,
+                            or by run-job or a recovery lookup when the submitter died first
     started[-N].json        written by run-job when it starts: host, pid, scheduler ids
     vendor_job[-N].json     the inner (vendor) job id, as soon as it is known
     result[-N].json         the ExecutionResult; written atomically, never overwritten
     error[-N].json          why a job failed (or was stopped) without a result
     cancel[-N].json         cancel() was asked for (tells PBS's ambiguous ends apart)
     final[-N].json          the first terminal status observed (states never go back)
+    vendor_cancel[-N].json  how the login node's background cancel of the vendor job went
 
-Writes are atomic (a temporary file, then a rename or a hard link), so a reader never sees
-half a file, and a result, once written, stays as it is.
+Everything above exists before the job is submitted, up to ``job.sh``. Writes are atomic (a
+temporary file, then a rename or a hard link), so a reader never sees half a file, and a
+result, once written, stays as it is. The root is created 0700 and every file 0600, whatever
+the umask. A full filesystem raises :class:`JobStorageError` (the file, the bytes it needed,
+the bytes free) and leaves no temporary file behind.
 """
 
 from __future__ import annotations
