@@ -101,7 +101,7 @@ __all__ = ["PBSBackend", "SchedulerBackend", "SlurmBackend", "run_job_dir"]
 OPTION_KEYS = frozenset({
     "partition", "queue", "time", "account", "qos", "cpus", "memory", "extra_directives",
     "prologue", "env", "job_root", "job_name", "python", "hooks", "flavor", "poll_interval",
-    "max_poll_interval", "submit_timeout",
+    "max_poll_interval", "submit_timeout", "seed",
 })
 """Settings a spec or a site config may give (besides ``name``, ``backend`` and ``site``)."""
 
@@ -140,6 +140,10 @@ def resolve_settings(spec: Mapping[str, Any], scheduler: str) -> dict[str, Any]:
     settings["max_poll_interval"] = max(settings["max_poll_interval"], settings["poll_interval"])
     if settings.get("job_root") is not None:
         check_value("job_root", settings["job_root"], "path")
+    if "seed" in settings and (isinstance(settings["seed"], bool)
+                               or not isinstance(settings["seed"], int)):
+        raise ConfigurationError(f"{scheduler}: seed must be an integer, "
+                                 f"got {settings['seed']!r}")
     for key in ("job_root", "python", "flavor", "job_name"):
         if settings.get(key) is not None and not isinstance(settings[key], str):
             raise ConfigurationError(f"{scheduler}: {key} must be a string, "
@@ -379,7 +383,11 @@ class SchedulerBackend(Backend):
         return await self._submit(list(circuits), tasks, shots, array=True)
 
     def _seed(self, seed: int | None, index: int) -> int | None:
-        base = self._inner_spec.get("seed") if seed is None else seed
+        """``seed + index``; ``seed`` defaults to the spec's ``seed`` (which the Dask and
+        Parsl engines also read), then the wrapped spec's."""
+        if seed is None:
+            seed = self._settings.get("seed", self._inner_spec.get("seed"))
+        base = seed
         if base is None:
             return None
         if isinstance(base, bool) or not isinstance(base, int):

@@ -232,3 +232,37 @@ def test_array_specs_and_sparse_pbs_arrays() -> None:
     assert "-t" in PBS("torque").submit_args("/j/job.sh", "/j", [3, 5, 9], "t")
     with pytest.raises(ConfigurationError, match="qsub -J"):
         PBS("pbspro").submit_args("/j/job.sh", "/j", [3, 5, 9], "t")
+
+
+def test_array_tasks_carry_the_sweep_seeds(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Task ``i`` is seeded ``seed + i`` (explicit, the spec's, or the wrapped spec's), also
+    for sparse indices; recorded in job.json, which run-job reads. sbatch is a stub here (the
+    real runs are in test_slurm_faults.py)."""
+    import asyncio
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text("#!/bin/sh\necho 123\n")
+    (bin_dir / "sbatch").chmod(0o755)
+    (bin_dir / "scontrol").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "scontrol").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    rx = BELL.replace("h q[0];", "rx(theta) q[0];").replace("bit[2] c;",
+                                                           "bit[2] c;\ninput float theta;")
+
+    def seeds(backend_spec: dict[str, Any], **kwargs: Any) -> list[Any]:
+        backend = get_backend(backend_spec)
+        assert isinstance(backend, SchedulerBackend)
+        bindings = [{"theta": 0.1 * i} for i in range(len(kwargs.get("indices", [0, 1, 2])))]
+        ids = asyncio.run(backend.submit_sweep(rx, bindings, 10, **kwargs))
+        job = json.loads((Path(ids[0].partition("@")[2]) / "job.json").read_text())
+        return [(t["index"], t["seed"]) for t in job["tasks"]]
+
+    inner = {"name": "sim", "seed": 40}
+    base = {"name": "slurm", "backend": inner, "job_root": str(tmp_path / "jobs")}
+    assert seeds(base) == [(0, 40), (1, 41), (2, 42)]
+    assert seeds(base, seed=7) == [(0, 7), (1, 8), (2, 9)]
+    assert seeds({**base, "seed": 100}) == [(0, 100), (1, 101), (2, 102)]
+    assert seeds(base, indices=[3, 5, 9]) == [(3, 43), (5, 45), (9, 49)]
+    assert seeds({**base, "backend": "sim"}) == [(0, None), (1, None), (2, None)]
