@@ -412,8 +412,10 @@ class SchedulerBackend(Backend):
         """OpenQASM text of each circuit, after the inner backend accepted every task."""
         from hal_workflow.circuits import Circuit
 
-        if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
-            raise ConfigurationError(f"shots must be a positive integer, got {shots!r}")
+        if isinstance(shots, bool) or not isinstance(shots, int):  # the range: inner validate
+            issue = ValidationIssue(ValidationCode.SHOTS_OUT_OF_RANGE,
+                                    f"shots must be an integer, got {shots!r}")
+            raise ValidationError([issue], self.name)
         parsed = [c if isinstance(c, Circuit) else Circuit.from_qasm(c) for c in circuits]
         checked: set[tuple[int, frozenset[str]]] = set()
         for task in tasks:
