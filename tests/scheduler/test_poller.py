@@ -106,3 +106,38 @@ def test_slurm_query_asks_squeue_for_base_ids(tmp_path: Path,
     assert "-j 56,57,58,60" in calls[0] and "-r" in calls[0].split()
     assert calls[1].startswith("sacct") and "-j 58 " in calls[1]
     Slurm._source = None
+
+
+def test_a_thousand_task_array_waited_in_order_costs_under_one_call_per_task(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The policy on a simulated 1,000-task array on two CPUs (a task ends every 0.55 s, as
+    on the test cluster), waited on one job after the other as ``hal.sweep`` does, checking
+    every 0.1 s: rounds stay under one per task (the real-cluster figure for 30 tasks is in
+    benchmarks/scheduler_calls.py)."""
+    clock = [0.0]
+    monkeypatch.setattr("hal_workflow.orchestration.schedulers.poller.time.monotonic",
+                        lambda: clock[0])
+    scheduler = CountingSlurm()
+    n = 1000
+
+    def refresh() -> None:
+        done = int(clock[0] / 0.55)
+        scheduler.table = {f"9_{i}": ("COMPLETED" if i < done else
+                                      "RUNNING" if i < done + 2 else "PENDING")
+                           for i in range(n)}
+
+    poller = Poller(scheduler)
+    original = scheduler.query
+
+    def query(ids: Sequence[str]) -> dict[str, SchedulerState]:
+        refresh()
+        return original(ids)
+
+    scheduler.query = query  # type: ignore[method-assign]
+    for i in range(n):
+        while poller.states([f"9_{i}"], 1.0, 30.0)[f"9_{i}"].vendor_state != "COMPLETED":
+            clock[0] += 0.1
+        poller.forget([f"9_{i}"])
+    assert clock[0] >= n * 0.55
+    print(f"{n} tasks: {len(scheduler.calls)} rounds over {clock[0]:.0f} s simulated")
+    assert len(scheduler.calls) <= n, len(scheduler.calls)

@@ -207,8 +207,9 @@ class Slurm(Scheduler):
         states: dict[str, SchedulerState] = {}
         for line in result.stdout.splitlines():
             task_id, state, why, own = ([*line.strip().split("|"), "", "", ""])[:4]
+            answer = translate(task_id, state, pending_reason=why)
             for job_id in {task_id, own} - {""}:  # every task: the poller keeps them all
-                states[job_id] = translate(job_id, state, pending_reason=why)
+                states[job_id] = answer
         return states
 
     def _sacct(self, ids: Sequence[str]) -> dict[str, SchedulerState]:
