@@ -266,3 +266,20 @@ def test_array_tasks_carry_the_sweep_seeds(tmp_path: Path,
     assert seeds({**base, "seed": 100}) == [(0, 100), (1, 101), (2, 102)]
     assert seeds(base, indices=[3, 5, 9]) == [(3, 43), (5, 45), (9, 49)]
     assert seeds({**base, "backend": "sim"}) == [(0, None), (1, None), (2, None)]
+
+
+def test_bad_shots_and_inner_specs_are_contract_errors_before_anything_is_written(
+        tmp_path: Path) -> None:
+    """The probe: ``shots=None`` was accepted and failed later as JobFailedError(TypeError)."""
+    import asyncio
+
+    from hal_workflow.contract.errors import ValidationError
+
+    backend = get_backend(spec(tmp_path))
+    for shots in (None, "10", 1.5, True):
+        with pytest.raises(ValidationError, match="shots"):
+            asyncio.run(backend.submit(BELL, shots))  # type: ignore[arg-type]
+    for inner in (None, 42, "", {"no": "name"}):
+        with pytest.raises(ConfigurationError):
+            get_backend({"name": "slurm", "backend": inner, "job_root": str(tmp_path / "j")})
+    assert not (tmp_path / "jobs").exists() and not (tmp_path / "j").exists()
