@@ -16,7 +16,7 @@ Run (on a login node of a cluster; a 1,000-element array needs ``MaxArraySize`` 
 takes minutes on a small cluster):
 
     python benchmarks/scheduler_calls.py                 # 30 elements
-    python benchmarks/scheduler_calls.py --elements 30 1000
+    python benchmarks/scheduler_calls.py --elements 30 1000 [--array-limit 1]
 """
 
 from __future__ import annotations
@@ -56,12 +56,15 @@ def install_shims(bin_dir: Path, log: Path) -> None:
     os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
 
 
-def run(elements: int, root: Path, log: Path, shots: int, seed: int) -> dict[str, object]:
+def run(elements: int, root: Path, log: Path, shots: int, seed: int,
+        limit: int | None) -> dict[str, object]:
     import hal_workflow
 
     bindings = [{"theta": 0.01 * i} for i in range(elements)]
     spec = {"name": "slurm", "site": "ci", "job_root": str(root / f"jobs-{elements}"),
             "backend": {"name": "sim", "seed": seed}}
+    if limit:
+        spec["array_limit"] = limit
     log.write_text("")
     start = time.perf_counter()
     results = hal_workflow.sweep(QASM, bindings, backend=spec, shots=shots, timeout=7200)
@@ -78,11 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--elements", type=int, nargs="+", default=[30])
     parser.add_argument("--shots", type=int, default=100)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--array-limit", type=int, default=None,
+                        help="tasks running at once (leave CPUs to others on a shared cluster)")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="sched-bench-"))
     log = work / "calls.log"
     install_shims(work / "bin", log)
-    rows = [run(n, work, log, args.shots, args.seed) for n in args.elements]
+    rows = [run(n, work, log, args.shots, args.seed, args.array_limit) for n in args.elements]
     header = ["elements", *COMMANDS, "total", "per element", "target", "wall s", "= hal.sweep"]
     print(" | ".join(header))
     failed = False

@@ -101,7 +101,7 @@ __all__ = ["PBSBackend", "SchedulerBackend", "SlurmBackend", "run_job_dir"]
 OPTION_KEYS = frozenset({
     "partition", "queue", "time", "account", "qos", "cpus", "memory", "extra_directives",
     "prologue", "env", "job_root", "job_name", "python", "hooks", "flavor", "poll_interval",
-    "max_poll_interval", "submit_timeout", "seed",
+    "max_poll_interval", "submit_timeout", "seed", "array_limit",
 })
 """Settings a spec or a site config may give (besides ``name``, ``backend`` and ``site``)."""
 
@@ -206,6 +206,10 @@ def job_options(settings: Mapping[str, Any], scheduler: str, job_name: str) -> J
     python = settings.get("python")
     if python is not None:
         check_value("python", python, "path")
+    limit = settings.get("array_limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or not 1 <= limit <= 1_000_000):
+        raise ConfigurationError(f"array_limit must be a positive integer, got {limit!r}")
     return JobOptions(
         job_name=check_value("job_name", settings.get("job_name") or job_name, "job_name"),
         queue=queue or alias,
@@ -217,6 +221,7 @@ def job_options(settings: Mapping[str, Any], scheduler: str, job_name: str) -> J
         extra_directives=_strings(settings.get("extra_directives"), "extra_directives"),
         prologue=_strings(settings.get("prologue"), "prologue"),
         env=variables,
+        array_limit=limit,
     )
 
 
@@ -272,7 +277,9 @@ class SchedulerBackend(Backend):
     Spec keys: ``backend`` (the wrapped spec, default ``"sim"``), ``site`` (a site config),
     and the settings of :data:`OPTION_KEYS` (``partition``/``queue``, ``time``, ``account``,
     ``qos``, ``cpus``, ``memory``, ``extra_directives``, ``prologue``, ``env``, ``job_root``,
-    ``job_name``, ``python``, ``hooks``, ``poll_interval``, and ``flavor`` for PBS).
+    ``job_name``, ``python``, ``hooks``, ``poll_interval``, ``max_poll_interval``,
+    ``submit_timeout``, ``seed`` (of sweep element 0), ``array_limit`` (tasks of an array
+    running at once), and ``flavor`` for PBS).
     Offers the ``batch`` extension: a sweep is one array job.
     """
 
@@ -466,7 +473,8 @@ class SchedulerBackend(Backend):
             shutil.rmtree(directory.path, ignore_errors=True)  # nothing was submitted
             raise
         scheduler_id = await asyncio.shield(asyncio.to_thread(
-            self._submit_and_record, directory, str(script), indices, submit_record))
+            self._submit_and_record, directory, str(script), indices, submit_record,
+            options.array_limit))
         ids = ([make_job_id(scheduler_id, directory, i) for i in indices] if indices is not None
                else [make_job_id(scheduler_id, directory)])
         logger.info("submitted %s job %s (%d task(s)) from %s", self.scheduler_name,
@@ -476,11 +484,12 @@ class SchedulerBackend(Backend):
         return ids
 
     def _submit_and_record(self, directory: JobDir, script: str, indices: list[int] | None,
-                           submit: Mapping[str, Any]) -> str:
+                           submit: Mapping[str, Any], array_limit: int | None) -> str:
         try:
             scheduler_id = self._scheduler.submit(
                 script, str(directory.path), indices, job_name=submit["job_name"],
-                tag=submit["tag"], timeout=self._settings["submit_timeout"])
+                tag=submit["tag"], timeout=self._settings["submit_timeout"],
+                array_limit=array_limit)
         except SchedulerCommandError:
             shutil.rmtree(directory.path, ignore_errors=True)  # refused: there is no job
             raise

@@ -232,6 +232,10 @@ def test_array_specs_and_sparse_pbs_arrays() -> None:
     assert "-t" in PBS("torque").submit_args("/j/job.sh", "/j", [3, 5, 9], "t")
     with pytest.raises(ConfigurationError, match="qsub -J"):
         PBS("pbspro").submit_args("/j/job.sh", "/j", [3, 5, 9], "t")
+    assert "--array=0-29%2" in Slurm().submit_args("/j/job.sh", "/j", range(30), "t", 2)
+    assert "0-29%2" in PBS("torque").submit_args("/j/job.sh", "/j", range(30), "t", 2)
+    assert "max_run_subjobs=2" in PBS("pbspro").submit_args("/j/job.sh", "/j", range(30),
+                                                             "t", 2)
 
 
 def test_array_tasks_carry_the_sweep_seeds(tmp_path: Path,

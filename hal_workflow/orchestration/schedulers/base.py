@@ -276,6 +276,7 @@ class JobOptions:
     extra_directives: tuple[str, ...] = ()
     prologue: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    array_limit: int | None = None
 
 
 # ------------------------------------------------------------------------------ states
@@ -379,9 +380,10 @@ class Scheduler(abc.ABC):
 
     @abc.abstractmethod
     def submit_args(self, script: str, job_dir: str, indices: Sequence[int] | None,
-                    tag: str) -> list[str]:
-        """The command that submits ``script`` (an array of ``indices`` when given), tagged
-        with ``tag`` where the scheduler keeps one (a comment) so :meth:`find` can tell it."""
+                    tag: str, array_limit: int | None = None) -> list[str]:
+        """The command that submits ``script`` (an array of ``indices`` when given, at most
+        ``array_limit`` tasks running at once), tagged with ``tag`` where the scheduler keeps
+        one (a comment) so :meth:`find` can tell it."""
 
     @abc.abstractmethod
     def parse_submit(self, result: CommandResult) -> str:
@@ -394,7 +396,7 @@ class Scheduler(abc.ABC):
         or whose submitter died before recording the id, is found again."""
 
     def submit(self, script: str, job_dir: str, indices: Sequence[int] | None, *,
-               job_name: str, tag: str, timeout: float) -> str:
+               job_name: str, tag: str, timeout: float, array_limit: int | None = None) -> str:
         """Submit ``script``; return the scheduler's job id.
 
         A refusal raises :class:`SchedulerCommandError` with the scheduler's words. A submit
@@ -403,7 +405,7 @@ class Scheduler(abc.ABC):
         (:meth:`find`) and adopted once seen; only when neither happens is it killed, and a
         last lookup decides. ``BackendUnavailableError`` then means nothing was submitted.
         """
-        args = self.submit_args(script, job_dir, indices, tag)
+        args = self.submit_args(script, job_dir, indices, tag, array_limit)
         logger.debug("running %s", shlex.join(args))
         try:
             proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

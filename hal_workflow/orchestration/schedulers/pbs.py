@@ -196,7 +196,7 @@ class PBS(Scheduler):
         return lines
 
     def submit_args(self, script: str, job_dir: str, indices: Sequence[int] | None,
-                    tag: str) -> list[str]:
+                    tag: str, array_limit: int | None = None) -> list[str]:
         # -V: the job sees the submitter's environment, as sbatch's default --export=ALL.
         # -o/-e on the command line: Slurm's qsub wrapper ignores '#PBS -o'.
         # PBS Pro names subjob files with ^array_index^; Torque appends the index itself.
@@ -209,7 +209,12 @@ class PBS(Scheduler):
                 raise ConfigurationError(
                     f"pbs (pbspro): qsub -J takes a range of two or more indices, not {spec}; "
                     "submit these elements as separate jobs")
-            args += ["-J" if self.flavor == "pbspro" else "-t", spec]
+            if self.flavor == "pbspro":
+                args += ["-J", spec]
+                if array_limit:
+                    args += ["-W", f"max_run_subjobs={array_limit}"]
+            else:
+                args += ["-t", f"{spec}%{array_limit}" if array_limit else spec]
         return [*args, script]
 
     def parse_submit(self, result: CommandResult) -> str:

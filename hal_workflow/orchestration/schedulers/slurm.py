@@ -145,11 +145,12 @@ class Slurm(Scheduler):
                 )
 
     def submit_args(self, script: str, job_dir: str, indices: Sequence[int] | None,
-                    tag: str) -> list[str]:
+                    tag: str, array_limit: int | None = None) -> list[str]:
         output = "slurm-%A_%a.out" if indices is not None else "slurm-%j.out"
         args = ["sbatch", "--parsable", f"--output={job_dir}/{output}", f"--comment={tag}"]
         if indices is not None:
-            args.append(f"--array={array_spec(indices)}")
+            limit = f"%{array_limit}" if array_limit else ""
+            args.append(f"--array={array_spec(indices)}{limit}")
         return [*args, script]
 
     def parse_submit(self, result: CommandResult) -> str:
