@@ -264,6 +264,12 @@ def parse_job_id(job_id: str, scheduler: str) -> JobRef:
             raise JobNotFoundError(job_id, f"{job_id!r}: no such task in array {path}")
         index = int(number)
     recorded = (directory.read("scheduler_job") or {}).get("id")
+    if recorded is None:  # the submitter could not record it (it died, or a full disk)
+        try:
+            record_scheduler_job(directory, scheduler_id, "reattach")
+        except JobStorageError:
+            pass
+        recorded = (directory.read("scheduler_job") or {}).get("id", scheduler_id)
     if recorded != scheduler_id:
         raise JobNotFoundError(job_id, f"{path} belongs to scheduler job {recorded!r}, "
                                        f"not {scheduler_id!r}")
@@ -455,14 +461,14 @@ class SchedulerBackend(Backend):
         """
         texts = await self._validated_texts(circuits, tasks, shots)
         directory = await asyncio.to_thread(JobDir.create, self._settings.get("job_root"))
-        options = job_options(self._settings, self.scheduler_name, f"hal-{directory.token}")
         indices = [t.index for t in tasks] if array else None
         script = directory.path / "job.sh"
-        submit_record = {"job_name": options.job_name, "tag": f"hal-workflow:{directory.token}",
-                         "host": socket.gethostname(), "pid": os.getpid()}
         context = HookContext("before_submit", self.name, self.scheduler_name,
                               str(directory.path), str(script), spec=self._public_spec())
         try:
+            options = job_options(self._settings, self.scheduler_name, f"hal-{directory.token}")
+            submit_record = {"job_name": options.job_name, "host": socket.gethostname(),
+                             "tag": f"hal-workflow:{directory.token}", "pid": os.getpid()}
             directory.write_inputs(self.scheduler_name, self._inner_spec, shots, texts, tasks,
                                    array, submit_record)
             directory.write_text("job.sh", self._scheduler.job_script(
@@ -497,7 +503,11 @@ class SchedulerBackend(Backend):
             logger.error("submission from %s may not have happened (%s); the directory is "
                          "kept so that recover() can find the job", directory.path, exc)
             raise
-        record_scheduler_job(directory, scheduler_id, "submit")
+        try:
+            record_scheduler_job(directory, scheduler_id, "submit")
+        except JobStorageError as exc:  # the job exists: give its id; run-job records it
+            logger.error("job %s was submitted but its id is not recorded: %s", scheduler_id,
+                         exc)
         return scheduler_id
 
     # -- finding jobs again ---------------------------------------------------------------
