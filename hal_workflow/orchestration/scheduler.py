@@ -562,12 +562,15 @@ class SchedulerBackend(Backend):
         if final is not None:
             status = replace(JobStatus.from_dict(final), job_id=job_id)
         else:
-            state = await asyncio.to_thread(self._scheduler_state, ref)
-            status = self._monotonic(self._combine(ref, state))
+            status = await asyncio.to_thread(self._observe, ref)
             if status.is_terminal:
                 status = await asyncio.to_thread(self._record_final, ref, status)
         self._last[job_id] = status
         return status
+
+    def _observe(self, ref: JobRef) -> JobStatus:
+        """Scheduler answer plus job directory (files and a subprocess: run in a thread)."""
+        return self._monotonic(self._combine(ref, self._scheduler_state(ref)))
 
     def _target(self, ref: JobRef) -> str:
         """The scheduler's own id of the job or array task that ``ref`` names."""
