@@ -237,7 +237,10 @@ def test_reattach_from_a_fresh_process(tmp_path: Path, job_root: Path,
     spec_long = {**spec, "backend": {**spec["backend"], "duration": 300}}
     long_id = asyncio.run(build(spec_long).submit(BELL, 42))
     wait_for(lambda: (job_dir(long_id) / "vendor_job.json").exists(), 30, "the job to start")
-    assert reattach(spec_long, long_id, "cancel", testkit_env)["state"] == "CANCELLED"
+    after = reattach(spec_long, long_id, "cancel", testkit_env)
+    # cancel() returns once scancel accepted; status says so until Slurm reports the end
+    assert after["state"] == "CANCELLED" or "cancel requested" in after["reason"]
+    wait_for(lambda: asyncio.run(backend.status(long_id)).is_terminal, 30, "the cancel")
     assert asyncio.run(backend.status(long_id)).state is JobState.CANCELLED
     wait_for(lambda: not run_job_processes(job_dir(long_id)), 15, "run-job to exit")
 
@@ -305,3 +308,27 @@ def test_availability_reports_the_cluster(tmp_path: Path, job_root: Path,
     assert availability.status is AvailabilityStatus.ONLINE
     assert isinstance(availability.queue_depth, int) and availability.queue_depth >= 0
     assert (availability.message or "").startswith("slurm answers")
+
+
+def test_cancel_returns_once_scancel_accepted_and_the_vendor_cancel_shows_later(
+        tmp_path: Path, job_root: Path, testkit_env: dict[str, str]) -> None:
+    """Issue 11: cancel() blocked up to 30 s on the vendor cancel. With a vendor whose cancel
+    call takes 8 s, cancel() returns before that call has finished (its record is not there
+    yet); the background cancel then records its outcome and status() shows the end."""
+    spec = procsim_spec(tmp_path, job_root, testkit_env, duration=300)
+    spec["backend"]["cancel_delay"] = 8
+    backend = build(spec)
+    job_id = asyncio.run(backend.submit(BELL, 10))
+    directory = job_dir(job_id)
+    wait_for(lambda: (directory / "vendor_job.json").exists(), 60, "the vendor job")
+    asyncio.run(backend.cancel(job_id))
+    assert not (directory / "vendor_cancel.json").exists()  # still under way
+    status = asyncio.run(backend.status(job_id))
+    assert status.state is JobState.CANCELLED or "cancel requested" in (status.reason or "")
+    record = wait_for(lambda: (directory / "vendor_cancel.json").exists()
+                      and read_json(directory / "vendor_cancel.json"), 30, "the vendor cancel")
+    assert record["outcome"] == "cancelled"
+    wait_for(lambda: asyncio.run(backend.status(job_id)).is_terminal, 30, "the job to end")
+    assert asyncio.run(backend.status(job_id)).state is JobState.CANCELLED
+    cancels = (tmp_path / "vendor" / record["job_id"] / "cancels").read_text().split()
+    assert str(os.getpid()) in cancels

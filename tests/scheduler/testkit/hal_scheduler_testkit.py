@@ -80,11 +80,12 @@ def pid_alive(pid: int) -> bool:
 
 class ProcessBackend(Backend):
     """Jobs as detached local processes; spec ``{"name": "procsim", "root": DIR,
-    "duration": SECONDS}``."""
+    "duration": SECONDS, "cancel_delay": SECONDS}`` (a vendor whose cancel call is slow)."""
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self._root = Path(spec.get("root") or "/tmp/procsim")
         self._duration = float(spec.get("duration", 1.0))
+        self._cancel_delay = float(spec.get("cancel_delay", 0.0))
         super().__init__(spec)
 
     def _discover_capabilities(self) -> Capabilities:
@@ -154,6 +155,7 @@ class ProcessBackend(Backend):
 
     async def cancel(self, job_id: str) -> None:
         path = self.job_dir(job_id)
+        await asyncio.sleep(self._cancel_delay)
         with open(path / "cancels", "a") as handle:
             handle.write(f"{os.getpid()} {socket.gethostname()}\n")
         pid = self.worker_pid(job_id)
