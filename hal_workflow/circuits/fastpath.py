@@ -49,6 +49,9 @@ _MEASURE3 = re.compile(r"(.+?)=\s*measure\s(.+)", re.DOTALL)
 _RESET = re.compile(r"reset\s(.+)", re.DOTALL)
 _BARRIER = re.compile(r"barrier(?:\s(.*))?", re.DOTALL)
 _KEYWORD = re.compile(_NAME)
+_GATE_START = re.compile(r"\s*gate\s")
+_DEFINITION = re.compile(rf"\s*gate\s+({_NAME})\s*(?:\(([^()]*)\))?\s*([^{{}}()]+)\{{([^{{}}]*)\}}\s*",
+                         re.DOTALL)
 _TOKEN = re.compile(r"\s*(?:(\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)"
                     rf"|(\d+)|({_NAME})|([-+*/()]))")
 
@@ -95,11 +98,23 @@ class _FastLowerer:
     def run(self) -> Lowering | None:
         statements = 0
         offset = 0  # of the current line in the text
-        for number, line in enumerate(self.text.split("\n"), start=1):
-            code = line
-            cut = code.find("//")
-            if cut >= 0:
-                code = code[:cut]
+        lines = self.text.split("\n")
+        number = 0
+        while number < len(lines):
+            line = lines[number]
+            number += 1
+            code = _code(line)
+            if _GATE_START.match(code):  # a gate definition, possibly over several lines
+                first, start = number, offset + len(code) - len(code.lstrip())
+                while "}" not in code and number < len(lines):
+                    offset += len(line) + 1
+                    line = lines[number]
+                    number += 1
+                    code += "\n" + _code(line)
+                self.definition(code, first, start)
+                statements += 1
+                offset += len(line) + 1
+                continue
             pieces = code.split(";")
             if pieces[-1].strip():
                 raise _Fallback  # a statement continues on the next line
@@ -119,6 +134,34 @@ class _FastLowerer:
 
     # -- statements ---------------------------------------------------------------------------
 
+    def definition(self, code: str, line: int, start: int) -> None:
+        match = _DEFINITION.fullmatch(code)
+        if match is None:
+            raise _Fallback
+        name, param_text, qubit_text, body_text = match[1], match[2], match[3], match[4]
+        params = [] if param_text is None or not param_text.strip() else \
+            [_identifier(t, line, start, self.text) for t in param_text.split(",")]
+        qubits = [_identifier(t, line, start, self.text) for t in qubit_text.split(",")]
+        pieces = body_text.split(";")
+        if pieces[-1].strip():
+            raise _Fallback
+        body = []
+        for piece in pieces[:-1]:
+            call = _CALL.fullmatch(piece.strip())
+            if call is None:
+                raise _Fallback
+            texts = [] if call[2] is None else [t.strip() for t in call[2].split(",")]
+            node = ast.QuantumGate(
+                [], _name(call[1], line, start, self.text),
+                [_expression(t, line, start, self.text) for t in texts],
+                [_identifier(t, line, start, self.text) for t in call[3].split(",")])
+            body.append(_at(node, line, start, self.text))
+        node = ast.QuantumGateDefinition(_name(name, line, start, self.text), params, qubits,
+                                         body)
+        self.lowerer._QuantumGateDefinition(_at(node, line, start, self.text), self.context,
+                                            self.out)
+        self.calls.clear()  # a call of this name read before now meant another gate
+
     def statement(self, statement: str, line: int, start: int, first: bool) -> None:
         call = self.calls.get(statement)
         if call is not None:
@@ -131,7 +174,7 @@ class _FastLowerer:
             raise _Fallback
         if handler is not None:
             handler(statement, line, start)
-        elif word in _FAST_GATES or word in QELIB1_EXTRAS:
+        elif word in _FAST_GATES or word in QELIB1_EXTRAS or word in self.lowerer.gates:
             self.gate(statement, line, start)
         elif "=" in statement and "measure" in statement:
             self.measure(statement, line, start)
@@ -186,7 +229,8 @@ class _FastLowerer:
         if any(t.count("(") != t.count(")") for t in texts):
             raise _Fallback  # a comma inside a function call
         operands = [self.operand(text, "qubit") for text in operand_text.split(",")]
-        shape = _FAST_GATES.get(name)
+        # without an include, a user definition may take a standard gate's name
+        shape = None if name in self.lowerer.gates else _FAST_GATES.get(name)
         if shape is None:  # a qelib1.inc gate: inlined by the lowerer from an AST node
             node = ast.QuantumGate([], _name(name, line, start, self.text),
                                    [_expression(t, line, start, self.text) for t in texts],
@@ -287,6 +331,19 @@ def _at(node: Any, line: int, start: int, text: str) -> Any:
 
 def _name(name: str, line: int, start: int, text: str) -> ast.Identifier:
     return _at(ast.Identifier(name), line, start, text)  # type: ignore[no-any-return]
+
+
+def _code(line: str) -> str:
+    """``line`` without its ``//`` comment."""
+    cut = line.find("//")
+    return line if cut < 0 else line[:cut]
+
+
+def _identifier(text: str, line: int, start: int, source: str) -> ast.Identifier:
+    name = text.strip()
+    if not re.fullmatch(_NAME, name):
+        raise _Fallback
+    return _name(name, line, start, source)
 
 
 def _size_and_name(match: re.Match[str]) -> tuple[ast.IntegerLiteral | None, str]:

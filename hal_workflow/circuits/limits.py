@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from hal_workflow.contract.errors import CircuitError, ConfigurationError
 
-__all__ = ["CircuitLimitError", "Limits"]
+__all__ = ["CircuitLimitError", "Limits", "with_source"]
 
 
 class CircuitLimitError(CircuitError):
@@ -28,7 +28,7 @@ class CircuitLimitError(CircuitError):
     def __init__(self, what: str, value: int, key: str, limit: int, *,
                  source: str | None = None, line: int | None = None,
                  column: int | None = None) -> None:
-        self.key, self.limit, self.value = key, limit, value
+        self.what, self.key, self.limit, self.value = what, key, limit, value
         env = "HAL_WORKFLOW__" + key.upper().replace(".", "__").replace("-", "_")
         super().__init__(
             f"{what.format(value=f'{value:,}')}, over the limit {key} = {limit:,} (raise it in "
@@ -79,3 +79,23 @@ class Limits:
             if size > self.max_file_bytes:
                 raise CircuitLimitError("program is {value} bytes", size, "limits.max-file-bytes",
                                         self.max_file_bytes, source=source)
+
+    def check_file(self, path: str) -> None:
+        """Refuse a file over ``limits.max-file-bytes`` before reading it."""
+        import os
+
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            return  # reading it reports the problem
+        if size > self.max_file_bytes:
+            raise CircuitLimitError("program is {value} bytes", size, "limits.max-file-bytes",
+                                    self.max_file_bytes, source=path)
+
+
+def with_source(error: CircuitError, source: str) -> CircuitError:
+    """``error`` (same type, position and detail) attributed to ``source``."""
+    if isinstance(error, CircuitLimitError):
+        return CircuitLimitError(error.what, error.value, error.key, error.limit, source=source,
+                                 line=error.line, column=error.column)
+    return CircuitError(error.detail, source=source, line=error.line, column=error.column)
