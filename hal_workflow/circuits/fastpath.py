@@ -50,8 +50,8 @@ _RESET = re.compile(r"reset\s(.+)", re.DOTALL)
 _BARRIER = re.compile(r"barrier(?:\s(.*))?", re.DOTALL)
 _KEYWORD = re.compile(_NAME)
 _GATE_START = re.compile(r"\s*gate\s")
-_DEFINITION = re.compile(rf"\s*gate\s+({_NAME})\s*(?:\(([^()]*)\))?\s*([^{{}}()]+)\{{([^{{}}]*)\}}\s*",
-                         re.DOTALL)
+_DEFINITION = re.compile(
+    rf"\s*gate\s+({_NAME})\s*(?:\(([^()]*)\))?\s*([^{{}}()]+)\{{([^{{}}]*)\}}\s*", re.DOTALL)
 _TOKEN = re.compile(r"\s*(?:(\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)"
                     rf"|(\d+)|({_NAME})|([-+*/()]))")
 
@@ -165,7 +165,7 @@ class _FastLowerer:
     def statement(self, statement: str, line: int, start: int, first: bool) -> None:
         call = self.calls.get(statement)
         if call is not None:
-            self.emit(call, line)
+            self.emit(call, line, start)
             return
         keyword = _KEYWORD.match(statement)
         word = keyword[0] if keyword else ""
@@ -247,11 +247,15 @@ class _FastLowerer:
                 raise _Fallback
         call = (GATE_ALIASES.get(name, name), params, calls)
         self.calls[statement] = call
-        self.emit(call, line)
+        self.emit(call, line, start)
 
-    def emit(self, call: tuple[str, tuple[Param, ...], list[tuple[int, ...]]], line: int) -> None:
+    def emit(self, call: tuple[str, tuple[Param, ...], list[tuple[int, ...]]], line: int,
+             start: int) -> None:
         name, params, calls = call
-        self.lowerer.add_gates(None, len(calls))
+        lowerer = self.lowerer
+        if lowerer.gate_count + len(calls) > lowerer.limits.max_gates:  # refused here
+            lowerer.add_gates(_at(ast.Identifier(name), line, start, self.text), len(calls))
+        lowerer.gate_count += len(calls)
         self.out.extend(GateOp(name, qubits, params, (), line) for qubits in calls)
 
     def measure(self, statement: str, line: int, start: int) -> None:

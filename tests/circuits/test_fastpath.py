@@ -17,6 +17,8 @@ import qiskit.qasm3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from qiskit.circuit.random import random_circuit
+from test_lowering import UNITARY_PROGRAMS
+from test_malformed import CORPUS
 
 from hal_workflow.circuits import Circuit, library
 from hal_workflow.circuits.fastpath import lower_fast
@@ -25,9 +27,6 @@ from hal_workflow.circuits.limits import Limits
 from hal_workflow.circuits.lowering import Lowering, lower_program
 from hal_workflow.circuits.parsing import parse
 from hal_workflow.contract.errors import CircuitError
-
-from test_lowering import UNITARY_PROGRAMS
-from test_malformed import CORPUS
 
 LIMITS = Limits()
 
