@@ -55,6 +55,9 @@ _DEFINITION = re.compile(
 _TOKEN = re.compile(r"\s*(?:(\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)"
                     rf"|(\d+)|({_NAME})|([-+*/()]))")
 
+_NUMBER = re.compile(r"(-?)\s*(?:(\d+)|(\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?"
+                     r"|\d+[eE][+-]?\d+))")
+
 _FAST_GATES = {name: shape for name, shape in STANDARD_GATES.items() if shape[1] > 0}
 _BINARY = {"+": ast.BinaryOperator["+"], "-": ast.BinaryOperator["-"],
            "*": ast.BinaryOperator["*"], "/": ast.BinaryOperator["/"]}
@@ -103,8 +106,8 @@ class _FastLowerer:
         while number < len(lines):
             line = lines[number]
             number += 1
-            code = _code(line)
-            if _GATE_START.match(code):  # a gate definition, possibly over several lines
+            code = line if "//" not in line else _code(line)
+            if "gate" in code and _GATE_START.match(code):  # a definition, maybe several lines
                 first, start = number, offset + len(code) - len(code.lstrip())
                 while "}" not in code and number < len(lines):
                     offset += len(line) + 1
@@ -112,6 +115,16 @@ class _FastLowerer:
                     number += 1
                     code += "\n" + _code(line)
                 self.definition(code, first, start)
+                statements += 1
+                offset += len(line) + 1
+                continue
+            if code.count(";") == 1:  # the common case: one statement on the line
+                head, _, tail = code.partition(";")
+                statement = head.strip()
+                if tail.strip() or not statement:
+                    raise _Fallback
+                start = offset + len(head) - len(head.lstrip())
+                self.statement(statement, number, start, statements == 0)
                 statements += 1
                 offset += len(line) + 1
                 continue
@@ -145,7 +158,7 @@ class _FastLowerer:
         pieces = body_text.split(";")
         if pieces[-1].strip():
             raise _Fallback
-        body = []
+        body: list[ast.QuantumStatement] = []
         for piece in pieces[:-1]:
             call = _CALL.fullmatch(piece.strip())
             if call is None:
@@ -156,10 +169,10 @@ class _FastLowerer:
                 [_expression(t, line, start, self.text) for t in texts],
                 [_identifier(t, line, start, self.text) for t in call[3].split(",")])
             body.append(_at(node, line, start, self.text))
-        node = ast.QuantumGateDefinition(_name(name, line, start, self.text), params, qubits,
-                                         body)
-        self.lowerer._QuantumGateDefinition(_at(node, line, start, self.text), self.context,
-                                            self.out)
+        definition = ast.QuantumGateDefinition(_name(name, line, start, self.text), params,
+                                               qubits, list(body))
+        self.lowerer._QuantumGateDefinition(_at(definition, line, start, self.text),
+                                            self.context, self.out)
         self.calls.clear()  # a call of this name read before now meant another gate
 
     def statement(self, statement: str, line: int, start: int, first: bool) -> None:
@@ -241,7 +254,10 @@ class _FastLowerer:
         if len(texts) != shape[0] or len(operands) != shape[1]:
             raise _Fallback
         params = tuple(self.param(text, line, start) for text in texts)
-        calls = self.lowerer._broadcast(None, operands)
+        if any(many for _, many in operands):
+            calls = self.lowerer._broadcast(None, operands)
+        else:
+            calls = [tuple(indices[0] for indices, _ in operands)]
         for qubits in calls:
             if len(set(qubits)) != len(qubits):
                 raise _Fallback
@@ -256,7 +272,10 @@ class _FastLowerer:
         if lowerer.gate_count + len(calls) > lowerer.limits.max_gates:  # refused here
             lowerer.add_gates(_at(ast.Identifier(name), line, start, self.text), len(calls))
         lowerer.gate_count += len(calls)
-        self.out.extend(GateOp(name, qubits, params, (), line) for qubits in calls)
+        if len(calls) == 1:
+            self.out.append(GateOp(name, calls[0], params, (), line))
+        else:
+            self.out.extend(GateOp(name, qubits, params, (), line) for qubits in calls)
 
     def measure(self, statement: str, line: int, start: int) -> None:
         match = _MEASURE2.fullmatch(statement)
@@ -317,6 +336,11 @@ class _FastLowerer:
     def param(self, text: str, line: int, start: int) -> Param:
         value = self.params.get(text)
         if value is None:
+            number = _NUMBER.fullmatch(text)
+            if number is not None:  # a literal, as the parser folds it: -(1.5), float(-(3))
+                literal: float = float(number[3]) if number[3] is not None else int(number[2])
+                value = self.params[text] = float(-literal if number[1] else literal)
+                return value
             node = _expression(text, line, start, self.text)
             value = self.params[text] = self.lowerer.param(self.context.evaluator.value(node))
         return value
@@ -395,16 +419,7 @@ def _expression(text: str, line: int, start: int, source: str) -> Any:
     node = parser.additive()
     if parser.position != len(tokens):
         raise _Fallback
-    return _spanned(node, line, start, source)
-
-
-def _spanned(node: Any, line: int, start: int, source: str) -> Any:
-    _at(node, line, start, source)
-    for child in (getattr(node, "lhs", None), getattr(node, "rhs", None),
-                  getattr(node, "expression", None)):
-        if child is not None:
-            _spanned(child, line, start, source)
-    return node
+    return node  # no spans: an error in it sends the program to the full parser anyway
 
 
 class _ExpressionParser:

@@ -23,7 +23,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from openqasm3 import ast
 
@@ -121,7 +121,10 @@ def lower_program(program: ast.Program, text: str, source: str | None,
     return _guarded(source, lambda: _Lowerer(text, source, limits).run(program))
 
 
-def _guarded(source: str | None, work: Callable[[], Lowering]) -> Lowering:
+_T = TypeVar("_T")
+
+
+def _guarded(source: str | None, work: Callable[[], _T]) -> _T:
     try:
         return work()
     except CircuitError:
