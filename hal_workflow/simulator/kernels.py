@@ -81,7 +81,8 @@ D_WIDTH = D_SPECIAL + 64
 # columns of a block-operation descriptor row
 B_KIND, B_NT, B_OFF, B_LANES, B_NCHUNK = 0, 1, 2, 3, 4
 B_TARGETS = 5
-B_WIDTH = B_TARGETS + MAX_DENSE
+B_TABLE = B_TARGETS + MAX_DENSE  # row of the stage's tables (dlo, dhi, ...) for DIAG and PERM
+B_WIDTH = B_TABLE + 1
 
 
 # ----------------------------------------------------------------------------------------
@@ -501,16 +502,17 @@ def _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, d
     for p in range(descs.shape[0]):
         desc = descs[p]
         off = desc[B_OFF]
+        t = desc[B_TABLE]
         if desc[B_KIND] == DIAG:
             chunk_off = 0
             for b in range(desc[B_NCHUNK]):
-                if (base >> dcq[p, b]) & 1:
-                    chunk_off += 1 << dcp[p, b]
-            _block_diag(buf, tmp, k, dlo[p], dhi[p], dlane[p], desc[B_LANES] != 0, chunk_off,
+                if (base >> dcq[t, b]) & 1:
+                    chunk_off += 1 << dcp[t, b]
+            _block_diag(buf, tmp, k, dlo[t], dhi[t], dlane[t], desc[B_LANES] != 0, chunk_off,
                         pool, off)
         elif desc[B_KIND] == PERM:
             _block_perm(buf, tmp, offs, k, desc[B_TARGETS:B_TARGETS + desc[B_NT]], desc[B_NT],
-                        dlo[p], pool, off)
+                        dlo[t], pool, off)
         elif desc[B_NT] == 1:
             _block_dense1(buf, tmp, k, desc[B_TARGETS], pool, off)
         elif desc[B_NT] == 2:
