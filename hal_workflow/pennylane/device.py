@@ -29,7 +29,6 @@ the device computes no derivatives itself, so backprop and adjoint are not offer
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ from pennylane.transforms.core import CompilePipeline
 
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
 from hal_workflow.contract.errors import ConfigurationError
+from hal_workflow.orchestration.frameworks import counts_to_rows, run_sweep
 from hal_workflow.pennylane.convert import decomposer, is_supported, tape_to_qasm
 
 __all__ = ["HalDevice", "HalSimDevice"]
@@ -220,14 +220,13 @@ class HalDevice(Device):
 
     async def _sample_async(self, groups: list[_Group], base: int) -> dict[int, Mapping[str, int]]:
         backend = self.backend
-        batch = backend.extension("batch")
         out: dict[int, Mapping[str, int]] = {}
         for group in groups:
             for indices, bindings in _contiguous_runs(group):
                 # element j of a sweep uses seed + j: a run from index k starts at base + k
-                job_ids = await _submit_run(backend, batch, group, bindings, base + indices[0])
-                for i, job_id in zip(indices, job_ids, strict=True):
-                    result = await backend.result_when_done(job_id, timeout=self._timeout)
+                results = await run_sweep(backend, group.text, bindings, group.shots,
+                                          base + indices[0], self._timeout)
+                for i, result in zip(indices, results, strict=True):
                     out[i] = result.counts
         return out
 
@@ -246,13 +245,7 @@ class HalDevice(Device):
         """PennyLane results from counts: samples (rows in a seeded random order, so shot-vector
         bins are independent draws) reduced by each measurement process."""
         order, _ = self._layout(tape)
-        width = len(order)
-        keys = list(counts)
-        reps = np.array([counts[k] for k in keys], dtype=np.int64)
-        bits = np.array([[int(k[width - 1 - q]) for q in range(width)] for k in keys],
-                        dtype=np.int64).reshape(len(keys), width)
-        samples = np.repeat(bits, reps, axis=0)
-        np.random.default_rng(seed).shuffle(samples, axis=0)
+        samples = counts_to_rows(counts, len(order), seed).astype(np.int64)
         wire_order = qml.wires.Wires(order)
         shot_results = []
         for lower, upper in tape.shots.bins():
@@ -280,13 +273,6 @@ class HalSimDevice(HalDevice):
         return "hal.sim"
 
 
-def _takes_seed(method: Any) -> bool:
-    try:
-        return "seed" in inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def _contiguous_runs(group: _Group) -> list[tuple[list[int], list[dict[str, float]]]]:
     """The group's tapes cut where their indices jump, so each run is seeded ``seed + j``."""
     runs: list[tuple[list[int], list[dict[str, float]]]] = []
@@ -297,24 +283,6 @@ def _contiguous_runs(group: _Group) -> list[tuple[list[int], list[dict[str, floa
         else:
             runs.append(([i], [binding]))
     return runs
-
-
-async def _submit_run(backend: Any, batch: Any, group: _Group,
-                      bindings: list[dict[str, float]], seed: int) -> list[str]:
-    """Submit one run of a group: a sweep (or a batch of equal circuits) through the batch
-    extension, else one ``submit`` per tape; seeded ``seed + j`` where the backend takes it."""
-    if batch is not None:
-        kwargs = {"seed": seed} if _takes_seed(batch.submit_sweep) else {}
-        if any(bindings):
-            return list(await batch.submit_sweep(group.text, bindings, group.shots, **kwargs))
-        return list(await batch.submit_batch([group.text] * len(bindings), group.shots,
-                                             **kwargs))
-    seeded = _takes_seed(backend.submit)
-    return [
-        await backend.submit(group.text, group.shots, b or None,
-                             **({"seed": seed + j} if seeded else {}))
-        for j, b in enumerate(bindings)
-    ]
 
 
 def _executor_sweep(executor: Any, text: str,
