@@ -45,6 +45,7 @@ from pennylane.devices.preprocess import (
     validate_observables,
 )
 from pennylane.devices.qubit import measure
+from pennylane.measurements import ExpectationMP
 from pennylane.tape import QuantumScript
 from pennylane.transforms import broadcast_expand, defer_measurements, split_non_commuting
 from pennylane.transforms.core import CompilePipeline
@@ -69,15 +70,67 @@ def _parse_backend(backend: BackendSpec) -> dict[str, Any]:
     return normalize_spec(backend)
 
 
+def _qubitwise_commuting(obs: Any) -> bool:
+    """Whether ``obs`` is one Pauli word or a sum of Pauli words that agree on every wire."""
+    rep = obs.pauli_rep
+    if rep is None:
+        return not isinstance(obs, qml.ops.Sum)
+    basis: dict[Any, str] = {}
+    for word in rep:
+        for wire, pauli in word.items():
+            if basis.setdefault(wire, pauli) != pauli:
+                return False
+    return True
+
+
+def _needs_split(tape: QuantumScript) -> bool:
+    """Whether measurements share wires, or an expectation value is of a sum of terms that do
+    not commute qubit-wise (measured better term group by term group than in the eigenbasis
+    of the whole sum). Variances of sums cannot be split; they are measured in that eigenbasis."""
+    seen: set[Any] = set()
+    for m in tape.measurements:
+        if seen & set(m.wires):
+            return True
+        seen |= set(m.wires)
+        if isinstance(m, ExpectationMP) and m.obs is not None and not _qubitwise_commuting(m.obs):
+            return True
+    return False
+
+
+def _split(tape: QuantumScript) -> tuple[list[QuantumScript], Any]:
+    """``split_non_commuting`` where needed; where it cannot (a variance of a sum beside other
+    measurements on its wires), one tape per measurement, each split again if needed."""
+    if not _needs_split(tape):
+        return [tape], lambda results: results[0]
+    try:
+        return split_non_commuting(tape)  # type: ignore[no-any-return]
+    except RuntimeError:
+        pass
+    tapes: list[QuantumScript] = []
+    parts: list[tuple[int, int, Any]] = []
+    for m in tape.measurements:
+        sub_tapes, sub_post = _split(tape.copy(measurements=[m]))
+        parts.append((len(tapes), len(sub_tapes), sub_post))
+        tapes.extend(sub_tapes)
+
+    def postprocess(results: Any) -> Any:
+        values = [post(results[start:start + n]) for start, n, post in parts]
+        if tape.shots.has_partitioned_shots:
+            return tuple(tuple(v[b] for v in values) for b in range(tape.shots.num_copies))
+        return tuple(values)
+
+    return tapes, postprocess
+
+
 @qml.transform
 def _split_when_sampled(tape: QuantumScript) -> tuple[list[QuantumScript], Any]:
-    """Sampled tapes: one tape per group of commuting measurements, ending with the gates that
-    rotate its observables to the computational basis (samples are then reduced by each
-    measurement's own ``process_samples``, as ``default.qubit`` does). Analytic tapes pass
-    unchanged: the exact state answers every measurement at once."""
+    """Sampled tapes: one tape per group of commuting measurements where needed, each ending
+    with the gates that rotate its observables to the computational basis (samples are then
+    reduced by each measurement's own ``process_samples``, as ``default.qubit`` does).
+    Analytic tapes pass unchanged: the exact state answers every measurement at once."""
     if not tape.shots:
         return [tape], lambda results: results[0]
-    tapes, postprocess = split_non_commuting(tape)
+    tapes, postprocess = _split(tape)
     rotated = [
         QuantumScript([*t.operations, *t.diagonalizing_gates], t.measurements, shots=t.shots,
                       trainable_params=t.trainable_params)
