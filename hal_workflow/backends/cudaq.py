@@ -374,14 +374,16 @@ class CudaqBackend(Backend):
             raise ConfigurationError(
                 f"{NAME}: the cudaq package is not installed ({exc}); "
                 "pip install 'hal-workflow[cudaq]'") from exc
+        needs_gpu = TARGETS[self._target][1]
+        if needs_gpu and cudaq.num_available_gpus() == 0:
+            # asked anyway, CUDA-Q may abort the whole process rather than raise
+            raise BackendUnavailableError(
+                f"{NAME}: target {self._target!r} needs an NVIDIA GPU; none is visible here")
         try:
             cudaq.set_target(self._target)
         except RuntimeError as exc:
-            needs_gpu = TARGETS[self._target][1]
-            detail = "; this target needs an NVIDIA GPU" if needs_gpu else ""
             raise BackendUnavailableError(
-                f"{NAME}: target {self._target!r} is not available here: {exc}{detail}"
-            ) from exc
+                f"{NAME}: target {self._target!r} is not available here: {exc}") from exc
 
     def _discover_capabilities(self) -> Capabilities:
         width, _ = TARGETS[self._target]

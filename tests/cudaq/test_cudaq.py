@@ -16,11 +16,11 @@ import pytest
 
 pytest.importorskip("cudaq", reason="cudaq is not installed here: run .ci/cudaq-tests.sh")
 
-import hal_workflow  # noqa: E402
-from hal_workflow import BackendUnavailableError, ConfigurationError, ValidationCode  # noqa: E402
-from hal_workflow.backends import cudaq as adapter  # noqa: E402
-from hal_workflow.orchestration.sync import run_sync  # noqa: E402
-from hal_workflow.testing import ConformanceSuite, circuits  # noqa: E402
+import hal_workflow
+from hal_workflow import BackendUnavailableError, ConfigurationError, ValidationCode
+from hal_workflow.backends import cudaq as adapter
+from hal_workflow.orchestration.sync import run_sync
+from hal_workflow.testing import ConformanceSuite, circuits
 
 SPEC: dict[str, Any] = {"name": "cudaq", "target": "qpp-cpu"}
 
