@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from hal_workflow.orchestration.schedulers.base import Phase, SchedulerState
+from hal_workflow.orchestration.schedulers.base import SchedulerState
 from hal_workflow.orchestration.schedulers.poller import Poller
-from hal_workflow.orchestration.schedulers.slurm import Slurm
+from hal_workflow.orchestration.schedulers.slurm import Slurm, translate
 
 
 class CountingSlurm(Slurm):
@@ -26,8 +26,7 @@ class CountingSlurm(Slurm):
     def query(self, scheduler_ids: Sequence[str]) -> dict[str, SchedulerState]:
         self.calls.append(list(scheduler_ids))
         bases = {i.split("_")[0] for i in scheduler_ids}
-        return {i: SchedulerState(i, s, Phase.RUNNING) for i, s in self.table.items()
-                if i.split("_")[0] in bases}
+        return {i: translate(i, s) for i, s in self.table.items() if i.split("_")[0] in bases}
 
 
 def test_one_query_per_round_for_all_tracked_ids() -> None:
@@ -43,25 +42,25 @@ def test_one_query_per_round_for_all_tracked_ids() -> None:
     assert len(scheduler.calls) == 1
 
 
-def test_backoff_while_unchanged_and_reset_on_change(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backoff_while_nothing_ends_and_sooner_when_several_do(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [0.0]
     monkeypatch.setattr("hal_workflow.orchestration.schedulers.poller.time.monotonic",
                         lambda: clock[0])
     scheduler = CountingSlurm()
-    scheduler.table = {"7": "RUNNING"}
+    scheduler.table = {f"7_{i}": "RUNNING" for i in range(5)}
     poller = Poller(scheduler)
-    asked = []
-    for _ in range(400):  # 40 s of checks every 0.1 s
-        poller.states(["7"], 1.0, 8.0)
-        asked.append(len(scheduler.calls))
+    for _ in range(400):  # 40 s of checks every 0.1 s while nothing ends
+        poller.states(["7_0"], 1.0, 8.0)
         clock[0] += 0.1
     rounds = len(scheduler.calls)
     assert 6 <= rounds <= 14  # 1, 1.5, 2.25, ... capped at 8 s: not 40 rounds of 1 s
-    scheduler.table = {"7": "COMPLETING"}
+    scheduler.table = {f"7_{i}": "COMPLETED" for i in range(4)}
+    scheduler.table["7_4"] = "RUNNING"
     clock[0] += 8.0
-    poller.states(["7"], 1.0, 8.0)  # sees the change: back to 1 s
-    clock[0] += 1.05
-    poller.states(["7"], 1.0, 8.0)
+    poller.states(["7_0"], 1.0, 8.0)  # four ended: the next round comes sooner
+    clock[0] += 8.0 / 1.5 + 0.01
+    poller.states(["7_4"], 1.0, 8.0)
     assert len(scheduler.calls) == rounds + 2
 
 
@@ -108,20 +107,21 @@ def test_slurm_query_asks_squeue_for_base_ids(tmp_path: Path,
     Slurm._source = None
 
 
-def test_a_thousand_task_array_waited_in_order_costs_under_one_call_per_task(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The policy on a simulated 1,000-task array on two CPUs (a task ends every 0.55 s, as
-    on the test cluster), waited on one job after the other as ``hal.sweep`` does, checking
-    every 0.1 s: rounds stay under one per task (the real-cluster figure for 30 tasks is in
+@pytest.mark.parametrize(("n", "every"), [(1000, 0.55), (200, 4.9), (30, 1.1)])
+def test_large_arrays_waited_in_order_cost_under_one_call_per_task(
+        monkeypatch: pytest.MonkeyPatch, n: int, every: float) -> None:
+    """The policy on simulated arrays: 1,000 tasks on two CPUs (one ends every 0.55 s, as on
+    the test cluster), 200 run one at a time (``array_limit: 1``, one ends every 4.9 s, as
+    measured), 30 tasks; waited on one job after the other as ``hal.sweep`` does, checking
+    every 0.1 s: rounds stay under one per task (real-cluster figures:
     benchmarks/scheduler_calls.py)."""
     clock = [0.0]
     monkeypatch.setattr("hal_workflow.orchestration.schedulers.poller.time.monotonic",
                         lambda: clock[0])
     scheduler = CountingSlurm()
-    n = 1000
 
     def refresh() -> None:
-        done = int(clock[0] / 0.55)
+        done = int(clock[0] / every)
         scheduler.table = {f"9_{i}": ("COMPLETED" if i < done else
                                       "RUNNING" if i < done + 2 else "PENDING")
                            for i in range(n)}
@@ -138,6 +138,6 @@ def test_a_thousand_task_array_waited_in_order_costs_under_one_call_per_task(
         while poller.states([f"9_{i}"], 1.0, 30.0)[f"9_{i}"].vendor_state != "COMPLETED":
             clock[0] += 0.1
         poller.forget([f"9_{i}"])
-    assert clock[0] >= n * 0.55
+    assert clock[0] >= n * every
     print(f"{n} tasks: {len(scheduler.calls)} rounds over {clock[0]:.0f} s simulated")
     assert len(scheduler.calls) <= n, len(scheduler.calls)

@@ -5,8 +5,11 @@ younger than the current interval they are returned as they are; otherwise one *
 refreshes every id this process tracks at once (one ``squeue``, then one ``sacct`` for the
 ids that left it, in :meth:`Scheduler.query`). Rounds are spaced by an interval that starts at
 ``scheduler.poll-interval`` (or the spec's ``poll_interval``), stretched by the square root
-of the number of tasks tracked beyond 30, and grows by half after every round in which no
-watched job changed, up to ``scheduler.max-poll-interval``; a change brings it back down.
+of the number of tasks tracked beyond 30. It adapts so that a round finds two or three tasks
+that ended since the last: it grows by half after a round in which at most one ended (up to
+``scheduler.max-poll-interval``) and shrinks by as much after one in which four or more did. Tasks
+run whether or not anyone asks, so a longer interval delays only the last answer, never the
+work; a job seen for the first time (or cancelled) starts again from the shortest interval.
 An id stops being tracked when its job is recorded as ended (:meth:`forget`) or when nobody
 asked about it for a while. Like Parsl's ``status_polling_interval``, this makes
 the scheduler's load independent of how many jobs a workflow watches.
@@ -19,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 
-from hal_workflow.orchestration.schedulers.base import Scheduler, SchedulerState
+from hal_workflow.orchestration.schedulers.base import Phase, Scheduler, SchedulerState
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +31,6 @@ SMALL = 30
 """Tracked tasks up to which the interval is not stretched."""
 
 
-def _key(state: SchedulerState | None) -> tuple[str, str | None] | None:
-    return None if state is None else (state.vendor_state, state.reason)
 
 
 class Poller:
@@ -89,19 +90,25 @@ class Poller:
         answers = self.scheduler.query(wanted)
         self.rounds += 1
         stamp = time.monotonic()
-        before = {i: self._answers.get(i, (0.0, None))[1] for i in wanted}
+        previous = self._answers
         self._answers = {}
         for job_id, state in answers.items():
             self._answers[job_id] = (stamp, state)
         for job_id in wanted:
             if job_id not in answers:
                 self._answers[job_id] = (stamp, None)
-        # only the jobs someone watches count as changes; the other tasks of their arrays
-        # are answered (for free) but would otherwise keep the interval short forever
-        changed = any(_key(before[i]) != _key(self._answers[i][1]) for i in wanted)
+        # tasks that ended since the last round (a task answered under two ids counts once)
+        ended = len({id(state) for job_id, state in answers.items()
+                     if state.phase is Phase.ENDED
+                     and (old := previous.get(job_id, (0.0, None))[1]) is not None
+                     and old.phase is not Phase.ENDED})
         base = self._base(interval)
-        previous = self._interval or base
-        self._interval = base if changed else min(previous * BACKOFF, max_interval)
+        current = min(max(self._interval or base, base), max_interval)
+        if ended <= 1:  # little to collect: ask less often
+            current = min(current * BACKOFF, max_interval)
+        elif ended >= 4:  # many ended between two rounds: ask sooner
+            current = max(current / BACKOFF, base)
+        self._interval = current
 
 
 _pollers: dict[tuple[str, ...], Poller] = {}
