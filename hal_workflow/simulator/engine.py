@@ -111,31 +111,33 @@ class _Run:
 
 
 class _Pool:
-    """Matrices and phase tables of a plan, laid end to end; constant parts built once."""
+    """Matrices and phase tables of a plan, laid end to end; constant parts built once.
+
+    A constant recipe is evaluated into the pool as it is added and then dropped, and the
+    pool grows in place (``ndarray.resize``), so planning holds each matrix once.
+    """
 
     def __init__(self) -> None:
-        self._parts: list[tuple[int, BlockMatrix | GateMatrix]] = []
+        self._const = np.zeros(1024, dtype=np.complex128)
+        self._dynamic: list[tuple[int, BlockMatrix | GateMatrix]] = []
         self.size = 0
         self.count = 0  # matrices and tables in the pool
 
     def add(self, recipe: BlockMatrix | GateMatrix) -> int:
         offset = self.size
-        self._parts.append((offset, recipe))
         self.size += recipe.size
         self.count += 1
+        if self.size > self._const.shape[0]:
+            self._const.resize(max(self.size, self._const.shape[0] * 3 // 2), refcheck=False)
+        if recipe.parametric:
+            self._dynamic.append((offset, recipe))
+        else:
+            self._const[offset:self.size] = recipe.evaluate()[0]
         return offset
 
     def freeze(self) -> None:
-        self._const = np.zeros(max(self.size, 1), dtype=np.complex128)
+        self._const.resize(max(self.size, 1), refcheck=False)  # zero-filled when it grows
         self._cast: dict[str, np.ndarray] = {}
-        self._dynamic: list[tuple[int, BlockMatrix | GateMatrix]] = []
-        parts, self._parts = self._parts, []  # constant recipes are dropped once evaluated
-        for index, (offset, recipe) in enumerate(parts):
-            if recipe.parametric:
-                self._dynamic.append((offset, recipe))
-            else:
-                self._const[offset:offset + recipe.size] = recipe.evaluate()[0]
-            parts[index] = None  # type: ignore[call-overload]
         self.parametric = bool(self._dynamic)
 
     def build(self, values: Values | None, batch: int, dtype: np.dtype) -> np.ndarray:

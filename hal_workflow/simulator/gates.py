@@ -23,9 +23,8 @@ many-control gates without ever building a ``2^(c+t)`` matrix.
 from __future__ import annotations
 
 import cmath
-import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import CodeType
 
 import numpy as np
@@ -241,7 +240,7 @@ def controlled(m: np.ndarray, ctrl_values: Sequence[int]) -> np.ndarray:
 # -- gates resolved against their operands ---------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResolvedGate:
     """A ``GateOp`` reduced to *base matrix on targets*, *controls* and a parameter recipe.
 
@@ -259,16 +258,23 @@ class ResolvedGate:
     params: tuple[Param, ...]
     steps: tuple[tuple[str, Param | None], ...]
     line: int | None = None
+    # derived once in __post_init__ (slots, no per-gate __dict__: planning 100k gates holds
+    # 100k of these)
+    qubits: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    """Controls, then targets."""
+    monomial: bool = field(init=False, repr=False, compare=False)
+    """Whether the matrix has exactly one non-zero per row for every parameter value
+    (a permutation with phases: ``x``, ``cx``, ``swap``, ``ccx``, ``y``, diagonals...),
+    so applying it is a copy and a phase, not a matrix product."""
+    parametric: bool = field(init=False, repr=False, compare=False)
 
-    @functools.cached_property
-    def qubits(self) -> tuple[int, ...]:
-        return self.controls + self.targets
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "qubits", self.controls + self.targets)
+        object.__setattr__(self, "monomial", self._monomial())
+        object.__setattr__(self, "parametric", any(isinstance(p, Expr) for p in self.params)
+                           or any(isinstance(k, Expr) for _, k in self.steps))
 
-    @functools.cached_property
-    def monomial(self) -> bool:
-        """Whether the matrix has exactly one non-zero per row for every parameter value
-        (a permutation with phases: ``x``, ``cx``, ``swap``, ``ccx``, ``y``, diagonals...),
-        so applying it is a copy and a phase, not a matrix product."""
+    def _monomial(self) -> bool:
         if self.name not in _MONOMIAL:
             return False
         for kind, arg in self.steps:
@@ -276,12 +282,6 @@ class ResolvedGate:
                 if isinstance(arg, Expr) or float(arg) != round(float(arg)):  # type: ignore[arg-type]
                     return False
         return True
-
-    @functools.cached_property
-    def parametric(self) -> bool:
-        return any(isinstance(p, Expr) for p in self.params) or any(
-            isinstance(k, Expr) for _, k in self.steps
-        )
 
     def base_matrix(self, values: Mapping[str, np.ndarray] | None = None,
                     batch: int = 1) -> np.ndarray:
