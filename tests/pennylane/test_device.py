@@ -75,8 +75,9 @@ def _circuit(x: float, y: float) -> Any:
 
 
 def test_import_loads_no_framework() -> None:
-    code = ("import sys, hal_workflow, hal_workflow.pennylane, hal_workflow.cirq; "
-            "print(sorted(m for m in ('pennylane', 'cirq') if m in sys.modules))")
+    code = ("import sys, hal_workflow, hal_workflow.pennylane, hal_workflow.cirq, "
+            "hal_workflow.qrisp; "
+            "print(sorted(m for m in ('pennylane', 'cirq', 'qrisp', 'cudaq') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
