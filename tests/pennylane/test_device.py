@@ -203,13 +203,14 @@ def test_dask_executor_gives_the_local_results() -> None:
     assert dict(local[0]) != dict(local[3])
 
 
-def test_parsl_executor_gives_the_local_results() -> None:
+def test_parsl_executor_gives_the_local_results(tmp_path: Any) -> None:
     parsl = pytest.importorskip("parsl")
     from parsl.config import Config
     from parsl.executors.threads import ThreadPoolExecutor
 
     local = _sweep_results(None)
-    config = Config(executors=[ThreadPoolExecutor(max_threads=2, label="pl")])
+    config = Config(executors=[ThreadPoolExecutor(max_threads=2, label="pl")],
+                    run_dir=str(tmp_path))
     try:
         remote = _sweep_results(config)
     finally:
