@@ -350,13 +350,14 @@ def _executor_sweep(executor: Any, text: str,
                               progress=False)
     if executor == "parsl" or module == "parsl":
         import parsl
+        from parsl.errors import NoDataFlowKernelError
 
         from hal_workflow.executors import parsl as hal_parsl
 
         if module == "parsl":
             try:
                 parsl.dfk()
-            except Exception:  # no config loaded yet
+            except NoDataFlowKernelError:  # load the given config; a loaded one is used as is
                 parsl.load(executor)
         return [f.result() for f in hal_parsl.sweep(text, bindings, backend=spec, shots=shots)]
     raise ConfigurationError(

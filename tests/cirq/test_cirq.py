@@ -177,6 +177,7 @@ def test_converted_gates_have_cirqs_unitary() -> None:
         cirq.CCZ(*q), cirq.FSimGate(0.3, 0.4)(q[0], q[1]), cirq.rz(0.3)(q[0]),
         cirq.SWAP(q[0], q[1]) ** 0.5, cirq.TOFFOLI(*q), cirq.H(q[1]) ** 0.5, cirq.S(q[2]),
         cirq.global_phase_operation(1j),
+        cirq.CircuitOperation(cirq.FrozenCircuit(cirq.T(q[0]), cirq.CZ(q[0], q[2]) ** 0.7)),
     )
     ours = run_sync(backend_for("sim").extension("statevector").statevector(
         to_program(circuit).qasm))

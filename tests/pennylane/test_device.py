@@ -75,8 +75,9 @@ def _circuit(x: float, y: float) -> Any:
 
 
 def test_import_loads_no_framework() -> None:
-    code = ("import sys, hal_workflow, hal_workflow.pennylane, hal_workflow.cirq; "
-            "print(sorted(m for m in ('pennylane', 'cirq') if m in sys.modules))")
+    code = ("import sys, hal_workflow, hal_workflow.pennylane, hal_workflow.cirq, "
+            "hal_workflow.qrisp; "
+            "print(sorted(m for m in ('pennylane', 'cirq', 'qrisp', 'cudaq') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
@@ -202,13 +203,14 @@ def test_dask_executor_gives_the_local_results() -> None:
     assert dict(local[0]) != dict(local[3])
 
 
-def test_parsl_executor_gives_the_local_results() -> None:
+def test_parsl_executor_gives_the_local_results(tmp_path: Any) -> None:
     parsl = pytest.importorskip("parsl")
     from parsl.config import Config
     from parsl.executors.threads import ThreadPoolExecutor
 
     local = _sweep_results(None)
-    config = Config(executors=[ThreadPoolExecutor(max_threads=2, label="pl")])
+    config = Config(executors=[ThreadPoolExecutor(max_threads=2, label="pl")],
+                    run_dir=str(tmp_path))
     try:
         remote = _sweep_results(config)
     finally:
