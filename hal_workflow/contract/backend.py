@@ -36,7 +36,7 @@ from hal_workflow.contract.types import (
 if TYPE_CHECKING:
     from hal_workflow.circuits import Circuit
 
-CONTRACT_VERSION = "1.0"
+CONTRACT_VERSION = "1.1"
 
 
 _SECRET_KEY = SECRET_KEY_PATTERN
