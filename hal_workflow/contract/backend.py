@@ -15,7 +15,6 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from hal_workflow.contract.secrets import SECRET_KEY_PATTERN, redact
 from hal_workflow.contract.errors import (
     BackendUnavailableError,
     HalError,
@@ -23,6 +22,7 @@ from hal_workflow.contract.errors import (
     JobCancelledError,
     JobFailedError,
 )
+from hal_workflow.contract.secrets import SECRET_KEY_PATTERN, redact
 from hal_workflow.contract.types import (
     BackendAvailability,
     Capabilities,

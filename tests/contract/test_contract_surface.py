@@ -71,7 +71,7 @@ def _changes(old: object, new: object, path: tuple[str, ...] = ()) -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         return [change for key in old for change in (
             _changes(old[key], new[key], (*path, key)) if key in new
-            else [f"{'.'.join(path + (key,))}: removed"])]
+            else [f"{'.'.join((*path, key))}: removed"])]
     if isinstance(old, list) and isinstance(new, list) and path[-1:] == ("fields",):
         # Dataclass fields: only the announced version's default may differ.
         old_f = [f for f in old if not f.startswith("contract_version:")]
