@@ -59,6 +59,7 @@ from hal_workflow.contract.errors import (
     SubmissionError,
     ValidationError,
 )
+from hal_workflow.contract.secrets import reveal
 from hal_workflow.contract.types import (
     AvailabilityStatus,
     BackendAvailability,
@@ -142,7 +143,7 @@ class IQMBackend(Backend):
                     server = IQMServerClient(
                         self._url,
                         quantum_computer=self._quantum_computer,
-                        token=self._token,
+                        token=reveal(self._token),
                         client_signature="hal-workflow",
                         timeout=self._timeout,
                     )
