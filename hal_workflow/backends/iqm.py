@@ -70,7 +70,7 @@ from hal_workflow.contract.errors import (
     SubmissionError,
     ValidationError,
 )
-from hal_workflow.contract.secrets import reveal
+from hal_workflow.contract.secrets import reveal, wrap_secrets
 from hal_workflow.contract.types import (
     AvailabilityStatus,
     BackendAvailability,
@@ -119,6 +119,7 @@ class IQMBackend(Backend):
                          "timeout", "retry"})
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
+        spec = wrap_secrets(spec)  # a token, by value or reference, as a Secret
         check_options(spec, self.OPTIONS, "iqm")
         url = spec.get("url") or os.environ.get("IQM_SERVER_URL")
         if not url:
