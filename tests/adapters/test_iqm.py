@@ -463,7 +463,7 @@ def test_tokens_file_by_name(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> 
         assert sum(run(backend.run(circuits.bell()[0], 20, timeout=30)).counts.values()) == 20
         assert all(had_auth for _, _, had_auth in server.request_log)
         assert "~/tokens.json" in repr(backend) and token not in repr(backend)
-        with pytest.raises(CredentialsError, match="tokens_file .*missing.json does not exist"):
+        with pytest.raises(CredentialsError, match=r"tokens_file .*missing\.json does not exist"):
             IQMBackend(spec(server, tokens_file=str(tmp_path / "missing.json")))
         with pytest.raises(ConfigurationError, match="not both"):
             IQMBackend(spec(server, tokens_file=str(tokens), token=token))
