@@ -300,6 +300,10 @@ class BraketBackend(Backend):
         self._session: Any = None
         if self._local:
             self._device = self._open_local(device)
+        elif not device.startswith("arn:aws:braket:"):
+            raise ConfigurationError(
+                f"braket: device {device!r} is neither 'local[:<simulator>]' nor a Braket "
+                "device ARN")
         else:
             self._session = _aws_session(spec.get("profile"), spec.get("region"))
             self._device = self._aws_call("opening device", lambda: self._open_aws(device))
@@ -336,10 +340,6 @@ class BraketBackend(Backend):
         return LocalSimulator(name)
 
     def _open_aws(self, arn: str) -> Any:
-        if not arn.startswith("arn:aws:braket:"):
-            raise ConfigurationError(
-                f"braket: device {arn!r} is neither 'local[:<simulator>]' nor a Braket device ARN"
-            )
         from braket.aws import AwsDevice
 
         with _aws_errors(f"opening device {arn}"):
