@@ -398,13 +398,13 @@ class IBMBackend(Backend):
         )
 
     def _check(
-        self, circuit: Circuit | str, shots: int | None
+        self, circuit: Circuit | str, shots: int | None, required: bool = False
     ) -> tuple[list[ValidationIssue], _Prepared | None]:
         """Every reason ``circuit`` cannot run with ``shots``, and the prepared circuit if any.
 
         Raises ``CircuitError`` for text that does not parse.
         """
-        issues = shots_issues(shots, self.capabilities().max_shots)
+        issues = shots_issues(shots, self.capabilities().max_shots, required=required)
         try:
             prepared = self._prepare_cached(as_circuit(circuit))
         except ValidationError as exc:  # too wide for the device, or not transpilable
@@ -416,7 +416,7 @@ class IBMBackend(Backend):
         return ValidationResult(tuple(issues))
 
     def _prepare(self, circuit: Circuit | str, shots: int) -> _Prepared:
-        issues, prepared = self._check(circuit, shots)
+        issues, prepared = self._check(circuit, shots, required=True)
         if issues or prepared is None:
             raise ValidationError(issues, self.name)
         return prepared
