@@ -10,7 +10,6 @@ of a job dispatched on the real test cluster; the CLI's ``--json`` output and it
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -95,9 +94,9 @@ def test_repr_logs_jobs_results_and_errors(server: IQMMockServer, environment: P
         logging.getLogger("hal_workflow.test").debug("spec %s backend %r job %r", backend.spec,
                                                      backend, job)
         # Errors: a bad option, an unknown job, a circuit that cannot run.
-        for call in (lambda: get_backend({**spec, "bogus": 1}),
-                     lambda: hal.Job("no-such-job", spec).status(),
-                     lambda: hal.run("OPENQASM 3.0; qubit[99] q; h q;", spec, shots=5)):
+        for call in (lambda s=spec: get_backend({**s, "bogus": 1}),
+                     lambda s=spec: hal.Job("no-such-job", s).status(),
+                     lambda s=spec: hal.run("OPENQASM 3.0; qubit[99] q; h q;", s, shots=5)):
             with pytest.raises(HalError) as info:
                 call()
             seen += [str(info.value), repr(info.value), pickle.dumps(info.value)]
@@ -117,7 +116,7 @@ def test_pickles_of_referenced_credentials(server: IQMMockServer, environment: P
 
 def test_a_value_never_goes_to_disk(server: IQMMockServer, environment: Path) -> None:
     wrapped = {"name": "slurm", "backend": get_backend(specs(server)["iqm-value"]).spec}
-    with pytest.raises(CredentialsError, match="'backend.token' holds a credential by value"):
+    with pytest.raises(CredentialsError, match=r"'backend\.token' holds a credential by value"):
         to_storable(wrapped)
     assert_clean(json.dumps(to_storable(specs(server)["iqm-reference"])))
 
