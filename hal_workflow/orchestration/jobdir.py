@@ -79,15 +79,16 @@ def default_job_root() -> Path:
 
 
 def spec_for_job_file(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The backend spec as ``job.json`` stores it: secrets redacted at any depth.
+    """The backend spec as ``job.json`` stores it: credentials by reference, never by value.
 
     The one place that decides what of a spec reaches the shared filesystem (the compute
     node rebuilds the backend from it, so a credential must come from where the spec names
-    it: an environment variable, a file, an account).
+    it: an environment variable, a file, an account; a credential given by value is refused
+    with ``CredentialsError`` before anything is submitted).
     """
-    from hal_workflow.contract.secrets import redact
+    from hal_workflow.contract.secrets import to_storable
 
-    return dict(redact(dict(spec)))
+    return dict(to_storable(dict(spec)))
 
 
 def _write_private(path: Path, data: bytes, *, overwrite: bool = True) -> bool:

@@ -33,7 +33,10 @@ _helper_lock = threading.Lock()
 
 def spec_key(spec: BackendSpec) -> str:
     """A canonical string for a spec, used to share one backend per spec in a process."""
-    return json.dumps(normalize_spec(spec), sort_keys=True, default=str)
+    from hal_workflow.contract.secrets import fingerprint_default
+
+    # Secrets as salted digests: specs differing only in a token get different backends.
+    return json.dumps(normalize_spec(spec), sort_keys=True, default=fingerprint_default)
 
 
 def backend_for(spec: BackendSpec | Backend) -> Backend:

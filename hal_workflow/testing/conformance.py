@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import pytest
 
 from hal_workflow.contract import (
+    CONTRACT_VERSION,
     EXTENSION_NAMES,
     BackendAvailability,
     BatchExtension,
@@ -52,6 +53,7 @@ from hal_workflow.contract import (
     submit_many,
 )
 from hal_workflow.contract.backend import _SECRET_KEY
+from hal_workflow.contract.secrets import reveal
 from hal_workflow.testing import circuits
 
 if TYPE_CHECKING:
@@ -427,8 +429,8 @@ class ConformanceSuite:
         assert Capabilities.from_json(caps.to_json()) == caps
 
     def test_contract_version(self, backend: Backend, caps: Capabilities) -> None:
-        assert caps.contract_version == "1.0"
-        assert backend.contract_version == "1.0"
+        assert caps.contract_version == CONTRACT_VERSION
+        assert backend.contract_version == CONTRACT_VERSION
 
     # -- extensions --------------------------------------------------------------------
     def test_advertised_extensions_are_offered(self, backend: Backend, caps: Capabilities) -> None:
@@ -859,6 +861,7 @@ class ConformanceSuite:
     def test_repr_hides_credentials(self, backend: Backend) -> None:
         text = repr(backend) + str(backend)
         for key, value in backend.spec.items():
+            value = reveal(value)  # credentials are held as Secret (contract 1.1)
             if _SECRET_KEY.search(str(key)) and isinstance(value, str) and value:
                 assert value not in text, f"repr shows the value of spec key {key!r}"
 
