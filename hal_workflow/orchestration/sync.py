@@ -108,10 +108,17 @@ class Job:
 
     Another process (a restarted notebook, a Dask worker) rebuilds the handle with
     ``Job(job_id, spec)`` and reattaches, on backends whose jobs outlive their submitter.
+    ``Job(job_id)`` looks the spec up in the job journal (``JobNotFoundError`` if the
+    journal has no such job). Finished jobs of in-process backends (the simulator) are read
+    from the journal's stored result.
     """
 
     job_id: str
-    backend_spec: Mapping[str, Any]
+    backend_spec: Mapping[str, Any] = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.backend_spec is None:
+            object.__setattr__(self, "backend_spec", _journal_spec(self.job_id))
 
     @property
     def backend(self) -> Backend:
@@ -128,6 +135,26 @@ class Job:
 
     def cancel(self) -> None:
         run_sync(self.backend.cancel(self.job_id))
+
+
+def _journal_spec(job_id: str) -> dict[str, Any]:
+    """The spec the journal recorded for ``job_id``."""
+    from hal_workflow import journal
+    from hal_workflow.contract.errors import ConfigurationError, JobNotFoundError
+    from hal_workflow.contract.secrets import REDACTED
+
+    record = journal.default().get(job_id)
+    if record is None:
+        raise JobNotFoundError(job_id, f"job {job_id!r} is not in the job journal "
+                                       f"({journal.default().path}); pass its backend spec")
+    spec = record.spec or ({"name": record.backend} if record.backend else None)
+    if spec is None:
+        raise JobNotFoundError(job_id, f"job {job_id!r}: the journal has no backend spec; "
+                                       f"pass it as Job(job_id, spec)")
+    if REDACTED in json.dumps(spec, default=str):
+        raise ConfigurationError(f"job {job_id!r}: its recorded spec had secrets (stored "
+                                 f"redacted); pass the spec as Job(job_id, spec)")
+    return dict(spec)
 
 
 def submit(

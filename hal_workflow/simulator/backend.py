@@ -234,7 +234,7 @@ class SimulatorBackend(Backend):
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self._options, self._seed, self._max_memory = _parse_options(spec)
-        self._jobs = LocalJobTable(f"{NAME}-{secrets.token_hex(3)}")
+        self._jobs = LocalJobTable(f"{NAME}-{secrets.token_hex(3)}", spec)
         self._plans: OrderedDict[Any, Executable] = OrderedDict()
         self._plans_lock = threading.Lock()
         self._pinned: dict[str, dict[Any, Executable]] = {}
@@ -455,9 +455,12 @@ class SimulatorBackend(Backend):
 
         return work
 
-    def _start(self, exe: Executable, work: Any) -> JobId:
-        job = self._jobs.create()
-        if self._inline(exe):
+    def _start(self, exe: Executable, work: Any, program: str | None, shots: int,
+               parameters: Mapping[str, float] | None) -> JobId:
+        inline = self._inline(exe)
+        job = self._jobs.create(circuit=program, shots=shots, parameters=parameters,
+                                publish=not inline)
+        if inline:
             self._jobs.run(job, work)
         else:
             _worker.submit(self._run_and_notify, job, work)
@@ -478,6 +481,8 @@ class SimulatorBackend(Backend):
         """Wait for ``job`` without polling and without a helper thread; False on timeout."""
         if job.done.is_set():
             return True
+        if job.foreign:  # it runs in another process: follow it through the journal
+            return (await self._jobs.until_done(job, timeout)).done.is_set()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
 
@@ -511,8 +516,9 @@ class SimulatorBackend(Backend):
             raise HalError("sim: backend is closed")
         exe = self._checked(circuit, shots, parameters, session)
         job_seed = self._job_seed(seed)
-        work = self._work(exe, shots, parameters, job_seed, self._program_text(circuit))
-        return self._start(exe, work)
+        program = self._program_text(circuit)
+        work = self._work(exe, shots, parameters, job_seed, program)
+        return self._start(exe, work, program, shots, parameters)
 
     async def status(self, job_id: str) -> JobStatus:
         return self._jobs.status(job_id)
@@ -558,11 +564,12 @@ class SimulatorBackend(Backend):
         job_seed = self._job_seed(seed)
         seeds = [job_seed + i for i in range(len(bindings))]
         program = self._program_text(circuit)
-        jobs = [self._jobs.create() for _ in bindings]
-        if not jobs:
+        if not bindings:
             return []
         batched = (not exe.per_shot and exe.num_qubits <= SMALL_SAMPLE_QUBITS
                    and kernels.is_compiled(exe.dtype))
+        jobs = [self._jobs.create(circuit=program, shots=shots, parameters=binding,
+                                  publish=not batched) for binding in bindings]
 
         def run_all() -> None:
             if batched:
