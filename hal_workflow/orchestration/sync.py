@@ -9,19 +9,21 @@ caller blocks). Backends are built once per process and spec, then reused.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
+import math
 import threading
 from collections.abc import Awaitable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from hal_workflow.backends.registry import BackendSpec, get_backend, normalize_spec
-from hal_workflow.contract.extensions import run_many
+from hal_workflow.contract.extensions import submit_many
 
 if TYPE_CHECKING:
     from hal_workflow.circuits import Circuit
     from hal_workflow.contract.backend import Backend
-    from hal_workflow.contract.types import ExecutionResult, JobStatus, ValidationResult
+    from hal_workflow.contract.types import ExecutionResult, JobId, JobStatus, ValidationResult
 
 _T = TypeVar("_T")
 _backends: dict[str, Backend] = {}
@@ -90,9 +92,79 @@ def sweep(
     backend: BackendSpec | Backend = "sim",
     shots: int = 1000,
     timeout: float | None = None,
+    *,
+    seed: int | None = None,
+    sweep_id: str | None = None,
+    progress: bool | None = None,
+    chunk_size: int | None = None,
 ) -> list[ExecutionResult]:
-    """Run ``circuit`` once per binding (batch extension where offered), results in order."""
-    return run_sync(run_many(backend_for(backend), circuit, shots, bindings, timeout=timeout))
+    """Run ``circuit`` once per binding (batch extension where offered), results in order.
+
+    Element ``i`` is sampled with ``seed + i`` (``seed`` defaults to the spec's). With
+    ``sweep_id``, each chunk's results go to the job journal as they arrive, and a rerun
+    with the same id (after the driver was killed, say) reuses every stored element whose
+    inputs match and computes the rest: the results equal an uninterrupted run's, and the
+    reused ones carry ``metadata["reused"] = True``. ``progress`` draws a bar (None: only
+    on a terminal); ``chunk_size`` bindings go to the backend at a time.
+    """
+    from hal_workflow.orchestration.sweeps import plan_sweep, progress_bar
+
+    target = backend_for(backend)
+    bindings = list(bindings)
+    plan = plan_sweep(target.spec, circuit, bindings, shots, seed, sweep_id)
+    if chunk_size is None:
+        chunk_size = max(1, min(1000, math.ceil(len(bindings) / 20)))
+    results: list[ExecutionResult | None] = [plan.done.get(i) for i in range(len(bindings))]
+    bar = progress_bar(len(bindings), progress, initial=plan.reused, reused=plan.reused)
+    with bar:
+        for indices in plan.ranges(chunk_size if sweep_id or not bar.disable else
+                                   max(1, len(bindings))):
+            part = bindings[indices.start:indices.stop]
+            chunk = run_sync(run_seeded(target, circuit, part, shots,
+                                        plan.chunk_seed(indices.start), timeout))
+            plan.store(indices.start, chunk)
+            results[indices.start:indices.stop] = chunk
+            bar.update(len(chunk))
+    return results  # type: ignore[return-value]
+
+
+async def submit_seeded(
+    backend: Backend,
+    circuit: Circuit | str,
+    bindings: Sequence[Mapping[str, float]],
+    shots: int,
+    seed: int | None,
+) -> list[JobId]:
+    """Submit ``circuit`` over ``bindings``, element ``j`` seeded ``seed + j`` where the
+    backend takes seeds (its batch extension's ``submit_sweep(..., seed=)``, else
+    ``submit(..., seed=)``); backends without seeds sample as they do."""
+    bindings = list(bindings)
+    if seed is None:
+        return await submit_many(backend, circuit, shots, bindings)
+    batch = backend.extension("batch")
+    if batch is not None and _takes_seed(batch.submit_sweep):
+        return list(await batch.submit_sweep(circuit, bindings, shots, seed=seed))
+    if batch is None and _takes_seed(backend.submit):
+        return [await backend.submit(circuit, shots, b, seed=seed + j)  # type: ignore[call-arg]
+                for j, b in enumerate(bindings)]
+    return await submit_many(backend, circuit, shots, bindings)
+
+
+def _takes_seed(method: Any) -> bool:
+    return "seed" in inspect.signature(method).parameters
+
+
+async def run_seeded(
+    backend: Backend,
+    circuit: Circuit | str,
+    bindings: Sequence[Mapping[str, float]],
+    shots: int,
+    seed: int | None,
+    timeout: float | None = None,
+) -> list[ExecutionResult]:
+    """:func:`submit_seeded`, then every result in order."""
+    job_ids = await submit_seeded(backend, circuit, bindings, shots, seed)
+    return [await backend.result_when_done(j, timeout=timeout) for j in job_ids]
 
 
 def validate(
