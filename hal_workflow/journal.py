@@ -301,6 +301,7 @@ class Journal:
         self._wake = threading.Event()
         self._start_lock = threading.Lock()
         self._since_prune = 0
+        self._busy = False  # the writer holds items it took from the queue
         self._thread: threading.Thread | None = None
         self._local = threading.local()
         self._owner_pid = os.getpid()
@@ -312,6 +313,11 @@ class Journal:
 
     def __repr__(self) -> str:
         return f"<Journal {str(self.path)!r}>"
+
+    @property
+    def broken(self) -> bool:
+        """Whether writing failed (records are then dropped) or the journal was closed."""
+        return self._broken or self._closed
 
     # -- connections ------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -380,6 +386,7 @@ class Journal:
         while True:
             self._wake.wait(self._flush_interval)
             self._wake.clear()
+            self._busy = True
             items: list[tuple[Any, ...]] = []
             markers: list[threading.Event] = []
             for _ in range(len(pending)):
@@ -397,6 +404,7 @@ class Journal:
                     self._broken = True
                     logger.warning("job journal %s is not writable (%s); jobs are no longer "
                                    "recorded in this process", self.path, exc)
+            self._busy = False
             for marker in markers:
                 marker.set()
             if self._closed and not pending:
@@ -407,6 +415,8 @@ class Journal:
     def flush(self, timeout: float | None = 30.0) -> None:
         """Wait until every record made so far in this process is committed."""
         if self._thread is None or self._owner_pid != os.getpid() or not self._thread.is_alive():
+            return
+        if not self._pending and not self._busy:
             return
         marker = threading.Event()
         self._pending.append(marker)  # type: ignore[arg-type]

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 FOREIGN_POLL = 0.2
 """Seconds between journal reads while waiting for a job that runs in another process."""
+UNREAD_FACTOR = 16
+"""Finished jobs whose result was not read yet are kept up to this times ``cache-size``."""
 _HOST = socket.gethostname()
 
 
@@ -86,10 +88,10 @@ class LocalJobTable:
         self._prefix = f"{prefix}-{os.getpid():x}{secrets.token_hex(3)}"
         self._counter = itertools.count(1)
         self._jobs: dict[str, LocalJob] = {}
-        self._done: OrderedDict[str, LocalJob] = OrderedDict()
+        self._done: OrderedDict[str, LocalJob] = OrderedDict()    # finished, result read
+        self._unread: OrderedDict[str, LocalJob] = OrderedDict()  # finished, not read yet
         self._lock = threading.Lock()
         self._journal_choice = journal
-        self._journal: Journal | None = None
         self._spec_text: str | None = None
         self.spec = spec
         if cache_size is None:
@@ -113,15 +115,20 @@ class LocalJobTable:
 
     @property
     def journal(self) -> Journal | None:
-        """The journal this table writes to and reads finished jobs from (None: off)."""
-        if self._journal is None and self._journal_choice is not False:
-            if isinstance(self._journal_choice, bool) or self._journal_choice is None:
-                from hal_workflow import journal
+        """The journal this table writes to and reads finished jobs from (None: off).
+        By default the process's current :func:`~hal_workflow.journal.default`."""
+        choice = self._journal_choice
+        if choice is False:
+            return None
+        if choice is None or choice is True:
+            from hal_workflow import journal
 
-                self._journal = journal.default()
-            else:
-                self._journal = self._journal_choice
-        return self._journal
+            return journal.default()
+        return choice  # type: ignore[return-value]
+
+    def _journal_ok(self) -> bool:
+        journal = self.journal
+        return journal is not None and not journal.broken
 
     def create(self, *, circuit: str | None = None, shots: int | None = None,
                parameters: Mapping[str, float] | None = None, publish: bool = True) -> LocalJob:
@@ -160,8 +167,8 @@ class LocalJobTable:
     def get(self, job_id: str) -> LocalJob:
         """The job ``job_id``: live, cached, or read from the journal."""
         job = self._jobs.get(job_id) if isinstance(job_id, str) else None
-        if job is None:
-            job = self._done.get(job_id) if isinstance(job_id, str) else None
+        if job is None and isinstance(job_id, str):
+            job = self._unread.get(job_id) or self._done.get(job_id)
         if job is None:
             job = self._from_journal(job_id)
         if job is None:
@@ -204,12 +211,25 @@ class LocalJobTable:
         return True
 
     def _retire(self, job: LocalJob) -> None:
-        """Move an ended job from the live table to the bounded cache (lock held)."""
+        """Move an ended job from the live table to the caches (lock held).
+
+        Its result waits in ``_unread`` (up to :data:`UNREAD_FACTOR` times the cache size,
+        so a batch is read back from memory, not the journal), then in the cache of read
+        jobs. With the journal off or broken nothing is evicted unread: it would be lost.
+        """
         self._jobs.pop(job.job_id, None)
-        if self._cache_size:
-            self._done[job.job_id] = job
-            if len(self._done) > self._cache_size:
-                self._done.popitem(last=False)
+        self._unread[job.job_id] = job
+        if len(self._unread) > self._cache_size * UNREAD_FACTOR and self._journal_ok():
+            self._unread.popitem(last=False)
+
+    def _mark_read(self, job: LocalJob) -> None:
+        with self._lock:
+            if self._unread.pop(job.job_id, None) is None:
+                return
+            if self._cache_size:
+                self._done[job.job_id] = job
+                if len(self._done) > self._cache_size:
+                    self._done.popitem(last=False)
 
     def run(self, job: LocalJob, work: Callable[[LocalJob], ExecutionResult]) -> None:
         """Run ``work`` for ``job`` here and now, recording the outcome.
@@ -270,6 +290,7 @@ class LocalJobTable:
             job.result = self.journal.result(job_id)
         if job.result is None:
             raise JobNotFoundError(job_id, f"job {job_id}: its result is no longer stored")
+        self._mark_read(job)
         return job.result
 
     async def until_done(self, job: LocalJob, timeout: float | None) -> LocalJob:
@@ -290,10 +311,11 @@ class LocalJobTable:
         """Drop a finished job from memory (the journal still has it)."""
         with self._lock:
             self._done.pop(job_id, None)
+            self._unread.pop(job_id, None)
 
     def __len__(self) -> int:
-        """Jobs held in memory: live ones and the cache of finished ones."""
-        return len(self._jobs) + len(self._done)
+        """Jobs held in memory: live ones and the caches of finished ones."""
+        return len(self._jobs) + len(self._done) + len(self._unread)
 
 
 def _alive(record: JobRecord) -> bool:

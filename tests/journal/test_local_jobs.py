@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import hal_workflow as hal
-from hal_workflow.backends.local_jobs import LocalJobTable
+from hal_workflow.backends.local_jobs import UNREAD_FACTOR, LocalJobTable
 from hal_workflow.circuits import ghz
 from hal_workflow.contract.errors import JobNotFoundError
 from hal_workflow.contract.types import ExecutionResult, JobState
@@ -29,9 +29,13 @@ def test_table_keeps_live_jobs_and_a_bounded_cache(journal: Journal) -> None:
     for _ in range(200):
         job = table.create(circuit="OPENQASM 3.0;", shots=5)
         table.run(job, _ok)
+        asyncio.run(table.result(job.job_id))
         ids.append(job.job_id)
     live = table.create()
     assert len(table) == 9  # 8 finished + 1 live, not 201
+    for _ in range(1000):  # results never read: kept longer, but still bounded
+        table.run(table.create(), _ok)
+    assert len(table) <= 8 + 8 * UNREAD_FACTOR + 1
     # the first job left memory but is read back from the journal
     assert table.status(ids[0]).state is JobState.COMPLETED
     assert asyncio.run(table.result(ids[0])).counts == {"1": 5}
