@@ -3,7 +3,7 @@
 The simulator and the local modes of vendor SDKs (Braket's LocalSimulator, QDMI's DDSIM
 device) run work in this process: :class:`LocalJobTable` gives them the contract's semantics in
 one place: unique ids, monotonic state transitions, FAILED with a reason, cancellation that
-reaches the running work through a :class:`threading.Event`.
+reaches the running work through a :class:`Flag` (a light ``threading.Event``).
 
 Memory stays bounded: the table keeps live jobs and the last ``journal.cache-size`` finished
 ones; every job is written to the job journal (:mod:`hal_workflow.journal`) when it ends (and
@@ -48,14 +48,56 @@ class JobCancelled(Exception):
     """Raised by work that noticed its cancel event; ends the job CANCELLED."""
 
 
-@dataclass
+_FLAG_LOCK = threading.Lock()
+
+
+class Flag:
+    """A :class:`threading.Event` that allocates its condition only when someone waits.
+
+    Two flags per job: a ``threading.Event`` builds a Condition, a lock and a deque each,
+    which for thousands of short jobs is garbage the collector must walk (its pauses showed
+    as 100 ms holds of the event loop). ``set`` before reading the condition, and waiters
+    re-check the value under it, so no wake-up is lost.
+    """
+
+    __slots__ = ("_cond", "_value")
+
+    def __init__(self) -> None:
+        self._value = False
+        self._cond: threading.Condition | None = None
+
+    def is_set(self) -> bool:
+        return self._value
+
+    def set(self) -> None:
+        self._value = True
+        cond = self._cond
+        if cond is not None:
+            with cond:
+                cond.notify_all()
+
+    def clear(self) -> None:
+        self._value = False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._value:
+            return True
+        with _FLAG_LOCK:
+            if self._cond is None:
+                self._cond = threading.Condition(threading.Lock())
+            cond = self._cond
+        with cond:
+            return cond.wait_for(self.is_set, timeout)
+
+
+@dataclass(slots=True)
 class LocalJob:
     job_id: str
     state: JobState = JobState.QUEUED
     reason: str | None = None
     result: ExecutionResult | None = None
-    cancel_event: threading.Event = field(default_factory=threading.Event)
-    done: threading.Event = field(default_factory=threading.Event)
+    cancel_event: Flag = field(default_factory=Flag)
+    done: Flag = field(default_factory=Flag)
     submitted_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None

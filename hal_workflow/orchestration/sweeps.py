@@ -186,11 +186,12 @@ def progress_bar(total: int, progress: bool | None = None, desc: str = "sweep",
     notebook with ipywidgets); False never; True always."""
     if progress is None:
         progress = _notebook_widgets() or bool(getattr(sys.stderr, "isatty", lambda: False)())
+    bar_class: Any
     if progress and _notebook_widgets():
-        from tqdm.notebook import tqdm
+        from tqdm.notebook import tqdm as bar_class
     else:
-        from tqdm.std import tqdm
-    bar = tqdm(total=total, initial=initial, disable=not progress, unit="circuit", desc=desc)
+        from tqdm.std import tqdm as bar_class
+    bar = bar_class(total=total, initial=initial, disable=not progress, unit="circuit", desc=desc)
     if reused:
         bar.set_postfix(reused=reused, refresh=False)
     return bar

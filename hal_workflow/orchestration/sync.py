@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from hal_workflow.contract.types import ExecutionResult, JobId, JobStatus, ValidationResult
 
 _T = TypeVar("_T")
+YIELD_EVERY = 64
 _backends: dict[str, Backend] = {}
 _backends_lock = threading.Lock()
 _thread_state = threading.local()
@@ -162,9 +163,15 @@ async def run_seeded(
     seed: int | None,
     timeout: float | None = None,
 ) -> list[ExecutionResult]:
-    """:func:`submit_seeded`, then every result in order."""
+    """:func:`submit_seeded`, then every result in order (yielding to the event loop every
+    :data:`YIELD_EVERY` results, since results of finished jobs return without waiting)."""
     job_ids = await submit_seeded(backend, circuit, bindings, shots, seed)
-    return [await backend.result_when_done(j, timeout=timeout) for j in job_ids]
+    results = []
+    for k, job_id in enumerate(job_ids, 1):
+        results.append(await backend.result_when_done(job_id, timeout=timeout))
+        if k % YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+    return results
 
 
 def validate(
