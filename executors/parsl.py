@@ -21,6 +21,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -28,10 +31,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import parsl
 from parsl import python_app
+from parsl.config import Config
+from parsl.dataflow.dflow import DataFlowKernel
 
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
 from hal_workflow.contract.backend import Backend
-from hal_workflow.contract.errors import HalError
+from hal_workflow.contract.errors import ConfigurationError, HalError
 from hal_workflow.executors import _tasks
 from hal_workflow.executors._plan import chunk_ranges, chunk_size_for
 from hal_workflow.executors._resources import available_cores
@@ -43,7 +48,9 @@ if TYPE_CHECKING:
     from hal_workflow.contract.types import ExecutionResult
 
 __all__ = [
+    "DEFAULT_RETRIES",
     "estimate",
+    "load",
     "local_app",
     "quantum_app",
     "run_circuit",
@@ -54,8 +61,39 @@ __all__ = [
 ]
 
 
+DEFAULT_RETRIES = 2
+"""Retries of each app when the loaded config sets none: a worker lost with its process
+(killed, out of memory, node failure) costs a rerun of its chunk, not the sweep."""
+
+
 def _spec(backend: BackendSpec | Backend) -> dict[str, Any]:
     return backend.spec if isinstance(backend, Backend) else normalize_spec(backend)
+
+
+def load(config: Config | str, watchdog: bool = True, **overrides: Any) -> DataFlowKernel:
+    """``parsl.load`` with hal-workflow's care: a site name or a ``Config``; ``retries`` set
+    to :data:`DEFAULT_RETRIES` where the config has none; and, with ``watchdog``, a small
+    process (:mod:`~hal_workflow.executors._watchdog`) that stops the interchange and the
+    workers if this driver dies without cleaning up (SIGKILL, OOM killer). Parsl itself
+    cleans up at a normal exit (``atexit``) and when the returned kernel is used in a
+    ``with`` block or ``dfk.cleanup()`` is called.
+    """
+    if isinstance(config, str):
+        from hal_workflow.executors.config import parsl_config
+
+        config = parsl_config(config, **overrides)
+    elif overrides:
+        raise ConfigurationError("load: overrides apply to a site name, not to a Config")
+    if not config.retries:
+        config.retries = DEFAULT_RETRIES
+    dfk = parsl.load(config)
+    if watchdog:
+        subprocess.Popen(
+            [sys.executable, "-m", "hal_workflow.executors._watchdog", str(os.getpid()),
+             os.path.abspath(dfk.run_dir)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+    return dfk
 
 
 # -- task bodies (module-level functions, so workers import them by reference) ---------------
