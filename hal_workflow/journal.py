@@ -96,7 +96,6 @@ CREATE TABLE IF NOT EXISTS jobs (
     host TEXT,
     pid INTEGER
 );
-CREATE INDEX IF NOT EXISTS jobs_submitted ON jobs (submitted_at);
 CREATE INDEX IF NOT EXISTS jobs_vendor ON jobs (vendor_job_id) WHERE vendor_job_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS programs (digest TEXT PRIMARY KEY, text TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sweeps (
@@ -588,8 +587,9 @@ class Journal:
     def list_jobs(self, state: JobState | str | Iterable[JobState | str] | None = None,
                   backend: str | None = None, since: float | None = None,
                   limit: int | None = 100, sweep_id: str | None = None) -> list[JobRecord]:
-        """Records, newest first: only ``state`` (one or several), ``backend`` (its name),
-        submitted at or after ``since`` (unix time), of ``sweep_id``; at most ``limit``."""
+        """Records, newest first (in the order they were recorded): only ``state`` (one or
+        several), ``backend`` (its name), submitted at or after ``since`` (unix time), of
+        ``sweep_id``; at most ``limit``."""
         clauses: list[str] = []
         args: list[Any] = []
         if state is not None:
@@ -610,8 +610,9 @@ class Journal:
         tail = " LIMIT ?" if limit is not None else ""
         if limit is not None:
             args.append(int(limit))
-        rows = self._query(f"SELECT {_COLUMNS} FROM jobs{where}"
-                           f" ORDER BY submitted_at DESC, rowid DESC{tail}", args)
+        # rowid order is recording order: newest first without an index to maintain
+        rows = self._query(f"SELECT {_COLUMNS} FROM jobs{where} ORDER BY rowid DESC{tail}",
+                           args)
         return [_record(r) for r in rows]
 
     def count(self) -> int:
@@ -707,18 +708,18 @@ class Journal:
             excess = conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] - r.max_jobs
             if excess > 0:
                 conn.execute(f"DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs WHERE"
-                             f" {terminal} ORDER BY updated_at LIMIT ?)", (excess,))
+                             f" {terminal} ORDER BY rowid LIMIT ?)", (excess,))
         if r.max_bytes is not None:
             total = conn.execute("SELECT COALESCE(SUM(result_bytes), 0) FROM jobs").fetchone()[0]
             if total > r.max_bytes:
                 # oldest first, until what remains fits
                 conn.execute(
                     f"DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM (SELECT rowid,"
-                    f" SUM(result_bytes) OVER (ORDER BY updated_at, rowid) AS run FROM jobs"
+                    f" SUM(result_bytes) OVER (ORDER BY rowid) AS run FROM jobs"
                     f" WHERE {terminal}) WHERE run <= ?)", (total - r.max_bytes,))
                 conn.execute(
                     f"DELETE FROM jobs WHERE rowid = (SELECT rowid FROM jobs WHERE {terminal}"
-                    f" ORDER BY updated_at, rowid LIMIT 1) AND (SELECT SUM(result_bytes)"
+                    f" ORDER BY rowid LIMIT 1) AND (SELECT SUM(result_bytes)"
                     f" FROM jobs) > ?", (r.max_bytes,))
         return conn.total_changes - before
 

@@ -136,9 +136,11 @@ class LocalJobTable:
         self._journal_choice = journal
         self._spec_text: str | None = None
         self.spec = spec
-        if cache_size is None:
-            from hal_workflow import config
+        from hal_workflow import config
 
+        if journal is None and not config.get("journal.enabled", True):
+            self._journal_choice = False
+        if cache_size is None:
             cache_size = int(config.get("journal.cache-size", 256))
         self._cache_size = max(0, cache_size)
 
