@@ -97,6 +97,13 @@ class SweepPlan:
         self.journal.record_sweep_elements(
             self.sweep_id, [(start + k, self.digests[start + k], r) for k, r in enumerate(results)])
 
+    def store_indexed(self, elements: Sequence[tuple[int, ExecutionResult]]) -> None:
+        """Record computed ``(index, result)`` elements, in any order."""
+        if self.journal is None or self.sweep_id is None or not elements:
+            return
+        self.journal.record_sweep_elements(
+            self.sweep_id, [(i, self.digests[i], r) for i, r in elements])
+
     def chunk_seed(self, start: int) -> int | None:
         """The seed of element ``start`` (``seed + start``), or None."""
         return None if self.seed is None else self.seed + start

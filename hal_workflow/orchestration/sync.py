@@ -118,15 +118,51 @@ def sweep(
     results: list[ExecutionResult | None] = [plan.done.get(i) for i in range(len(bindings))]
     bar = progress_bar(len(bindings), progress, initial=plan.reused, reused=plan.reused)
     with bar:
-        for indices in plan.ranges(chunk_size if sweep_id or not bar.disable else
-                                   max(1, len(bindings))):
-            part = bindings[indices.start:indices.stop]
-            chunk = run_sync(run_seeded(target, circuit, part, shots,
-                                        plan.chunk_seed(indices.start), timeout))
-            plan.store(indices.start, chunk)
-            results[indices.start:indices.stop] = chunk
-            bar.update(len(chunk))
+        if plan.sweep_id is not None and plan.missing and _takes_indices(target):
+            # a scheduler batch: one sparse array of the missing elements (task i, seed + i)
+            _sweep_sparse(target, circuit, bindings, shots, plan, results, bar, chunk_size,
+                          timeout)
+        else:
+            for indices in plan.ranges(chunk_size if sweep_id or not bar.disable else
+                                       max(1, len(bindings))):
+                part = bindings[indices.start:indices.stop]
+                chunk = run_sync(run_seeded(target, circuit, part, shots,
+                                            plan.chunk_seed(indices.start), timeout))
+                plan.store(indices.start, chunk)
+                results[indices.start:indices.stop] = chunk
+                bar.update(len(chunk))
     return results  # type: ignore[return-value]
+
+
+def _takes_indices(backend: Backend) -> bool:
+    """Whether the backend's batch extension submits sparse element indices (the SLURM/PBS
+    batch: ``submit_sweep(..., seed=, indices=)`` runs ``bindings[k]`` as array task
+    ``indices[k]`` with seed ``seed + indices[k]``)."""
+    batch = backend.extension("batch")
+    if batch is None:
+        return False
+    parameters = inspect.signature(batch.submit_sweep).parameters
+    return "indices" in parameters and "seed" in parameters
+
+
+def _sweep_sparse(target: Backend, circuit: Circuit | str, bindings: list[Mapping[str, float]],
+                  shots: int, plan: Any, results: list[Any], bar: Any, chunk_size: int,
+                  timeout: float | None) -> None:
+    """Submit the missing elements of ``plan`` at once, then store results as they come."""
+    missing = plan.missing
+    batch: Any = target.extension("batch")
+    job_ids = run_sync(batch.submit_sweep(circuit, [bindings[i] for i in missing], shots,
+                                          seed=plan.seed, indices=missing))
+    pending: list[tuple[int, ExecutionResult]] = []
+    for index, job_id in zip(missing, job_ids, strict=True):
+        result = run_sync(target.result_when_done(job_id, timeout=timeout))
+        results[index] = result
+        pending.append((index, result))
+        bar.update(1)
+        if len(pending) >= chunk_size:
+            plan.store_indexed(pending)
+            pending = []
+    plan.store_indexed(pending)
 
 
 async def submit_seeded(
