@@ -32,7 +32,13 @@ from hal_workflow.contract.errors import (
     UnsupportedExtensionError,
 )
 from hal_workflow.executors._resources import THREADS_ENV
-from hal_workflow.orchestration.sync import backend_for, run_sync, submit_seeded
+from hal_workflow.orchestration.sync import (
+    backend_for,
+    record_jobs,
+    record_results,
+    run_sync,
+    submit_seeded,
+)
 
 if TYPE_CHECKING:
     from hal_workflow.circuits import Circuit
@@ -260,6 +266,7 @@ async def _submit_and_collect(
     task: str | None,
 ) -> list[ExecutionResult]:
     job_ids: list[JobId] = await submit(backend)
+    record_jobs(backend, job_ids)  # in the job journal, unless the backend journals its own
     records = [JobRecord(task, j, spec) for j in job_ids]
     with _journal_lock:
         _journal.extend(records)
@@ -272,6 +279,7 @@ async def _submit_and_collect(
         _finish(records, "FAILED")
         raise
     _finish(records, "COMPLETED")
+    record_results(backend, job_ids, results)
     return results
 
 

@@ -119,7 +119,10 @@ class LocalJobTable:
     """Thread-safe table of in-process jobs, keyed by id (``PREFIX-PIDTAG-N``).
 
     ``spec`` is the backend spec recorded with each job (redacted by the journal), so
-    ``hal_workflow.Job(job_id)`` can find the backend from any process. ``journal`` defaults
+    ``hal_workflow.Job(job_id)`` can find the backend from any process; a backend that
+    gives its spec should set ``records_jobs = True`` (then ``hal_workflow.run`` and the
+    engines do not record its jobs again). Without a spec the table records nothing and the
+    sync helpers and engines record the jobs they submit. ``journal`` defaults
     to :func:`hal_workflow.journal.default`; ``False`` records nothing. ``cache_size``
     (default ``journal.cache-size``) finished jobs stay in memory.
     """
@@ -189,8 +192,8 @@ class LocalJobTable:
 
     def _record_submit(self, job: LocalJob) -> None:
         journal = self.journal
-        if journal is None or job.recorded:
-            return
+        if journal is None or job.recorded or self._spec_text is None:
+            return  # without a spec the job could not be reattached: sync records it
         job.recorded = True
         circuit, shots, parameters = job.info or (None, None, None)
         journal.record_submit(job.job_id, self._backend_name, self._spec_text, circuit=circuit,

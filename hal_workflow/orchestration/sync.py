@@ -84,7 +84,82 @@ def run(
     timeout: float | None = None,
 ) -> ExecutionResult:
     """Run ``circuit`` on ``backend`` and return its result (blocking)."""
-    return run_sync(backend_for(backend).run(circuit, shots, parameters, timeout=timeout))
+    target = backend_for(backend)
+    if getattr(target, "records_jobs", False):  # the simulator journals its own jobs
+        return run_sync(target.run(circuit, shots, parameters, timeout=timeout))
+    return run_sync(_run_recorded(target, circuit, shots, parameters, timeout))
+
+
+async def _run_recorded(backend: Backend, circuit: Circuit | str, shots: int,
+                        parameters: Mapping[str, float] | None,
+                        timeout: float | None) -> ExecutionResult:
+    job_id = await backend.submit(circuit, shots, parameters)
+    record_jobs(backend, [job_id], circuit, shots, [parameters])
+    return await _result_recorded(backend, job_id, timeout)
+
+
+async def _result_recorded(backend: Backend, job_id: str,
+                           timeout: float | None) -> ExecutionResult:
+    """``result_when_done``, recording the outcome of a job the backend does not journal."""
+    from hal_workflow.contract.errors import JobCancelledError, JobFailedError
+
+    try:
+        result = await backend.result_when_done(job_id, timeout=timeout)
+    except JobFailedError as exc:
+        _record_end(backend, job_id, "FAILED", exc.reason)
+        raise
+    except JobCancelledError:
+        _record_end(backend, job_id, "CANCELLED", None)
+        raise
+    _record_end(backend, job_id, "COMPLETED", None, result)
+    return result
+
+
+def _journal_for(backend: Backend) -> Any:
+    """The journal that records ``backend``'s jobs here, or None: backends that journal
+    their own jobs (``records_jobs``, the simulator) and a disabled journal need none."""
+    if getattr(backend, "records_jobs", False):
+        return None
+    from hal_workflow import config, journal
+
+    if not config.get("journal.enabled", True):
+        return None
+    return journal.default()
+
+
+def record_jobs(backend: Backend, job_ids: Sequence[str], circuit: Circuit | str | None = None,
+                shots: int | None = None,
+                bindings: Sequence[Mapping[str, float] | None] | None = None) -> None:
+    """Record jobs just submitted to ``backend`` in the job journal (QUEUED), unless the
+    backend journals its own: what makes any job readable by id from a fresh process."""
+    journal = _journal_for(backend)
+    if journal is None:
+        return
+    from hal_workflow.journal import spec_json
+
+    text = circuit if isinstance(circuit, str) else getattr(circuit, "qasm", None)
+    spec = spec_json(backend.spec)
+    name = backend.spec.get("name")
+    for job_id, parameters in zip(job_ids, bindings or [None] * len(job_ids), strict=True):
+        journal.record_submit(str(job_id), name, spec, circuit=text, shots=shots,
+                              parameters=parameters)
+
+
+def record_results(backend: Backend, job_ids: Sequence[str],
+                   results: Sequence[ExecutionResult]) -> None:
+    """Record the results of jobs :func:`record_jobs` recorded (COMPLETED)."""
+    for job_id, result in zip(job_ids, results, strict=True):
+        _record_end(backend, job_id, "COMPLETED", None, result)
+
+
+def _record_end(backend: Backend, job_id: str, state: str, reason: str | None,
+                result: ExecutionResult | None = None) -> None:
+    journal = _journal_for(backend)
+    if journal is None:
+        return
+    if result is not None:
+        journal.record_result(job_id, result)
+    journal.record_state(job_id, state, reason)
 
 
 def sweep(
@@ -153,9 +228,10 @@ def _sweep_sparse(target: Backend, circuit: Circuit | str, bindings: list[Mappin
     batch: Any = target.extension("batch")
     job_ids = run_sync(batch.submit_sweep(circuit, [bindings[i] for i in missing], shots,
                                           seed=plan.seed, indices=missing))
+    record_jobs(target, job_ids, circuit, shots, [bindings[i] for i in missing])
     pending: list[tuple[int, ExecutionResult]] = []
     for index, job_id in zip(missing, job_ids, strict=True):
-        result = run_sync(target.result_when_done(job_id, timeout=timeout))
+        result = run_sync(_result_recorded(target, job_id, timeout))
         results[index] = result
         pending.append((index, result))
         bar.update(1)
@@ -200,11 +276,13 @@ async def run_seeded(
     timeout: float | None = None,
 ) -> list[ExecutionResult]:
     """:func:`submit_seeded`, then every result in order (yielding to the event loop every
-    :data:`YIELD_EVERY` results, since results of finished jobs return without waiting)."""
+    :data:`YIELD_EVERY` results, since results of finished jobs return without waiting).
+    Jobs of backends that do not journal their own are recorded in the journal."""
     job_ids = await submit_seeded(backend, circuit, bindings, shots, seed)
+    record_jobs(backend, job_ids, circuit, shots, list(bindings))
     results = []
     for k, job_id in enumerate(job_ids, 1):
-        results.append(await backend.result_when_done(job_id, timeout=timeout))
+        results.append(await _result_recorded(backend, job_id, timeout))
         if k % YIELD_EVERY == 0:
             await asyncio.sleep(0)
     return results
@@ -246,7 +324,7 @@ class Job:
         return run_sync(self.backend.wait(self.job_id, timeout=timeout))
 
     def result(self, timeout: float | None = None) -> ExecutionResult:
-        return run_sync(self.backend.result_when_done(self.job_id, timeout=timeout))
+        return run_sync(_result_recorded(self.backend, self.job_id, timeout))
 
     def cancel(self) -> None:
         run_sync(self.backend.cancel(self.job_id))
@@ -281,4 +359,5 @@ def submit(
     """Submit without waiting; returns a picklable :class:`Job` handle."""
     target = backend_for(backend)
     job_id = run_sync(target.submit(circuit, shots, parameters))
+    record_jobs(target, [job_id], circuit, shots, [parameters])
     return Job(job_id, target.spec)

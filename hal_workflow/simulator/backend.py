@@ -241,6 +241,9 @@ def _parse_options(spec: Mapping[str, Any]) -> tuple[EngineOptions, int | None, 
 class SimulatorBackend(Backend):
     """The default statevector simulator (see the module docstring for options)."""
 
+    records_jobs = True
+    """Its job table writes every job to the job journal (so ``sync`` need not)."""
+
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self._options, self._seed, self._max_memory = _parse_options(spec)
         self._jobs = LocalJobTable(f"{NAME}-{secrets.token_hex(3)}", spec)

@@ -106,3 +106,35 @@ def test_job_of_another_backend_is_not_claimed(journal: Journal) -> None:
     table = LocalJobTable("sim", {"name": "sim"}, journal=journal)
     with pytest.raises(JobNotFoundError):
         table.status("ibm-xyz")
+
+
+class _Unjournaled(SimulatorBackend):
+    """A backend that does not journal its own jobs (as a remote adapter)."""
+
+    records_jobs = False
+
+    def __init__(self, spec: dict) -> None:
+        super().__init__({k: v for k, v in spec.items() if k != "name"} | {"name": "sim"})
+        self._jobs = LocalJobTable("norec", None, journal=False)
+        self._spec = dict(spec)
+
+
+def test_sync_records_jobs_of_backends_that_do_not(journal: Journal) -> None:
+    from hal_workflow.backends.registry import register_backend
+
+    register_backend("norec-test", _Unjournaled)
+    spec = {"name": "norec-test", "seed": 4}
+    result = hal.run(ghz(2), backend=spec, shots=50)
+    job = hal.submit(ghz(3), backend=spec, shots=60)
+    swept = hal.sweep("OPENQASM 3.0; input float t; qubit[1] q; bit[1] c; rx(t) q[0];"
+                      " c = measure q;", [{"t": 0.1}, {"t": 0.2}], spec, 70, progress=False)
+    journal.flush()
+    first = journal.get(result.job_id)
+    assert first is not None and first.state is JobState.COMPLETED and first.spec == spec
+    assert journal.result(result.job_id).counts == result.counts  # type: ignore[union-attr]
+    queued = journal.get(job.job_id)
+    assert queued is not None and queued.shots == 60
+    assert hal.Job(job.job_id).result().shots == 60  # spec found in the journal
+    assert journal.get(job.job_id).state is JobState.COMPLETED  # type: ignore[union-attr]
+    assert [journal.get(r.job_id).parameters for r in swept] == [  # type: ignore[union-attr]
+        {"t": 0.1}, {"t": 0.2}]
