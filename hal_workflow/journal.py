@@ -303,7 +303,7 @@ class Journal:
         self._busy = False  # the writer holds items it took from the queue
         self._thread: threading.Thread | None = None
         self._local = threading.local()
-        self._owner_pid = os.getpid()
+        self._owner_pid = self._pid = os.getpid()
         self._broken = False
         self._closed = False
         self._host = socket.gethostname()
@@ -366,7 +366,7 @@ class Journal:
             self.flush()
 
     def _after_fork(self) -> None:
-        self._owner_pid = os.getpid()
+        self._owner_pid = self._pid = os.getpid()
         self._pending = deque()
         self._wake = threading.Event()
         self._thread = None
@@ -443,6 +443,9 @@ class Journal:
                 if item[0] == "submit":
                     rows.append(self._submit_row(conn, *item[1:]))
                     continue
+                if item[0] == "finished":
+                    rows.append(self._finished_row(conn, *item[1:]))
+                    continue
                 if rows:
                     conn.executemany(_INSERT_JOB, rows)
                     rows = []
@@ -489,6 +492,19 @@ class Journal:
                 _dumps(dict(parameters)) if parameters else None, state, reason, history[0][1],
                 at, _history_json(history), text, blob, size, sweep_id, sweep_index, self._host,
                 pid)
+
+    def _finished_row(self, conn: sqlite3.Connection, job_id: str, backend: str | None,
+                      spec: str | None, program: str | None, shots: int | None,
+                      parameters: Mapping[str, float] | None, submitted_at: float,
+                      started_at: float | None, finished_at: float, state: JobState,
+                      reason: str | None, result: ExecutionResult | None,
+                      pid: int) -> tuple[Any, ...]:
+        history: list[tuple[str, float, str | None]] = [("QUEUED", submitted_at, None)]
+        if started_at is not None:
+            history.append(("RUNNING", started_at, None))
+        history.append((state.value, finished_at, reason))
+        return self._submit_row(conn, job_id, backend, spec, program, None, shots, parameters,
+                                None, None, None, history, result, pid)
 
     def _do_state(self, conn: sqlite3.Connection, job_id: str, state: str, at: float,
                   reason: str | None, vendor: str | None) -> None:
@@ -549,6 +565,17 @@ class Journal:
         self._enqueue(("submit", job_id, backend, spec_text, circuit, circuit_digest, shots,
                        parameters, vendor_job_id, sweep_id, sweep_index, list(history), result,
                        os.getpid()))
+
+    def record_finished(self, job_id: str, backend: str | None, spec: str | None,
+                        program: str | None, shots: int | None,
+                        parameters: Mapping[str, float] | None, submitted_at: float,
+                        started_at: float | None, finished_at: float, state: JobState,
+                        reason: str | None, result: ExecutionResult | None) -> None:
+        """Record, in one write, a job that already ended (the hot path of in-process jobs
+        that run inside ``submit``): positional, ``spec`` already as :func:`spec_json`, the
+        history built by the writer from the three times."""
+        self._enqueue(("finished", job_id, backend, spec, program, shots, parameters,
+                       submitted_at, started_at, finished_at, state, reason, result, self._pid))
 
     def record_state(self, job_id: str, state: JobState | str, reason: str | None = None, *,
                      at: float | None = None, vendor_job_id: str | None = None) -> None:

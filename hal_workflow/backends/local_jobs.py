@@ -205,7 +205,14 @@ class LocalJobTable:
         if journal is None:
             return
         if not job.recorded:  # one write with everything
-            self._record_submit(job)
+            if self._spec_text is None:
+                return
+            job.recorded = True
+            circuit, shots, parameters = job.info or (None, None, None)
+            journal.record_finished(job.job_id, self._backend_name, self._spec_text, circuit,
+                                    shots, parameters, job.submitted_at, job.started_at,
+                                    job.finished_at or time.time(), job.state, job.reason,
+                                    job.result)
             return
         if job.result is not None:
             journal.record_result(job.job_id, job.result)

@@ -8,7 +8,7 @@ Two measures, both bounded by the contract's own 50 ms (section 12), not a loose
   machine, which only delays the thread. Every attempt must stay under 50 ms.
 * the heartbeat's longest late wake-up, as a user sees it. On this 2-core machine shared by
   several test runs (load averages above 10 seen), the OS alone can keep a thread off the
-  CPU for longer than 50 ms, so the scenario is run up to three times and the best attempt
+  CPU for longer than 50 ms, so the scenario is run up to five times and the best attempt
   must stay under 50 ms (the rule "rerun, never loosen", applied inside the test).
 
 Before the work moved off the loop, single steps took 300-800 ms. Python's cyclic garbage
@@ -36,7 +36,7 @@ from hal_workflow.simulator.backend import SimulatorBackend
 
 MAX_HOLD_S = 0.050
 BEAT_S = 0.005
-ATTEMPTS = 3
+ATTEMPTS = 5
 
 
 async def _measure(work: Awaitable[Any], steps: list[float]) -> tuple[float, float, Any]:
