@@ -50,10 +50,14 @@ def test_worker_death_does_not_lose_a_chunk(tmp_path: Path) -> None:
                     pools = [p for p in psutil.process_iter(["cmdline"])
                              if "process_worker_pool" in " ".join(p.info.get("cmdline") or ())
                              and str(tmp_path) in " ".join(p.info.get("cmdline") or ())]
-                    workers = [c for pool in pools for c in pool.children()]
+                    # worker processes (spawned), not the resource tracker; the busiest
+                    # one is running a chunk now
+                    workers = [c for pool in pools for c in pool.children()
+                               if "spawn_main" in " ".join(c.cmdline())]
                     if workers:
-                        workers[0].send_signal(signal.SIGKILL)
-                        killed.append(workers[0].pid)
+                        busiest = max(workers, key=lambda w: sum(w.cpu_times()[:2]))
+                        busiest.send_signal(signal.SIGKILL)
+                        killed.append(busiest.pid)
                         return
                 time.sleep(0.05)
 
