@@ -530,6 +530,9 @@ class Journal:
             text, blob = _encode_result(result, None)
             rows.append((sweep_id, index, digest, result.job_id, text, blob, at))
         conn.executemany("INSERT OR REPLACE INTO sweep_elements VALUES (?,?,?,?,?,?,?)", rows)
+        # the element's job, where this journal has it, is found by list_jobs(sweep_id=...)
+        conn.executemany("UPDATE jobs SET sweep_id = ?, sweep_index = ? WHERE job_id = ?",
+                         [(sweep_id, index, result.job_id) for index, _, result in elements])
         conn.execute("UPDATE sweeps SET updated_at = ? WHERE sweep_id = ?", (at, sweep_id))
 
     # -- recording --------------------------------------------------------------------------

@@ -82,6 +82,9 @@ def test_in_process_resume_reuses_and_marks(journal: Journal) -> None:
     assert sum(bool(r.metadata.get("reused")) for r in whole) == 120
     reference = hal.sweep(sweep_driver.PROGRAM, bindings, spec, 100, seed=7, progress=False)
     assert [r.counts for r in whole] == [r.counts for r in reference]
+    records = journal.list_jobs(sweep_id="grow", limit=None)
+    assert sorted(r.sweep_index for r in records) == list(range(200))  # type: ignore[type-var]
+    assert {s["sweep_id"]: s["stored"] for s in journal.sweeps()}["grow"] == 200
     # other inputs under the same id are recomputed, not reused
     more_shots = hal.sweep(sweep_driver.PROGRAM, bindings, spec, 50, sweep_id="grow",
                            progress=False)
