@@ -2,14 +2,15 @@
 
 Sites live in config directories, searched in this order (the first holding a name wins):
 
-1. the directories in ``$HAL_WORKFLOW_CONFIG_DIR`` (``os.pathsep``-separated), your own sites;
+1. the directories of the configuration key ``sites.engine-path`` (``HAL_WORKFLOW__SITES__
+   ENGINE_PATH``; formerly ``$HAL_WORKFLOW_CONFIG_DIR``), your own sites;
 2. ``configs/`` of the source checkout this package runs from (editable installs, CI);
 3. ``<sys.prefix>/share/hal-workflow/configs`` (where a wheel may install them).
 
 A directory holds Parsl sites as ``parsl/<site>.py`` modules exposing ``make_config(**overrides)``
 (or a fixed ``config``), and ``jobqueue.yaml`` with dask-jobqueue settings per scheduler
 (``slurm``, ``pbs``...). Those settings are merged into ``dask.config`` as defaults (every
-directory's file, later directories first, so ``$HAL_WORKFLOW_CONFIG_DIR`` wins), below the
+directory's file, later directories first, so ``sites.engine-path`` wins), below the
 user's own dask config and explicit arguments.
 """
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,8 @@ from hal_workflow.executors._resources import export_lines, thread_environment
 if TYPE_CHECKING:
     from parsl.config import Config
 
-CONFIG_DIR_ENV = "HAL_WORKFLOW_CONFIG_DIR"
+CONFIG_DIR_KEY = "sites.engine-path"
+CONFIG_DIR_ENV = "HAL_WORKFLOW_CONFIG_DIR"  # deprecated spelling of CONFIG_DIR_KEY, one release
 
 JOBQUEUE_CLUSTERS = {
     "slurm": "SLURMCluster",
@@ -46,8 +47,10 @@ _applied_jobqueue: set[tuple[str, float]] = set()
 
 def config_dirs() -> list[Path]:
     """The directories searched for sites, highest precedence first (existing ones only)."""
-    from_env = os.environ.get(CONFIG_DIR_ENV, "").split(os.pathsep)
-    candidates = [Path(p).expanduser() for p in from_env if p]
+    from hal_workflow import config
+
+    # sites.engine-path (the old $HAL_WORKFLOW_CONFIG_DIR sets it, with a FutureWarning)
+    candidates = [Path(p).expanduser() for p in config.get("sites.engine-path", None) or []]
     candidates.append(Path(__file__).resolve().parent.parent / "configs")
     candidates.append(Path(sys.prefix) / "share" / "hal-workflow" / "configs")
     found: list[Path] = []
@@ -121,7 +124,7 @@ def parsl_config(site: str, **overrides: Any) -> Config:
         searched = ", ".join(str(d) for d in config_dirs()) or "no directory"
         raise ConfigurationError(
             f"unknown Parsl site {site!r}; available: {', '.join(sorted(sites)) or 'none'} "
-            f"(searched {searched}; add yours with ${CONFIG_DIR_ENV})"
+            f"(searched {searched}; add yours with the configuration key {CONFIG_DIR_KEY})"
         )
     path = sites[site]
     module = _load_module(path)

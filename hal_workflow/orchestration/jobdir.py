@@ -35,8 +35,13 @@ FORMAT_VERSION = 1
 
 
 def default_job_root() -> Path:
-    """``$HAL_WORKFLOW_JOB_ROOT``, else ``~/.hal-jobs`` (on the shared home filesystem)."""
-    return Path(os.environ.get(JOB_ROOT_ENV) or Path.home() / ".hal-jobs")
+    """The ``scheduler.job-root`` configuration key (the old ``$HAL_WORKFLOW_JOB_ROOT`` still
+    sets it, with a FutureWarning), else ``~/.hal-jobs`` (on the shared home filesystem)."""
+    from hal_workflow import config
+
+    configured = config.get("scheduler.job-root", None)
+    return Path(os.path.expandvars(str(configured))).expanduser() if configured else (
+        Path.home() / ".hal-jobs")
 
 
 def write_json(path: Path, data: Mapping[str, Any], *, overwrite: bool = True) -> bool:
