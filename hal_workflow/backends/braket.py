@@ -44,7 +44,7 @@ from hal_workflow.compilation.braket_program import (
     unsupported_features,
 )
 from hal_workflow.compilation.checks import bound_values, shots_issues, width_issues
-from hal_workflow.compilation.qiskit_bridge import as_circuit
+from hal_workflow.circuits.conversion import as_circuit
 from hal_workflow.contract.backend import Backend
 from hal_workflow.contract.errors import (
     BackendUnavailableError,
