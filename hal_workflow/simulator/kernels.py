@@ -24,14 +24,21 @@ numba's option table once, and SLP is enabled only while *our* kernels compile (
 :func:`ensure_compiled`). If numba ever drops the flag, the kernels still compile and run,
 only slower.
 
-All kernels are compiled on first use, per precision, and cached on disk (``cache=True``).
+Each kernel compiles on its first call, per precision (:class:`Kernel`), so a small circuit
+never waits for the large-state kernels; compiled code is cached on disk (``cache=True``) in
+numba's cache directory (the ``simulator.cache-dir`` configuration key, else numba's default),
+shared by every process: a Dask or Parsl worker loads what another process compiled, and a
+file lock makes concurrent first runs compile once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -753,12 +760,13 @@ def pauli_expectation_serial(state, xmask, zmask):
 
 
 # ----------------------------------------------------------------------------------------
-# compilation control
+# compilation control: each kernel compiles on its first call, per precision
 # ----------------------------------------------------------------------------------------
 
-_compile_lock = threading.Lock()
-_compiled: set[str] = set()
-
+_compile_lock = threading.RLock()
+_announced = False
+NOTICE = "hal-workflow: compiling simulator kernels, first run only"
+"""The line printed on stderr (once per process) before a kernel compiles rather than loads."""
 
 @contextlib.contextmanager
 def _slp_enabled() -> Iterator[None]:
@@ -771,7 +779,8 @@ def _slp_enabled() -> Iterator[None]:
         numba.config.SLP_VECTORIZE = old
 
 
-def _signatures(dtype: np.dtype) -> dict[object, list[tuple[object, ...]]]:
+def _signatures(dtype: np.dtype) -> dict[str, list[tuple[object, ...]]]:
+    """The signatures each kernel is compiled for, by kernel name."""
     from numba import types as t
 
     c = numba.from_dtype(dtype)
@@ -785,24 +794,24 @@ def _signatures(dtype: np.dtype) -> dict[object, list[tuple[object, ...]]]:
     stage = (vec, i64, i64, t.boolean, i64, ivec, ivec, ivec, ivec, imat, imat, imat, imat,
              imat, imat, vec, fmat, fmat, fmat, imat)
     return {
-        run_direct: [(cmat, imat, ivec, cmat)],
-        run_direct_parallel: [(vec, ivec, vec, i64, i64)],
-        run_stage: [stage],
-        run_stage_parallel: [stage],
-        prob_one: [(vec, i64, i64)],
-        prob_one_serial: [(vec, i64)],
-        collapse: [(vec, i64, i64, t.float64, t.boolean, i64)],
-        collapse_serial: [(vec, i64, i64, t.float64, t.boolean)],
-        block_norms: [(vec, i64, i64)],
-        block_norms_serial: [(vec, i64)],
-        scan_blocks: [(vec, i64, t.Array(t.float64, 1, "C"), t.Array(t.float64, 1, "C"),
+        "run_direct": [(cmat, imat, ivec, cmat)],
+        "run_direct_parallel": [(vec, ivec, vec, i64, i64)],
+        "run_stage": [stage],
+        "run_stage_parallel": [stage],
+        "prob_one": [(vec, i64, i64)],
+        "prob_one_serial": [(vec, i64)],
+        "collapse": [(vec, i64, i64, t.float64, t.boolean, i64)],
+        "collapse_serial": [(vec, i64, i64, t.float64, t.boolean)],
+        "block_norms": [(vec, i64, i64)],
+        "block_norms_serial": [(vec, i64)],
+        "scan_blocks": [(vec, i64, t.Array(t.float64, 1, "C"), t.Array(t.float64, 1, "C"),
                        ivec, i64)],
-        scan_blocks_serial: [(vec, i64, t.Array(t.float64, 1, "C"),
+        "scan_blocks_serial": [(vec, i64, t.Array(t.float64, 1, "C"),
                               t.Array(t.float64, 1, "C"), ivec)],
-        permute: [(vec, ivec, i64)],
-        permute_serial: [(vec, ivec)],
-        pauli_expectation: [(vec, i64, i64, i64)],
-        pauli_expectation_serial: [(vec, i64, i64)],
+        "permute": [(vec, ivec, i64)],
+        "permute_serial": [(vec, ivec)],
+        "pauli_expectation": [(vec, i64, i64, i64)],
+        "pauli_expectation_serial": [(vec, i64, i64)],
     }
 
 
@@ -816,25 +825,178 @@ def dynamic() -> Iterator[None]:
         numba.set_parallel_chunksize(old)
 
 
-def is_compiled(dtype: np.dtype | type) -> bool:
-    """Whether :func:`ensure_compiled` already ran for ``dtype`` in this process."""
-    return np.dtype(dtype).name in _compiled
+class Kernel:
+    """A numba kernel that compiles (or loads from numba's on-disk cache) on its first call
+    at each precision, so a circuit pays only for the kernels it uses.
 
-
-def ensure_compiled(dtype: np.dtype | type) -> None:
-    """Compile (or load from the on-disk cache) every kernel for states of ``dtype``.
-
-    Called before a kernel first runs at that precision. Compiling here, with explicit
-    signatures, is what lets SLP vectorisation apply to our kernels only.
+    Compiling takes a file lock in the cache directory: of several processes starting at once
+    (Dask or Parsl workers), the first compiles and the others wait, then load its result.
+    A kernel with a ``fallback`` (a NumPy version of the same operation) runs it for small
+    inputs (``small(*args)``) while numba is not ready in this process, and compiles in the
+    background meanwhile: a Bell pair never waits for LLVM.
     """
-    dtype = np.dtype(dtype)
-    if dtype.name in _compiled:
-        return
-    with _compile_lock:
-        if dtype.name in _compiled:
+
+    __slots__ = ("__name__", "_background", "dispatcher", "fallback", "ready", "small")
+
+    def __init__(self, dispatcher: Any, fallback: Any = None, small: Any = None) -> None:
+        self.dispatcher = dispatcher
+        self.__name__ = dispatcher.__name__
+        self.fallback = fallback
+        self.small = small
+        self.ready: set[str] = set()
+        self._background: set[str] = set()
+
+    def __call__(self, *args: Any) -> Any:
+        dtype = args[0].dtype
+        if dtype.name not in self.ready:
+            if self.fallback is not None and self.small(*args):
+                self.compile_in_background(dtype)
+                return self.fallback(*args)
+            self.compile(dtype, announce=True)
+        return self.dispatcher(*args)
+
+    def compile(self, dtype: np.dtype | type, announce: bool = False) -> None:
+        """Compile (or load) this kernel's signatures for states of ``dtype``; with
+        ``announce``, say so on stderr first when that means compiling, not loading."""
+        name = np.dtype(dtype).name
+        if name in self.ready:
             return
-        with _slp_enabled():
-            for kernel, sigs in _signatures(dtype).items():
-                for sig in sigs:
-                    kernel.compile(sig)
-        _compiled.add(dtype.name)
+        if announce and not _in_disk_cache(self.dispatcher):
+            _announce()
+        with _compile_lock:
+            if name in self.ready:
+                return
+            with _cache_file_lock(), _slp_enabled():
+                for sig in _signatures(np.dtype(dtype))[self.__name__]:
+                    self.dispatcher.compile(sig)
+            self.ready.add(name)
+
+    def compile_in_background(self, dtype: np.dtype) -> None:
+        """Start :meth:`compile` on a daemon thread (once per precision)."""
+        if dtype.name in self._background:
+            return
+        self._background.add(dtype.name)
+        threading.Thread(target=self.compile, args=(dtype,), daemon=True,
+                         name=f"hal-compile-{self.__name__}").start()
+
+    def __repr__(self) -> str:
+        return f"<simulator kernel {self.__name__}, compiled for {sorted(self.ready) or 'none'}>"
+
+
+# ----------------------------------------------------------------------------------------
+# NumPy versions of the small-state kernels, used until numba's are ready in this process
+# ----------------------------------------------------------------------------------------
+
+NUMPY_MAX_QUBITS = 10
+"""States of up to this many qubits may run on NumPy while numba compiles or loads."""
+
+
+def _small_states(states: np.ndarray, *_: Any) -> bool:
+    return bool(states.shape[-1] <= (1 << NUMPY_MAX_QUBITS))
+
+
+def _run_direct_numpy(states: np.ndarray, descs: np.ndarray, offsets: np.ndarray,
+                      pools: np.ndarray) -> None:
+    """:func:`run_direct` in NumPy: the same descriptors, the same result."""
+    index = np.arange(states.shape[1], dtype=np.int64)
+    for k in range(descs.shape[0]):
+        desc = descs[k]
+        nq, nspecial = int(desc[D_NQ]), int(desc[D_NSPECIAL])
+        mask = 0
+        for bit in desc[D_SPECIAL:D_SPECIAL + nspecial]:
+            mask |= 1 << int(bit)
+        bases = index[(index & mask) == 0] | desc[D_CBITS]
+        d = 1 << nq
+        rows = np.arange(d, dtype=np.int64)
+        offs = np.zeros(d, dtype=np.int64)
+        for b in range(nq):
+            offs |= ((rows >> b) & 1) << desc[D_QUBITS + b]
+        where = bases[:, None] + offs[None, :]
+        off = int(offsets[k])
+        if desc[D_KIND] == DIAG:
+            states[:, where] *= pools[:, None, off:off + d]
+        else:
+            matrices = pools[:, off:off + d * d].reshape(-1, d, d)
+            states[:, where] = np.einsum("bij,bgj->bgi", matrices, states[:, where])
+
+
+def _permute_numpy(src: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """:func:`permute_serial` in NumPy."""
+    logical = np.arange(src.shape[0], dtype=np.int64)
+    physical = np.zeros_like(logical)
+    for q in range(perm.shape[0]):
+        physical |= ((logical >> q) & 1) << int(perm[q])
+    return src[physical]
+
+
+def _announce() -> None:
+    global _announced
+    if not _announced:
+        _announced = True
+        print(NOTICE, file=sys.stderr, flush=True)
+
+
+def _in_disk_cache(dispatcher: Any) -> bool:
+    """Whether numba's cache has an index for this kernel (then compiling is a quick load)."""
+    cache = getattr(dispatcher, "_cache", None)
+    index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+    return bool(index) and os.path.exists(index)
+
+
+@contextlib.contextmanager
+def _cache_file_lock() -> Iterator[None]:
+    """An exclusive lock on ``<numba cache dir>/hal-workflow.lock`` (none where unavailable)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: processes may compile the same kernel twice, harmlessly
+        yield
+        return
+    directory = numba.config.CACHE_DIR or os.path.join(os.path.dirname(__file__), "__pycache__")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        handle = open(os.path.join(directory, "hal-workflow.lock"), "a+b")  # noqa: SIM115
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+SMALL_CIRCUIT_KERNELS = ("run_direct", "permute_serial")
+"""What small circuits run through: :func:`ensure_compiled` prepares these by default."""
+
+
+def is_compiled(dtype: np.dtype | type) -> bool:
+    """Whether the kernels of small circuits are ready for ``dtype`` in this process."""
+    name = np.dtype(dtype).name
+    return all(name in globals()[k].ready for k in SMALL_CIRCUIT_KERNELS)
+
+
+def ensure_compiled(dtype: np.dtype | type, kernels: Iterable[str] | None = None) -> None:
+    """Compile (or load from the on-disk cache) ``kernels`` for states of ``dtype``.
+
+    By default the kernels small circuits use (:data:`SMALL_CIRCUIT_KERNELS`); pass
+    ``KERNELS`` to prepare every one, e.g. in a parent process before it starts workers.
+    Other kernels compile on their first call.
+    """
+    for name in SMALL_CIRCUIT_KERNELS if kernels is None else kernels:
+        globals()[name].compile(dtype)
+
+
+KERNELS = (
+    "run_direct", "run_direct_parallel", "run_stage", "run_stage_parallel", "prob_one",
+    "prob_one_serial", "collapse", "collapse_serial", "block_norms", "block_norms_serial",
+    "scan_blocks", "scan_blocks_serial", "permute", "permute_serial", "pauli_expectation",
+    "pauli_expectation_serial",
+)
+"""The kernels the engine calls (each a :class:`Kernel`)."""
+
+_FALLBACKS = {"run_direct": _run_direct_numpy, "permute_serial": _permute_numpy}
+for _name in KERNELS:
+    _fallback = _FALLBACKS.get(_name)
+    globals()[_name] = Kernel(globals()[_name], _fallback, _small_states if _fallback else None)
+del _name, _fallback
