@@ -243,7 +243,8 @@ class SimulatorBackend(Backend):
         self._closed = False
         self._itemsize = self._options.dtype.itemsize
         super().__init__(spec)
-        self._warm_up()
+        # no warm-up: each kernel compiles (or loads) on first use, small states run on NumPy
+        # meanwhile, and jobs that must wait for numba wait on a thread (kernels.Kernel)
 
     # -- capabilities -----------------------------------------------------------------------
     def _discover_capabilities(self) -> Capabilities:
@@ -267,14 +268,6 @@ class SimulatorBackend(Backend):
             "sessions": SimulatorSessions(self),
             "statevector": StatevectorExtension(self),
         }
-
-    def _warm_up(self) -> None:
-        """Compile (or load) the kernels on a thread, so the first job does not wait long
-        and never holds an event loop while numba compiles."""
-        threading.Thread(
-            target=kernels.ensure_compiled, args=(self._options.dtype,),
-            name="hal-sim-warmup", daemon=True,
-        ).start()
 
     @property
     def options(self) -> EngineOptions:
@@ -431,7 +424,7 @@ class SimulatorBackend(Backend):
 
     def _inline(self, exe: Executable) -> bool:
         return not exe.per_shot and exe.num_qubits <= INLINE_MAX_QUBITS and kernels.is_compiled(
-            exe.dtype)
+            exe.dtype, exe.num_qubits)
 
     def _result(self, job: LocalJob, exe: Executable, counts: dict[str, int], shots: int,
                 seed: int, elapsed: float, program: str | None, **extra: Any) -> ExecutionResult:
@@ -562,7 +555,7 @@ class SimulatorBackend(Backend):
         if not jobs:
             return []
         batched = (not exe.per_shot and exe.num_qubits <= SMALL_SAMPLE_QUBITS
-                   and kernels.is_compiled(exe.dtype))
+                   and kernels.is_compiled(exe.dtype, exe.num_qubits))
 
         def run_all() -> None:
             if batched:
@@ -671,7 +664,7 @@ class StatevectorExtension:
         return exe.logical(state, values, run)
 
     async def _call(self, exe: Executable, fn: Any) -> Any:
-        if exe.num_qubits <= INLINE_MAX_QUBITS and kernels.is_compiled(exe.dtype):
+        if exe.num_qubits <= INLINE_MAX_QUBITS and kernels.is_compiled(exe.dtype, exe.num_qubits):
             return fn()
         return await asyncio.to_thread(fn)
 
