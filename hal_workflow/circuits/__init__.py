@@ -1,8 +1,10 @@
 """Circuits: OpenQASM 3 (and 2) in, a validated :class:`Circuit` and its lowered IR out.
 
-``Circuit.from_qasm(text)`` parses with the ``openqasm3`` reference parser (imported on first
-use), checks the program and lowers it to :class:`~hal_workflow.circuits.ir.LoweredCircuit`,
-the flat instruction list backends execute. QIR import and export live in
+``Circuit.from_qasm(text)`` (or ``Circuit.from_file(path)``) checks the program and lowers it
+to :class:`~hal_workflow.circuits.ir.LoweredCircuit`, the flat instruction list backends
+execute: straight-line programs through a fast path (:mod:`.fastpath`), everything else
+through the ``openqasm3`` reference parser (imported on first use). Work is bounded by the
+``limits.*`` configuration (:mod:`.limits`). QIR import and export live in
 :mod:`hal_workflow.circuits.qir` (optional ``pyqir``).
 """
 
@@ -18,11 +20,14 @@ from hal_workflow.circuits.library import (
     qft,
     random_layered,
 )
+from hal_workflow.circuits.limits import CircuitLimitError, Limits
 
 __all__ = [
     "GATE_ALIASES",
     "STANDARD_GATES",
     "Circuit",
+    "CircuitLimitError",
+    "Limits",
     "LoweredCircuit",
     "as_circuit",
     "bell",

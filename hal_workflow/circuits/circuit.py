@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from hal_workflow.circuits.binding import bind_lowered, bound_text
 from hal_workflow.circuits.ir import LoweredCircuit
+from hal_workflow.circuits.limits import Limits, with_source
 from hal_workflow.circuits.metrics import depth, gate_counts
 from hal_workflow.contract.errors import CircuitError
 
@@ -42,8 +43,7 @@ def _lower(text: str, source: str | None) -> Lowering:
     except CircuitError as exc:
         if source is None:
             raise
-        raise CircuitError(exc.detail, source=source, line=exc.line,
-                           column=exc.column) from exc.__cause__
+        raise with_source(exc, source) from exc.__cause__
 
 
 class Circuit:
@@ -85,15 +85,19 @@ class Circuit:
             source: a name for error messages (a file name); ``"<string>"`` when omitted.
 
         Raises:
-            CircuitError: the program does not parse or is not a valid circuit; the error
-                names the source, line, column and the problem.
+            CircuitError: the program does not parse or is not a valid circuit (an empty or
+                comment-only text included); the error names the source, line, column and
+                the problem. :class:`~hal_workflow.circuits.limits.CircuitLimitError` (a
+                subclass) when it exceeds a ``limits.*`` bound, naming the key to raise.
         """
         return cls(text, source)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Circuit:
-        """A circuit from an OpenQASM file; errors name the file."""
+        """A circuit from an OpenQASM file; every error names the file (this is what the CLI
+        calls). A file over ``limits.max-file-bytes`` is refused before it is read."""
         source = os.fspath(path)
+        Limits.current().check_file(source)
         try:
             with open(source, encoding="utf-8") as handle:
                 text = handle.read()

@@ -18,11 +18,12 @@ Every error is a :class:`CircuitError` with the source, line and column of the o
 from __future__ import annotations
 
 import keyword
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from openqasm3 import ast
 
@@ -48,12 +49,15 @@ from hal_workflow.circuits.ir import (
     Param,
     ResetOp,
 )
+from hal_workflow.circuits.limits import CircuitLimitError, Limits
 from hal_workflow.circuits.parsing import Positions, parse
 from hal_workflow.contract.errors import CircuitError
 
 __all__ = ["STANDARD_GATES", "InputDeclaration", "Lowering", "lower"]
 
-_MAX_LOOP = 1_000_000
+_COMMENTS = re.compile(r"//[^\n]*|/\*.*?(?:\*/|\Z)", re.DOTALL)
+_BRACKETS = re.compile(r"[\[\](){}]")
+_OPENING = frozenset("[({")
 
 _UNSUPPORTED = {
     "WhileLoop": "while loops",
@@ -91,17 +95,72 @@ class Lowering:
     inputs: tuple[InputDeclaration, ...]
 
 
-def lower(text: str, source: str | None = None) -> Lowering:
-    """Parse and lower an OpenQASM 2/3 program; raises :class:`CircuitError` when invalid."""
+def lower(text: str, source: str | None = None, limits: Limits | None = None) -> Lowering:
+    """Parse and lower an OpenQASM 2/3 program; raises :class:`CircuitError` when invalid.
+
+    Straight-line programs take a fast path (:mod:`.fastpath`); anything it does not handle,
+    errors included, goes through the ``openqasm3`` reference parser, so error positions and
+    messages are the full parser's. Work is bounded by ``limits`` (the configured
+    ``limits.*`` when omitted): every refusal is a :class:`CircuitLimitError`.
+    """
+    from hal_workflow.circuits.fastpath import lower_fast
+
+    limits = limits or Limits.current()
+    limits.check_text(text, source)
+    fast = lower_fast(text, source, limits)
+    if fast is not None:
+        return fast
+    check_program_text(text, source, limits)
     program = parse(text, source)
+    return lower_program(program, text, source, limits)
+
+
+def lower_program(program: ast.Program, text: str, source: str | None,
+                  limits: Limits) -> Lowering:
+    """Lower a parsed program (see :func:`lower`)."""
+    return _guarded(source, lambda: _Lowerer(text, source, limits).run(program))
+
+
+_T = TypeVar("_T")
+
+
+def _guarded(source: str | None, work: Callable[[], _T]) -> _T:
     try:
-        return _Lowerer(text, source).run(program)
+        return work()
     except CircuitError:
         raise
-    except (RecursionError, AttributeError, TypeError, ValueError, IndexError, KeyError) as exc:
+    except RecursionError as exc:
+        raise CircuitError("program is nested too deeply to lower (limits.max-nesting-depth)",
+                           source=source) from exc
+    except (AttributeError, TypeError, ValueError, IndexError, KeyError,
+            OverflowError, ZeroDivisionError) as exc:
         # An AST shape the checks above did not foresee: still a contract error, cause kept.
         raise CircuitError(f"cannot lower this program ({type(exc).__name__}: {exc})",
                            source=source) from exc
+
+
+def check_program_text(text: str, source: str | None, limits: Limits) -> None:
+    """Refuse what the parser should never see: no program at all, or brackets nested deeper
+    than ``limits.max-nesting-depth`` (the parser recurses once per level)."""
+    code = _COMMENTS.sub(" ", text)
+    if not code.strip():
+        what = "file is empty" if not text.strip() else "file has only comments"
+        raise CircuitError(f"no quantum program: {what}", source=source)
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(code):
+        if match[0] in _OPENING:
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limits.max_nesting_depth:
+                    line = code.count("\n", 0, match.start()) + 1
+                    column = match.start() - (code.rfind("\n", 0, match.start()) + 1)
+                    raise CircuitLimitError("brackets nested {value} deep", deepest,
+                                            "limits.max-nesting-depth",
+                                            limits.max_nesting_depth, source=source,
+                                            line=line, column=column)
+        else:
+            depth = max(0, depth - 1)
 
 
 # -- symbols ----------------------------------------------------------------------------------
@@ -126,6 +185,7 @@ class _GateDefinition:
     qubits: tuple[str, ...]
     body: tuple[Any, ...]
     line: int | None
+    size: int = 1  # gates one call emits (a lower bound when pow depends on parameters)
 
 
 class _Unset:
@@ -217,9 +277,13 @@ _Context = _ProgramContext | _GateBodyContext
 
 
 class _Lowerer:
-    def __init__(self, text: str, source: str | None) -> None:
+    def __init__(self, text: str, source: str | None, limits: Limits | None = None) -> None:
         self.positions = Positions(text)
         self.source = source
+        self.limits = limits or Limits()
+        self.gate_count = 0  # GateOps emitted so far, against limits.max-gates
+        self.iterations = 0  # loop iterations run so far, against limits.max-loop-iterations
+        self.depth = 0  # open blocks and inlined gate calls, against limits.max-nesting-depth
         self.globals = _Scope()
         self.gates: dict[str, _GateDefinition] = {}
         self.included: set[str] = set()
@@ -240,6 +304,28 @@ class _Lowerer:
     def unsupported(self, node: Any, construct: str) -> NoReturn:
         self.fail(node, f"unsupported construct: {construct}")
 
+    def over_limit(self, node: Any, what: str, value: int, key: str, limit: int) -> NoReturn:
+        line, column = self.positions.of(node)
+        raise CircuitLimitError(what, value, key, limit, source=self.source, line=line,
+                                column=column)
+
+    def add_gates(self, node: Any, count: int) -> None:
+        """Account for ``count`` more gates, refusing before they exceed limits.max-gates."""
+        self.gate_count += count
+        if self.gate_count > self.limits.max_gates:
+            self.over_limit(node, "program unrolls to more than {value} gates", self.gate_count,
+                            "limits.max-gates", self.limits.max_gates)
+
+    def enter(self, node: Any) -> None:
+        """Open a block or gate call; ``leave`` closes it."""
+        self.depth += 1
+        if self.depth > self.limits.max_nesting_depth:
+            self.over_limit(node, "blocks and gate calls nested {value} deep", self.depth,
+                            "limits.max-nesting-depth", self.limits.max_nesting_depth)
+
+    def leave(self) -> None:
+        self.depth -= 1
+
     # -- program ----------------------------------------------------------------------------
 
     def run(self, program: ast.Program) -> Lowering:
@@ -251,6 +337,10 @@ class _Lowerer:
         context = _ProgramContext(self, self.globals)
         for statement in program.statements:
             self.statement(statement, context, operations)
+        return self.finish(operations)
+
+    def finish(self, operations: list[Operation]) -> Lowering:
+        """The lowering of a program whose statements gave ``operations``."""
         num_qubits = self.num_qubits if self.qubit_registers else self.max_physical + 1
         circuit = LoweredCircuit(
             num_qubits=num_qubits,
@@ -273,11 +363,14 @@ class _Lowerer:
         else:
             self.unsupported(node, kind)
 
-    def block(self, statements: Iterable[Any], context: _ProgramContext) -> tuple[Operation, ...]:
+    def block(self, node: Any, statements: Iterable[Any],
+              context: _ProgramContext) -> tuple[Operation, ...]:
         inner = _ProgramContext(self, _Scope(parent=context.scope))
         out: list[Operation] = []
+        self.enter(node)
         for statement in statements:
             self.statement(statement, inner, out)
+        self.leave()
         return tuple(out)
 
     def _Pragma(self, node: Any, context: _ProgramContext, out: list[Operation]) -> None:
@@ -394,14 +487,18 @@ class _Lowerer:
             if argument.name in seen:
                 self.fail(argument, f"duplicate argument '{argument.name}' in gate '{name}'")
             seen.add(argument.name)
+        size = 0  # counted now, so a call is refused before it is expanded
         for statement in node.body:  # calls must name known gates, which also rules out recursion
             if isinstance(statement, ast.QuantumGate):
-                self.signature(statement.name)
-            elif not isinstance(statement, (ast.QuantumPhase, ast.QuantumBarrier)):
+                callee = self.signature(statement.name)[2]
+                size += (1 if callee is None else callee.size) * _pow_factor(statement.modifiers)
+            elif isinstance(statement, ast.QuantumPhase):
+                size += _pow_factor(statement.modifiers)
+            elif not isinstance(statement, ast.QuantumBarrier):
                 self.unsupported(statement, f"{_statement_name(statement)} inside gate '{name}'")
         self.gates[name] = _GateDefinition(
             name, tuple(a.name for a in node.arguments), tuple(q.name for q in node.qubits),
-            tuple(node.body), self.positions.of(node)[0])
+            tuple(node.body), self.positions.of(node)[0], size)
 
     # -- operands ---------------------------------------------------------------------------
 
@@ -515,15 +612,24 @@ class _Lowerer:
             self.fail(node, f"gate '{name}' acts on {expected}, got {len(operands)}")
         line = context.line if context.line is not None else self.positions.of(node)[0]
         params = tuple(self.param(arg) for arg in args)
-        for qubits in self._broadcast(node, operands):
+        calls = self._broadcast(node, operands)
+        if definition is not None:  # refuse an expansion over the limit before expanding it
+            expansion = len(calls) * definition.size * _pow_factor_of(modifiers)
+            if self.gate_count + expansion > self.limits.max_gates:
+                self.over_limit(node, f"gate '{name}' expands to {{value}} gates",
+                                expansion, "limits.max-gates", self.limits.max_gates)
+        for qubits in calls:
             if len(set(qubits)) != len(qubits):
                 duplicate = next(q for q in qubits if qubits.count(q) > 1)
                 self.fail(node, f"qubit {self.qubit_label(duplicate)} is used more than once in "
                                 f"gate '{name}'")
             if definition is None:
+                self.add_gates(node, 1)
                 out.append(GateOp(GATE_ALIASES.get(name, name), qubits, params, modifiers, line))
             else:
+                self.enter(node)
                 out.extend(self._inline(node, definition, args, qubits, modifiers, controls, line))
+                self.leave()
 
     def _modifier(self, node: ast.QuantumGateModifier, evaluator: Evaluator) -> Modifier:
         kind = node.modifier.name
@@ -583,6 +689,7 @@ class _Lowerer:
                 if isinstance(exponent, Expr) or not float(exponent).is_integer():
                     self.unsupported(node, f"non-integer pow on custom gate '{definition.name}'")
                 count = int(exponent)
+                self.add_gates(node, len(ops) * (abs(count) - 1))  # the repetitions
                 ops = (_inverse(ops) if count < 0 else ops) * abs(count)
         return ops
 
@@ -624,8 +731,8 @@ class _Lowerer:
     def _BranchingStatement(self, node: ast.BranchingStatement, context: _ProgramContext,
                             out: list[Operation]) -> None:
         condition, negated = self._condition(node.condition, context)
-        body = self.block(node.if_block, context)
-        else_body = self.block(node.else_block, context)
+        body = self.block(node, node.if_block, context)
+        else_body = self.block(node, node.else_block, context)
         if negated:
             body, else_body = else_body, body
         if isinstance(condition, bool):
@@ -673,12 +780,70 @@ class _Lowerer:
     def _ForInLoop(self, node: ast.ForInLoop, context: _ProgramContext,
                    out: list[Operation]) -> None:
         values = self._loop_values(node.set_declaration, context.evaluator)
+        if values:  # count (a lower bound of) the work first: nested loops, gates in the body
+            iterations, gates = self._estimate(node, values, context)
+            if self.iterations + iterations > self.limits.max_loop_iterations:
+                self.over_limit(node, "loops run at least {value} iterations",
+                                self.iterations + iterations, "limits.max-loop-iterations",
+                                self.limits.max_loop_iterations)
+            if self.gate_count + gates > self.limits.max_gates:
+                self.over_limit(node, "loops unroll to at least {value} gates",
+                                self.gate_count + gates, "limits.max-gates",
+                                self.limits.max_gates)
+        self.enter(node)
         for value in values:
+            self.iterations += 1
+            if self.iterations > self.limits.max_loop_iterations:
+                self.over_limit(node, "loops run more than {value} iterations", self.iterations,
+                                "limits.max-loop-iterations", self.limits.max_loop_iterations)
             scope = _Scope(parent=context.scope)
             self.declare(scope, node.identifier, value)
             inner = _ProgramContext(self, scope)
             for statement in node.block:
                 self.statement(statement, inner, out)
+        self.leave()
+
+    def _estimate(self, loop: ast.ForInLoop, values: Sequence[int | float],
+                  context: _ProgramContext) -> tuple[int, int]:
+        """Lower bounds of the iterations and gates a loop runs, counted without running it:
+        nested loop ranges are evaluated with the loop variable at its first value, ``if``
+        takes its smaller branch, a range that cannot be evaluated counts as empty."""
+        scope = _Scope(parent=context.scope)
+        scope.symbols[loop.identifier.name] = values[0]
+        iterations, gates = self._estimate_block(loop.block, _ProgramContext(self, scope), 0)
+        return len(values) * (1 + iterations), len(values) * gates
+
+    def _estimate_block(self, statements: Iterable[Any], context: _ProgramContext,
+                        depth: int) -> tuple[int, int]:
+        if depth > self.limits.max_nesting_depth:
+            return 0, 0  # the real pass refuses it by depth
+        iterations = gates = 0
+        for statement in statements:
+            if isinstance(statement, ast.ForInLoop):
+                try:
+                    values = self._loop_values(statement.set_declaration, context.evaluator)
+                except CircuitError:
+                    continue
+                if not values:
+                    continue
+                scope = _Scope(parent=context.scope)
+                scope.symbols[statement.identifier.name] = values[0]
+                body = self._estimate_block(statement.block, _ProgramContext(self, scope),
+                                            depth + 1)
+                iterations += len(values) * (1 + body[0])
+                gates += len(values) * body[1]
+            elif isinstance(statement, ast.BranchingStatement):
+                branches = [self._estimate_block(block, context, depth + 1)
+                            for block in (statement.if_block, statement.else_block)]
+                iterations += min(b[0] for b in branches)
+                gates += min(b[1] for b in branches)
+            elif isinstance(statement, ast.QuantumGate):
+                definition = self.gates.get(statement.name.name)
+                gates += (1 if definition is None else definition.size) * \
+                    _pow_factor(statement.modifiers)
+            elif isinstance(statement, ast.QuantumPhase):
+                gates += 1
+        return iterations, gates
 
     def _loop_values(self, node: Any, evaluator: Evaluator) -> Sequence[int | float]:
         if isinstance(node, ast.DiscreteSet):
@@ -693,8 +858,9 @@ class _Lowerer:
         if step == 0:
             self.fail(node, "loop step cannot be zero")
         values = range(start, end + (1 if step > 0 else -1), step)  # OpenQASM ranges include end
-        if len(values) > _MAX_LOOP:
-            self.fail(node, f"loop of {len(values)} iterations is too long to unroll")
+        if len(values) > self.limits.max_loop_iterations:
+            self.over_limit(node, "loop runs {value} iterations", len(values),
+                            "limits.max-loop-iterations", self.limits.max_loop_iterations)
         return values
 
 
@@ -703,6 +869,35 @@ def _control_count(modifier: Modifier) -> int:
     if modifier.kind not in ("ctrl", "negctrl"):
         return 0
     return int(modifier.argument)  # type: ignore[arg-type]
+
+
+def _pow_factor(modifiers: Sequence[ast.QuantumGateModifier]) -> int:
+    """How many times constant integer ``pow`` modifiers repeat a call (1 where unknown)."""
+    factor = 1
+    for modifier in modifiers:
+        if modifier.modifier.name == "pow":
+            factor *= _literal_count(modifier.argument)
+    return factor
+
+
+def _literal_count(node: Any) -> int:
+    sign = 1
+    if isinstance(node, ast.UnaryExpression) and node.op.name == "-":
+        node, sign = node.expression, -1
+    if isinstance(node, (ast.IntegerLiteral, ast.FloatLiteral)) and \
+            float(node.value).is_integer():
+        return abs(int(node.value) * sign)
+    return 1
+
+
+def _pow_factor_of(modifiers: Sequence[Modifier]) -> int:
+    """As :func:`_pow_factor`, for lowered modifiers."""
+    factor = 1
+    for modifier in modifiers:
+        if modifier.kind == "pow" and isinstance(modifier.argument, float) and \
+                modifier.argument.is_integer():
+            factor *= abs(int(modifier.argument))
+    return factor
 
 
 def _inverse(ops: list[GateOp]) -> list[GateOp]:

@@ -126,9 +126,14 @@ class Positions:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._line_starts = [0]
-        for match in re.finditer("\n", text):
-            self._line_starts.append(match.end())
+        self._starts: list[int] | None = None  # computed on first use: errors, inputs
+
+    @property
+    def _line_starts(self) -> list[int]:
+        if self._starts is None:
+            self._starts = [0]
+            self._starts.extend(match.end() for match in re.finditer("\n", self.text))
+        return self._starts
 
     def of(self, node: Any) -> tuple[int | None, int | None]:
         span = getattr(node, "span", None)

@@ -35,8 +35,9 @@ class CircuitError(HalError):
     """A circuit could not be parsed or lowered.
 
     Carries where (``source`` file name or ``"<string>"``, 1-based ``line``, 0-based
-    ``column``) and what (``detail``) went wrong, so the message reads like a compiler's:
-    ``bell.qasm:3:4: unknown gate 'hh'``.
+    ``column`` attribute) and what (``detail``) went wrong, so the message reads like a
+    compiler's, columns counted from 1 as editors do: ``column=4`` prints as
+    ``bell.qasm:3:5: unknown gate 'hh'``.
     """
 
     def __init__(
@@ -55,7 +56,7 @@ class CircuitError(HalError):
         if line is not None:
             where += f":{line}"
             if column is not None:
-                where += f":{column}"
+                where += f":{column + 1}"
         super().__init__(f"{where}: {detail}")
 
 

@@ -26,6 +26,7 @@ from hal_workflow.simulator.kernels import (
     B_NCHUNK,
     B_NT,
     B_OFF,
+    B_TABLE,
     B_TARGETS,
     D_CBITS,
     D_KIND,
@@ -494,16 +495,17 @@ def _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, d
     for p in range(descs.shape[0]):
         desc = descs[p]
         off = desc[B_OFF]
+        t = desc[B_TABLE]
         if desc[B_KIND] == DIAG:
             chunk_off = 0
             for b in range(desc[B_NCHUNK]):
-                if (base >> dcq[p, b]) & 1:
-                    chunk_off += 1 << dcp[p, b]
-            _block_diag(buf, tmp, k, dlo[p], dhi[p], dlane[p], desc[B_LANES] != 0, chunk_off,
+                if (base >> dcq[t, b]) & 1:
+                    chunk_off += 1 << dcp[t, b]
+            _block_diag(buf, tmp, k, dlo[t], dhi[t], dlane[t], desc[B_LANES] != 0, chunk_off,
                         pool, off)
         elif desc[B_KIND] == PERM:
             _block_perm(buf, tmp, offs, k, desc[B_TARGETS:B_TARGETS + desc[B_NT]], desc[B_NT],
-                        dlo[p], pool, off)
+                        dlo[t], pool, off)
         elif desc[B_NT] == 1:
             _block_dense1(buf, tmp, k, desc[B_TARGETS], pool, off)
         elif desc[B_NT] == 2:

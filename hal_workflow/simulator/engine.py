@@ -116,22 +116,26 @@ class _Pool:
     def __init__(self) -> None:
         self._parts: list[tuple[int, BlockMatrix | GateMatrix]] = []
         self.size = 0
+        self.count = 0  # matrices and tables in the pool
 
     def add(self, recipe: BlockMatrix | GateMatrix) -> int:
         offset = self.size
         self._parts.append((offset, recipe))
         self.size += recipe.size
+        self.count += 1
         return offset
 
     def freeze(self) -> None:
         self._const = np.zeros(max(self.size, 1), dtype=np.complex128)
         self._cast: dict[str, np.ndarray] = {}
         self._dynamic: list[tuple[int, BlockMatrix | GateMatrix]] = []
-        for offset, recipe in self._parts:
+        parts, self._parts = self._parts, []  # constant recipes are dropped once evaluated
+        for index, (offset, recipe) in enumerate(parts):
             if recipe.parametric:
                 self._dynamic.append((offset, recipe))
             else:
                 self._const[offset:offset + recipe.size] = recipe.evaluate()[0]
+            parts[index] = None  # type: ignore[call-overload]
         self.parametric = bool(self._dynamic)
 
     def build(self, values: Values | None, batch: int, dtype: np.dtype) -> np.ndarray:
@@ -193,7 +197,9 @@ class _StageStep:
         self.chunk = tuple(q for q in range(n) if q not in set(local) | set(lanes))
         self.position = {q: i for i, q in enumerate(self.local)}
         self.rows: list[np.ndarray] = []
-        self.diag_rows: list[tuple[np.ndarray, ...]] = []
+        # tables of DIAG and PERM blocks only (a row's B_TABLE points here; row 0 is unused),
+        # so a plan of dense blocks holds no per-block tables
+        self.diag_rows: list[tuple[np.ndarray, ...]] = [self._no_diag()]
         self.cost = GATHER_COST
 
     def add_dense(self, qubits: Sequence[int], offset: int,
@@ -206,10 +212,11 @@ class _StageStep:
         row[K.B_OFF] = offset
         row[K.B_TARGETS:K.B_TARGETS + len(qubits)] = [self.position[q] for q in qubits]
         self.rows.append(row)
-        tables = self._no_diag()
         if sources is not None:
+            tables = self._no_diag()
             tables[0][:len(sources)] = sources
-        self.diag_rows.append(tables)
+            row[K.B_TABLE] = len(self.diag_rows)
+            self.diag_rows.append(tables)
 
     def add_diag(self, qubits: Sequence[int], offset: int) -> None:
         row = np.zeros(K.B_WIDTH, dtype=np.int64)
@@ -219,8 +226,8 @@ class _StageStep:
         lo = np.zeros(size, dtype=np.int64)
         hi = np.zeros(size, dtype=np.int64)
         lane_idx = np.zeros(K.LANES, dtype=np.int64)
-        cq = np.zeros(64, dtype=np.int64)
-        cp = np.zeros(64, dtype=np.int64)
+        cq = np.zeros(self.n, dtype=np.int64)
+        cp = np.zeros(self.n, dtype=np.int64)
         nchunk = 0
         for p, q in enumerate(qubits):
             if q in self.position:
@@ -235,14 +242,14 @@ class _StageStep:
                 cq[nchunk], cp[nchunk] = q, p
                 nchunk += 1
         row[K.B_NCHUNK] = nchunk
+        row[K.B_TABLE] = len(self.diag_rows)
         self.rows.append(row)
         self.diag_rows.append((lo, hi, lane_idx, cq, cp))
 
-    @staticmethod
-    def _no_diag() -> tuple[np.ndarray, ...]:
+    def _no_diag(self) -> tuple[np.ndarray, ...]:
         size = 1 << K.TABLE_BITS
         return (np.zeros(size, np.int64), np.zeros(size, np.int64), np.zeros(K.LANES, np.int64),
-                np.zeros(64, np.int64), np.zeros(64, np.int64))
+                np.zeros(self.n, np.int64), np.zeros(self.n, np.int64))  # chunk qubits < n
 
     def freeze(self) -> None:
         self.descs = np.array(self.rows, dtype=np.int64).reshape(-1, K.B_WIDTH)
@@ -251,6 +258,7 @@ class _StageStep:
             np.array([row[i] for row in self.diag_rows], dtype=np.int64).reshape(-1, w)
             for i, w in enumerate(widths)
         )
+        self.rows, self.diag_rows = [], []  # now held by the arrays above
         size = 1 << K.TABLE_BITS
         self.loc_lo = np.zeros(size, dtype=np.int64)
         self.loc_hi = np.zeros(size, dtype=np.int64)

@@ -104,46 +104,53 @@ def fuse(
     fused blocks (on small states the kernels cost less than that arithmetic). Inside a
     stage, ``local`` are its local qubits: only a diagonal block may reach beyond them.
     """
-    blocks: list[Block] = []
-    dead: set[int] = set()
+    # Live blocks by id, in the order they run: a merge moves the merged block to the end
+    # (it runs after every block created before it). Merging grows the largest member list
+    # in place, so memory stays linear in the gate count however many merges happen.
+    live: dict[int, Block] = {}
     last: dict[int, Block] = {}
     for index in order:
         gate = gates[index]
         qubits = frozenset(gate.qubits)
         solo = not fuse_parametric and gate.parametric
-        alone = Block(gate_kind(gate), tuple(sorted(qubits)), [index], solo=solo)
+        kind = gate_kind(gate)
         best: tuple[float, int, tuple[Block, ...], frozenset[int], str] | None = None
         if enabled and not solo:
+            alone_cost = block_cost(kind, len(qubits))
             candidates = {id(last[q]): last[q] for q in qubits if q in last}
             free = [b for b in candidates.values()
                     if not b.solo and all(last.get(q) is b for q in b.qubits)]
             for size in range(len(free), 0, -1):
                 for subset in itertools.combinations(free, size):
                     union = qubits.union(*(b.qubits for b in subset))
-                    kinds = {alone.kind, *(b.kind for b in subset)}
+                    kinds = {kind, *(b.kind for b in subset)}
                     merged_kind: str = next(k for k in ("dense", "perm", "diag") if k in kinds)
                     if len(union) > _LIMITS.get(merged_kind, max_fused):
                         continue
                     if local is not None and merged_kind != "diag" and not union <= local:
                         continue
                     merged_cost = block_cost(merged_kind, len(union))
-                    gain = sum(b.cost for b in subset) + alone.cost - merged_cost
+                    gain = sum(b.cost for b in subset) + alone_cost - merged_cost
                     if gain >= 0 and (best is None or (gain, size) > (best[0], best[1])):
                         best = (gain, size, subset, union, merged_kind)
         if best is None:
-            blocks.append(alone)
-            for q in qubits:
-                last[q] = alone
-            continue
-        _, _, subset, union, merged_kind = best
-        # the merged blocks have disjoint qubits, so any order of their members is valid
-        members = [m for b in subset for m in b.members] + [index]
-        merged = Block(merged_kind, tuple(sorted(union)), members)
-        dead.update(id(b) for b in subset)
-        blocks.append(merged)
-        for q in union:
-            last[q] = merged
-    return [b for b in blocks if id(b) not in dead]
+            block = Block(kind, tuple(sorted(qubits)), [index], solo=solo)
+        else:
+            _, _, subset, union, merged_kind = best
+            # the merged blocks have disjoint qubits, so any order of their members is valid
+            block = max(subset, key=lambda b: len(b.members))
+            for other in subset:
+                if other is not block:
+                    block.members.extend(other.members)
+                    other.members.clear()
+                    del live[id(other)]
+            block.members.append(index)
+            block.kind, block.qubits = merged_kind, tuple(sorted(union))
+            del live[id(block)]
+        live[id(block)] = block
+        for q in block.qubits:
+            last[q] = block
+    return list(live.values())
 
 
 @dataclass

@@ -60,7 +60,8 @@ D_WIDTH = D_SPECIAL + 64
 # columns of a block-operation descriptor row
 B_KIND, B_NT, B_OFF, B_LANES, B_NCHUNK = 0, 1, 2, 3, 4
 B_TARGETS = 5
-B_WIDTH = B_TARGETS + MAX_DENSE
+B_TABLE = B_TARGETS + MAX_DENSE  # row of the stage's tables (dlo, dhi, ...) for DIAG and PERM
+B_WIDTH = B_TABLE + 1
 
 
 # ----------------------------------------------------------------------------------------

@@ -173,7 +173,7 @@ def test_from_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(CircuitError) as info:
         Circuit.from_file(path)
     assert info.value.source == str(path)
-    assert str(info.value).startswith(f"{path}:6:0: unknown gate 'hh'")
+    assert str(info.value).startswith(f"{path}:6:1: unknown gate 'hh'")  # 1-based in text
 
 
 def test_source_name_is_used_for_cached_failures_too() -> None:

@@ -15,7 +15,7 @@ ISSUE = ValidationIssue(ValidationCode.TOO_MANY_QUBITS, "circuit uses 6 qubits; 
 CASES: list[tuple[errors.HalError, str, dict[str, object]]] = [
     (errors.HalError("root"), "root", {}),
     (errors.CircuitError("unknown gate 'hh'", source="bell.qasm", line=3, column=4),
-     "bell.qasm:3:4: unknown gate 'hh'", {"detail": "unknown gate 'hh'", "line": 3, "column": 4}),
+     "bell.qasm:3:5: unknown gate 'hh'", {"detail": "unknown gate 'hh'", "line": 3, "column": 4}),
     (errors.ValidationError([ISSUE], backend="dev"), "dev: circuit uses 6 qubits",
      {"issues": (ISSUE,), "backend": "dev"}),
     (errors.UnsupportedExtensionError("dev does not offer 'pulse'"), "'pulse'", {}),

@@ -114,7 +114,7 @@ def test_sweep_reevaluates_only_parametric_matrices() -> None:
         single = plan.pools(exe.values([binding]), 1, exe.dtype)[0]
         np.testing.assert_allclose(pools[b], single, atol=1e-14)
     dynamic = {offset for offset, _ in plan.pool._dynamic}
-    assert dynamic and len(dynamic) < len(plan.pool._parts)
+    assert dynamic and len(dynamic) < plan.pool.count
 
 
 def test_monomial_blocks_for_permutation_chains() -> None:
@@ -122,7 +122,7 @@ def test_monomial_blocks_for_permutation_chains() -> None:
     body = "\n".join(f"cx q[{i}], q[{i + 1}];" for i in range(15))
     text = f'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[16] q;\nh q[0];\n{body}\n'
     exe = Executable(Circuit.from_qasm(text).lowered, EngineOptions())
-    kinds = [int(row[0]) for step in exe.unitary.get().steps for row in step.rows]
+    kinds = [int(row[0]) for step in exe.unitary.get().steps for row in step.descs]
     from hal_workflow.simulator.kernels import DENSE, PERM
 
     assert kinds.count(PERM) >= 3 and kinds.count(DENSE) <= 2
