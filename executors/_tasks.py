@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import os
 import pickle
 import threading
@@ -32,9 +31,14 @@ from hal_workflow.contract.errors import (
     JobCancelledError,
     UnsupportedExtensionError,
 )
-from hal_workflow.contract.extensions import submit_many
 from hal_workflow.executors._resources import THREADS_ENV
-from hal_workflow.orchestration.sync import backend_for, run_sync
+from hal_workflow.orchestration.sync import (
+    backend_for,
+    record_jobs,
+    record_results,
+    run_sync,
+    submit_seeded,
+)
 
 if TYPE_CHECKING:
     from hal_workflow.circuits import Circuit
@@ -118,6 +122,7 @@ def run_sweep(
     shots: int,
     *,
     first_index: int = 0,
+    base_seed: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     task: str | None = None,
 ) -> list[ExecutionResult]:
@@ -126,9 +131,10 @@ def run_sweep(
     ``bindings`` are elements ``first_index, first_index + 1, ...`` of a whole sweep. With a
     ``seed`` in the spec, element ``i`` of the sweep is sampled with seed ``seed + i``
     (:func:`sweep_seed`), so a sweep gives the same counts however it is cut into chunks
-    and whichever worker runs (or reruns) a chunk.
+    and whichever worker runs (or reruns) a chunk. ``base_seed`` (a resumed sweep's recorded
+    seed) replaces the spec's.
     """
-    seed = sweep_seed(spec, first_index)
+    seed = sweep_seed(spec, first_index) if base_seed is None else base_seed + first_index
     return _execute(
         spec, lambda b: _submit_sweep(b, circuit, list(bindings), shots, seed), should_stop, task
     )
@@ -163,25 +169,9 @@ async def _submit_sweep(
     shots: int,
     seed: int | None,
 ) -> list[JobId]:
-    """:func:`submit_many`, passing ``seed`` to backends whose calls take one.
-
-    ``submit_sweep(..., seed=s)`` must then sample element ``j`` with seed ``s + j`` (as the
-    simulator's ``submit_batch`` does), and without the batch extension element ``j`` is
-    submitted with ``seed=s + j``.
-    """
-    batch = backend.extension("batch")
-    if seed is None:
-        return await submit_many(backend, circuit, shots, bindings)
-    if batch is not None and _takes_seed(batch.submit_sweep):
-        return list(await batch.submit_sweep(circuit, bindings, shots, seed=seed))
-    if batch is None and _takes_seed(backend.submit):
-        return [await backend.submit(circuit, shots, b, seed=seed + j)  # type: ignore[call-arg]
-                for j, b in enumerate(bindings)]
-    return await submit_many(backend, circuit, shots, bindings)
-
-
-def _takes_seed(method: Callable[..., Any]) -> bool:
-    return "seed" in inspect.signature(method).parameters
+    """:func:`~hal_workflow.orchestration.sync.submit_seeded`: element ``j`` of the chunk
+    with seed ``seed + j`` where the backend takes seeds."""
+    return await submit_seeded(backend, circuit, bindings, shots, seed)
 
 
 def run_items(
@@ -276,6 +266,7 @@ async def _submit_and_collect(
     task: str | None,
 ) -> list[ExecutionResult]:
     job_ids: list[JobId] = await submit(backend)
+    record_jobs(backend, job_ids)  # in the job journal, unless the backend journals its own
     records = [JobRecord(task, j, spec) for j in job_ids]
     with _journal_lock:
         _journal.extend(records)
@@ -288,6 +279,7 @@ async def _submit_and_collect(
         _finish(records, "FAILED")
         raise
     _finish(records, "COMPLETED")
+    record_results(backend, job_ids, results)
     return results
 
 

@@ -131,9 +131,14 @@ def parsl_config(site: str, **overrides: Any) -> Config:
     make = getattr(module, "make_config", None)
     if make is not None:
         try:
-            return make(**overrides)
+            made: Config = make(**overrides)
         except TypeError as exc:
             raise ConfigurationError(f"Parsl site {site!r} ({path}): {exc}") from exc
+        if not made.retries and "retries" not in overrides:
+            from hal_workflow.executors.parsl import DEFAULT_RETRIES
+
+            made.retries = DEFAULT_RETRIES
+        return made
     config = getattr(module, "config", None)
     if config is None:
         raise ConfigurationError(f"{path} defines neither make_config() nor config")

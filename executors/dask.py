@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from distributed import Client, Future, LocalCluster, as_completed, get_worker
-from tqdm.auto import tqdm
 
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
 from hal_workflow.contract.backend import Backend
@@ -39,6 +38,7 @@ from hal_workflow.executors._resources import (
     threads_per_job,
 )
 from hal_workflow.executors._tasks import job_status, worker_jobs
+from hal_workflow.orchestration.sweeps import SweepPlan, plan_sweep, progress_bar
 from hal_workflow.orchestration.sync import spec_key
 
 if TYPE_CHECKING:
@@ -88,11 +88,12 @@ def run_sweep_task(
     bindings: Sequence[Mapping[str, float]],
     shots: int,
     first_index: int = 0,
+    base_seed: int | None = None,
 ) -> list[ExecutionResult]:
     """The task behind one chunk of :func:`sweep` (runs on a worker)."""
     key = get_worker().get_current_task()
     return _tasks.run_sweep(spec, circuit, bindings, shots, first_index=first_index,
-                            should_stop=_released, task=str(key))
+                            base_seed=base_seed, should_stop=_released, task=str(key))
 
 
 def run_sweep_packed_task(
@@ -101,9 +102,11 @@ def run_sweep_packed_task(
     bindings: Sequence[Mapping[str, float]],
     shots: int,
     first_index: int = 0,
+    base_seed: int | None = None,
 ) -> bytes:
     """:func:`run_sweep_task`, results packed by :func:`~._tasks.pack_results` (faster)."""
-    return _tasks.pack_results(run_sweep_task(spec, circuit, bindings, shots, first_index))
+    return _tasks.pack_results(run_sweep_task(spec, circuit, bindings, shots, first_index,
+                                              base_seed))
 
 
 def run_estimates_task(
@@ -185,20 +188,21 @@ def _submit_chunks(
     client: Client,
     task: Any,
     bindings: Sequence[Mapping[str, float]],
-    chunk_size: int,
+    ranges: Sequence[range],
     arguments: Callable[[list[Mapping[str, float]]], tuple[Any, ...]],
     submit_kwargs: dict[str, Any],
+    extra: tuple[Any, ...] = (),
 ) -> list[tuple[range, Future]]:
-    """One ``task(*arguments(chunk), indices.start)`` per chunk of ``bindings``:
+    """One ``task(*arguments(chunk), indices.start, *extra)`` per range of ``bindings``:
     ``(indices, future)`` pairs."""
     submit_kwargs.setdefault("pure", False)
     token = uuid.uuid4().hex
     name = task.__name__.removeprefix("run_").removesuffix("_task").removesuffix("_packed")
     return [
         (indices, client.submit(task, *arguments(list(bindings[indices.start : indices.stop])),
-                                indices.start, key=f"hal-{name}-{token}-{indices.start}",
+                                indices.start, *extra, key=f"hal-{name}-{token}-{indices.start}",
                                 **submit_kwargs))
-        for indices in chunk_ranges(len(bindings), chunk_size)
+        for indices in ranges
     ]
 
 
@@ -221,8 +225,10 @@ def submit_sweep(
     the backend's batch extension a chunk holds several bindings (by default a few chunks per
     worker thread); without it, one binding per task.
     """
-    return _submit_sweep_chunks(client, run_sweep_task, circuit, bindings, backend, shots,
-                                chunk_size, submit_kwargs)
+    spec = _spec(backend)
+    plan = plan_sweep(spec, circuit, bindings, shots)
+    return _submit_sweep_chunks(client, run_sweep_task, circuit, bindings, spec, shots,
+                                chunk_size, submit_kwargs, plan)
 
 
 def _submit_sweep_chunks(
@@ -230,16 +236,19 @@ def _submit_sweep_chunks(
     task: Any,
     circuit: Circuit | str,
     bindings: Sequence[Mapping[str, float]],
-    backend: BackendSpec | Backend,
+    spec: dict[str, Any],
     shots: int,
     chunk_size: int | None,
     submit_kwargs: dict[str, Any],
+    plan: SweepPlan,
 ) -> list[tuple[range, Future]]:
-    spec = _spec(backend)
+    """The chunks of ``plan``'s missing elements, each seeded from the plan's base seed."""
     if chunk_size is None:
-        chunk_size = chunk_size_for(len(bindings), _slots(client), _offers_batch(client, spec))
-    return _submit_chunks(client, task, bindings, chunk_size,
-                          lambda part: (spec, circuit, part, shots), submit_kwargs)
+        chunk_size = chunk_size_for(len(plan.missing), _slots(client),
+                                    _offers_batch(client, spec))
+    return _submit_chunks(client, task, bindings, plan.ranges(chunk_size),
+                          lambda part: (spec, circuit, part, shots), submit_kwargs,
+                          (plan.seed,))
 
 
 def iter_sweep(
@@ -249,24 +258,38 @@ def iter_sweep(
     backend: BackendSpec | Backend = "sim",
     shots: int = 1000,
     chunk_size: int | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
+    *,
+    seed: int | None = None,
+    sweep_id: str | None = None,
     **submit_kwargs: Any,
 ) -> Iterator[tuple[int, ExecutionResult]]:
-    """Yield ``(index, result)`` as results arrive (completion order), with a progress bar.
+    """Yield ``(index, result)`` as results arrive (completion order), with a progress bar
+    (``progress=None``: on a terminal only).
 
-    The first failed chunk raises its contract error here; the chunks still pending are then
+    Element ``i`` is sampled with ``seed + i`` (``seed`` defaults to the spec's). With
+    ``sweep_id`` every chunk is written to the job journal as it arrives, and a rerun with
+    the same id first yields the stored elements (``metadata["reused"] = True``), then
+    computes only the others (see :mod:`hal_workflow.orchestration.sweeps`). The first
+    failed chunk raises its contract error here; the chunks still pending are then
     cancelled, as they are when the caller stops iterating early.
     """
-    chunks = _submit_sweep_chunks(client, run_sweep_packed_task, circuit, bindings, backend,
-                                  shots, chunk_size, submit_kwargs)
-    start_of = {future.key: indices.start for indices, future in chunks}
-    futures = [future for _, future in chunks]
-    bar = tqdm(total=len(bindings), disable=not progress, unit="circuit", desc="sweep")
+    spec = _spec(backend)
+    bindings = list(bindings)
+    plan = plan_sweep(spec, circuit, bindings, shots, seed, sweep_id)
+    bar = progress_bar(len(bindings), progress, initial=plan.reused, reused=plan.reused)
+    futures: list[Future] = []
     try:
+        yield from sorted(plan.done.items())
+        chunks = _submit_sweep_chunks(client, run_sweep_packed_task, circuit, bindings, spec,
+                                      shots, chunk_size, submit_kwargs, plan)
+        start_of = {future.key: indices.start for indices, future in chunks}
+        futures = [future for _, future in chunks]
         for future in as_completed(futures):
             results = _tasks.unpack_results(future.result())
-            bar.update(len(results))
             start = start_of[future.key]
+            plan.store(start, results)
+            bar.update(len(results))
             for offset, result in enumerate(results):
                 yield start + offset, result
     finally:
@@ -281,18 +304,23 @@ def sweep(
     backend: BackendSpec | Backend = "sim",
     shots: int = 1000,
     chunk_size: int | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
+    *,
+    seed: int | None = None,
+    sweep_id: str | None = None,
     **submit_kwargs: Any,
 ) -> list[ExecutionResult]:
     """Run ``circuit`` once per binding on the cluster; results in input order.
 
-    Results stream back as chunks finish (see :func:`iter_sweep`). A chunk lost with its
-    worker is recomputed by Dask on another worker, so a dying worker costs time, not
-    results.
+    Results stream back as chunks finish (see :func:`iter_sweep`, also for ``seed`` and
+    ``sweep_id``: a sweep resumed after its driver was killed reuses what reached the
+    journal). A chunk lost with its worker is recomputed by Dask on another worker, so a
+    dying worker costs time, not results.
     """
     results: list[ExecutionResult | None] = [None] * len(bindings)
     for index, result in iter_sweep(
-        client, circuit, bindings, backend, shots, chunk_size, progress, **submit_kwargs
+        client, circuit, bindings, backend, shots, chunk_size, progress, seed=seed,
+        sweep_id=sweep_id, **submit_kwargs
     ):
         results[index] = result
     return results  # type: ignore[return-value]
@@ -318,7 +346,8 @@ def estimate(
     spec = _spec(backend)
     if chunk_size is None:
         chunk_size = chunk_size_for(len(bindings), _slots(client), batch=True)
-    chunks = _submit_chunks(client, run_estimates_task, bindings, chunk_size,
+    chunks = _submit_chunks(client, run_estimates_task, bindings,
+                            chunk_ranges(len(bindings), chunk_size),
                             lambda part: (spec, circuit, list(observable), part, shots, exact),
                             submit_kwargs)
     futures = [future for _, future in chunks]

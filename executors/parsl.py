@@ -18,21 +18,29 @@ spec, once per process.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Literal
 
 import parsl
 from parsl import python_app
+from parsl.config import Config
+from parsl.dataflow.dflow import DataFlowKernel
 
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
 from hal_workflow.contract.backend import Backend
-from hal_workflow.contract.errors import HalError
+from hal_workflow.contract.errors import ConfigurationError, HalError
 from hal_workflow.executors import _tasks
 from hal_workflow.executors._plan import chunk_ranges, chunk_size_for
 from hal_workflow.executors._resources import available_cores
+from hal_workflow.orchestration.sweeps import plan_sweep, progress_bar
 from hal_workflow.orchestration.sync import spec_key
 
 if TYPE_CHECKING:
@@ -40,7 +48,9 @@ if TYPE_CHECKING:
     from hal_workflow.contract.types import ExecutionResult
 
 __all__ = [
+    "DEFAULT_RETRIES",
     "estimate",
+    "load",
     "local_app",
     "quantum_app",
     "run_circuit",
@@ -51,8 +61,39 @@ __all__ = [
 ]
 
 
+DEFAULT_RETRIES = 2
+"""Retries of each app when the loaded config sets none: a worker lost with its process
+(killed, out of memory, node failure) costs a rerun of its chunk, not the sweep."""
+
+
 def _spec(backend: BackendSpec | Backend) -> dict[str, Any]:
     return backend.spec if isinstance(backend, Backend) else normalize_spec(backend)
+
+
+def load(config: Config | str, watchdog: bool = True, **overrides: Any) -> DataFlowKernel:
+    """``parsl.load`` with hal-workflow's care: a site name or a ``Config``; ``retries`` set
+    to :data:`DEFAULT_RETRIES` where the config has none; and, with ``watchdog``, a small
+    process (:mod:`~hal_workflow.executors._watchdog`) that stops the interchange and the
+    workers if this driver dies without cleaning up (SIGKILL, OOM killer). Parsl itself
+    cleans up at a normal exit (``atexit``) and when the returned kernel is used in a
+    ``with`` block or ``dfk.cleanup()`` is called.
+    """
+    if isinstance(config, str):
+        from hal_workflow.executors.config import parsl_config
+
+        config = parsl_config(config, **overrides)
+    elif overrides:
+        raise ConfigurationError("load: overrides apply to a site name, not to a Config")
+    if not config.retries:
+        config.retries = DEFAULT_RETRIES
+    dfk = parsl.load(config)
+    if watchdog:
+        subprocess.Popen(
+            [sys.executable, "-m", "hal_workflow.executors._watchdog", str(os.getpid()),
+             os.path.abspath(dfk.run_dir)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+    return dfk
 
 
 # -- task bodies (module-level functions, so workers import them by reference) ---------------
@@ -72,11 +113,14 @@ def run_sweep_task(
     backend: BackendSpec = "sim",
     shots: int = 1000,
     first_index: int = 0,
+    base_seed: int | None = None,
 ) -> list[ExecutionResult]:
     """Run one circuit over bindings (batch extension where offered); body of :data:`run_sweep`.
 
-    ``first_index``: the position of ``bindings[0]`` in the whole sweep (for seeding)."""
-    return _tasks.run_sweep(_spec(backend), circuit, bindings, shots, first_index=first_index)
+    ``first_index``: the position of ``bindings[0]`` in the whole sweep (for seeding);
+    ``base_seed``: the sweep's seed when it is not the spec's (a resumed sweep)."""
+    return _tasks.run_sweep(_spec(backend), circuit, bindings, shots, first_index=first_index,
+                            base_seed=base_seed)
 
 
 def run_sweep_packed_task(
@@ -85,9 +129,11 @@ def run_sweep_packed_task(
     backend: BackendSpec = "sim",
     shots: int = 1000,
     first_index: int = 0,
+    base_seed: int | None = None,
 ) -> bytes:
     """:func:`run_sweep_task`, results packed by :func:`~._tasks.pack_results` (faster)."""
-    return _tasks.pack_results(run_sweep_task(circuit, bindings, backend, shots, first_index))
+    return _tasks.pack_results(run_sweep_task(circuit, bindings, backend, shots, first_index,
+                                              base_seed))
 
 
 def run_items_task(
@@ -206,22 +252,55 @@ def sweep(
     backend: BackendSpec | Backend = "sim",
     shots: int = 1000,
     chunk_size: int | None = None,
+    *,
+    seed: int | None = None,
+    sweep_id: str | None = None,
+    progress: bool | None = None,
 ) -> list[Future[ExecutionResult]]:
     """Run ``circuit`` once per binding as Parsl apps; one future per binding, in input order.
 
     With the backend's batch extension, bindings go in chunks (a few per task slot of the
     loaded executors) and each chunk is one app; without it, one app per binding. The
-    returned futures may be passed to other apps as inputs.
+    returned futures may be passed to other apps as inputs. Element ``i`` is sampled with
+    ``seed + i`` (``seed`` defaults to the spec's). With ``sweep_id`` each chunk is written
+    to the job journal as it completes, and a rerun with the same id returns the stored
+    elements as completed futures (``metadata["reused"] = True``) and runs only the rest.
+    ``progress`` draws a bar that advances as chunks complete (None: on a terminal only).
     """
     spec = _spec(backend)
     bindings = list(bindings)
+    plan = plan_sweep(spec, circuit, bindings, shots, seed, sweep_id)
     if chunk_size is None:
-        chunk_size = chunk_size_for(len(bindings), _slots(), _offers_batch_cached(spec_key(spec)))
-    futures: list[Future[ExecutionResult]] = []
-    for indices in chunk_ranges(len(bindings), chunk_size):
+        chunk_size = chunk_size_for(len(plan.missing), _slots(),
+                                    _offers_batch_cached(spec_key(spec)))
+    futures: list[Future[ExecutionResult]] = [Future() for _ in bindings]
+    for index, result in plan.done.items():
+        futures[index].set_result(result)
+    ranges = plan.ranges(chunk_size)
+    bar = progress_bar(len(bindings), progress, initial=plan.reused, reused=plan.reused)
+    remaining = [len(ranges)]
+    lock = threading.Lock()
+
+    def arrived(start: int, done: Future[Any]) -> None:
+        if done.exception() is None:
+            with contextlib.suppress(Exception):  # a bad chunk fails its futures, not this
+                plan.store(start, _tasks.unpack_results(done.result()))
+        with lock:
+            bar.update(0 if done.exception() else len(futures_of[start]))
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                bar.close()
+
+    futures_of: dict[int, list[Future[ExecutionResult]]] = {}
+    for indices in ranges:
         chunk = _run_sweep_packed(circuit, bindings[indices.start : indices.stop], spec, shots,
-                                  indices.start)
-        futures.extend(_split(chunk, len(indices), _tasks.unpack_results))
+                                  indices.start, plan.seed)
+        parts = _split(chunk, len(indices), _tasks.unpack_results)
+        futures_of[indices.start] = parts
+        futures[indices.start : indices.stop] = parts
+        chunk.add_done_callback(functools.partial(arrived, indices.start))
+    if not ranges:
+        bar.close()
     return futures
 
 

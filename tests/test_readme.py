@@ -1,4 +1,4 @@
-"""The README's Python examples run as written (the SLURM/PBS one runs in tests/scheduler)."""
+"""The README's Python examples run as written (SLURM: tests/scheduler/test_readme_slurm.py)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import re
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hal_workflow.contract.errors import ConfigurationError, SubmissionError
+from hal_workflow.orchestration.schedulers.base import clean_environment
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,8 @@ class Hook:
         logger.debug("hook %s: running %s", context.event, self.command)
         proc = subprocess.run(
             ["bash", "-c", self.command], capture_output=True, text=True, check=False,
-            env={**os.environ, **context.environment()}, cwd=context.job_dir, timeout=300,
+            env={**clean_environment(), **context.environment()}, cwd=context.job_dir,
+            timeout=300,
         )
         if proc.returncode != 0:
             detail = (proc.stderr.strip() or proc.stdout.strip()).replace("\n", " | ")

@@ -3,56 +3,108 @@
 The login node writes the inputs; the compute node writes progress and the outcome; any later
 process reads them back with nothing but the path. Layout (``-N`` suffixes for array tasks)::
 
-    job.json                inputs: scheduler, inner backend spec, shots, tasks
+    job.json                inputs: scheduler, inner spec (redacted), shots, tasks (index,
+                            circuit, parameters, seed), the name/tag it is submitted under
     circuit-K.qasm          OpenQASM 3 text of circuit K (tasks name theirs)
     job.sh                  the rendered batch script
-    scheduler_job.json      the scheduler's job id, written right after submission
+    scheduler_job.json      the scheduler's job id: written as soon as sbatch/qsub answers,
+                            or by run-job or a recovery lookup when the submitter died first
     started[-N].json        written by run-job when it starts: host, pid, scheduler ids
     vendor_job[-N].json     the inner (vendor) job id, as soon as it is known
     result[-N].json         the ExecutionResult; written atomically, never overwritten
     error[-N].json          why a job failed (or was stopped) without a result
     cancel[-N].json         cancel() was asked for (tells PBS's ambiguous ends apart)
     final[-N].json          the first terminal status observed (states never go back)
+    vendor_cancel[-N].json  how the login node's background cancel of the vendor job went
 
-Writes are atomic (a temporary file, then a rename or a hard link), so a reader never sees
-half a file, and a result, once written, stays as it is.
+Everything above exists before the job is submitted, up to ``job.sh``. Writes are atomic (a
+temporary file, then a rename or a hard link), so a reader never sees half a file, and a
+result, once written, stays as it is. The root is created 0700 and every file 0600, whatever
+the umask. A full filesystem raises :class:`JobStorageError` (the file, the bytes it needed,
+the bytes free) and leaves no temporary file behind.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
+import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hal_workflow.contract.errors import ConfigurationError, JobNotFoundError
+from hal_workflow.contract.errors import ConfigurationError, JobNotFoundError, SubmissionError
 
 JOB_ROOT_ENV = "HAL_WORKFLOW_JOB_ROOT"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class JobStorageError(SubmissionError):
+    """A job file could not be written: the filesystem is full (or over quota).
+
+    ``path`` is the file, ``needed`` the bytes it needed, ``free`` what was left.
+    """
+
+    def __init__(self, path: Path, needed: int, cause: OSError) -> None:
+        self.path, self.needed = path, needed
+        try:
+            self.free: int | None = shutil.disk_usage(path.parent).free
+        except OSError:
+            self.free = None
+        left = f", {self.free} bytes free" if self.free is not None else ""
+        super().__init__(f"cannot write {path}: {os.strerror(cause.errno or 0)} "
+                         f"(it needs {needed} bytes{left}); free space there or point "
+                         f"scheduler.job-root elsewhere")
 
 
 def default_job_root() -> Path:
-    """The ``scheduler.job-root`` configuration key (the old ``$HAL_WORKFLOW_JOB_ROOT`` still
-    sets it, with a FutureWarning), else ``~/.hal-jobs`` (on the shared home filesystem)."""
+    """Where job directories go: the configuration's ``scheduler.job-root`` (which the old
+    ``$HAL_WORKFLOW_JOB_ROOT`` still sets, with a FutureWarning naming the key), else
+    ``{data-dir}/jobs``. It must be on a filesystem the compute nodes see."""
     from hal_workflow import config
 
     configured = config.get("scheduler.job-root", None)
-    return Path(os.path.expandvars(str(configured))).expanduser() if configured else (
-        Path.home() / ".hal-jobs")
+    if configured:
+        return Path(os.path.expandvars(str(configured))).expanduser()
+    return config.data_dir() / "jobs"
 
 
-def write_json(path: Path, data: Mapping[str, Any], *, overwrite: bool = True) -> bool:
-    """Write ``data`` as JSON atomically. With ``overwrite=False`` an existing file wins and
-    nothing is written; returns whether this call wrote the file."""
+def spec_for_job_file(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The backend spec as ``job.json`` stores it: secrets redacted at any depth.
+
+    The one place that decides what of a spec reaches the shared filesystem (the compute
+    node rebuilds the backend from it, so a credential must come from where the spec names
+    it: an environment variable, a file, an account).
+    """
+    from hal_workflow.contract.secrets import redact
+
+    return dict(redact(dict(spec)))
+
+
+def _write_private(path: Path, data: bytes, *, overwrite: bool = True) -> bool:
+    """Write ``data`` to ``path`` atomically, mode 0600 whatever the umask.
+
+    A temporary file, then a rename (or a hard link with ``overwrite=False``: an existing
+    file wins and nothing is written). Returns whether this call wrote the file. A full
+    filesystem raises :class:`JobStorageError` and leaves no temporary file behind.
+    """
     tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}.{secrets.token_hex(3)}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1, sort_keys=True, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        try:
+            os.fchmod(fd, FILE_MODE)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         if overwrite:
             os.replace(tmp, path)
             return True
@@ -60,13 +112,28 @@ def write_json(path: Path, data: Mapping[str, Any], *, overwrite: bool = True) -
             os.link(tmp, path)  # fails if path exists: never over an existing file
         except FileExistsError:
             return False
-        except OSError:  # a filesystem without hard links
-            if path.exists():
+        except OSError as exc:
+            if exc.errno in _FULL:
+                raise
+            if path.exists():  # a filesystem without hard links
                 return False
             os.replace(tmp, path)
         return True
+    except OSError as exc:
+        if exc.errno in _FULL:
+            raise JobStorageError(path, len(data), exc) from None
+        raise
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def write_json(path: Path, data: Mapping[str, Any], *, overwrite: bool = True) -> bool:
+    """Write ``data`` as JSON atomically and privately (see :func:`_write_private`)."""
+    text = json.dumps(data, indent=1, sort_keys=True, default=str)
+    return _write_private(path, text.encode("utf-8"), overwrite=overwrite)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -81,6 +148,54 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def make_root(root: str | os.PathLike[str] | None) -> Path:
+    """The job root (see :func:`default_job_root`), created 0700 if it does not exist."""
+    base = Path(root).expanduser() if root else default_job_root()
+    text = str(base)
+    if not text or any(ord(c) < 32 or c in "%\x7f" for c in text):
+        raise ConfigurationError(f"job_root {text!r} is not allowed: use a path without "
+                                 "control characters or %")
+    if not base.is_dir():
+        try:
+            base.mkdir(parents=True, mode=DIR_MODE, exist_ok=True)
+            os.chmod(base, DIR_MODE)
+        except OSError as exc:
+            if exc.errno in _FULL:
+                raise JobStorageError(base, 4096, exc) from None
+            raise ConfigurationError(f"job_root {text}: cannot create it: {exc}") from exc
+    return base.absolute()
+
+
+def scan(root: str | os.PathLike[str] | None = None) -> Iterator[JobDir]:
+    """Every job directory under ``root`` (default: :func:`default_job_root`), oldest first.
+
+    Includes directories whose submission was interrupted: what the CLI lists as jobs.
+    """
+    base = Path(root).expanduser() if root else default_job_root()
+    if not base.is_dir():
+        return
+    for path in sorted(base.iterdir()):
+        if path.name.startswith("hal-") and (path / "job.json").is_file():
+            yield JobDir(path)
+
+
+class Task:
+    """One task of a job: its array ``index`` (its position in the caller's sweep), the
+    circuit it runs, its parameters and the ``seed`` it is sampled with (None: the inner
+    backend's own)."""
+
+    __slots__ = ("circuit", "index", "parameters", "seed")
+
+    def __init__(self, index: int, circuit: int, parameters: Mapping[str, float] | None,
+                 seed: int | None = None) -> None:
+        self.index, self.circuit, self.seed = index, circuit, seed
+        self.parameters = dict(parameters) if parameters else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "circuit": f"circuit-{self.circuit}.qasm",
+                "parameters": self.parameters, "seed": self.seed}
+
+
 class JobDir:
     """One job's directory. ``index`` arguments select an array task (None: a single job)."""
 
@@ -93,15 +208,19 @@ class JobDir:
     @classmethod
     def create(cls, root: str | os.PathLike[str] | None = None) -> JobDir:
         """A fresh, uniquely named directory under ``root`` (see :func:`default_job_root`)."""
-        base = Path(root).expanduser() if root else default_job_root()
-        base.mkdir(parents=True, exist_ok=True)
+        base = make_root(root)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         while True:
             path = base / f"hal-{stamp}-{secrets.token_hex(4)}"
             try:
-                path.mkdir(mode=0o700)  # inputs may name credentials
+                path.mkdir(mode=DIR_MODE)  # inputs may name credentials
             except FileExistsError:
                 continue
+            except OSError as exc:
+                if exc.errno in _FULL:
+                    raise JobStorageError(path, 4096, exc) from None
+                raise
+            os.chmod(path, DIR_MODE)
             return cls(path)
 
     @property
@@ -119,23 +238,33 @@ class JobDir:
         scheduler: str,
         backend: Mapping[str, Any],
         shots: int,
-        circuits: list[str],
-        tasks: list[tuple[int, Mapping[str, float] | None]],
+        circuits: Sequence[str],
+        tasks: Sequence[Task],
         array: bool,
+        submit: Mapping[str, Any],
     ) -> None:
-        """Write the circuits and ``job.json``; ``tasks`` are (circuit number, parameters)."""
+        """Write the circuits and ``job.json`` (before anything is submitted).
+
+        ``tasks`` are :class:`Task` records (index, circuit number, parameters, seed);
+        ``submit`` says how the scheduler job can be found again if its id is lost (the job
+        name and comment it is submitted with, the submitting host and pid).
+        """
         for number, text in enumerate(circuits):
-            (self.path / f"circuit-{number}.qasm").write_text(text, encoding="utf-8")
+            self.write_text(f"circuit-{number}.qasm", text)
         write_json(self.path / "job.json", {
             "format": FORMAT_VERSION,
             "scheduler": scheduler,
-            "backend": dict(backend),
+            "backend": spec_for_job_file(backend),
             "shots": int(shots),
             "array": array,
-            "tasks": [{"circuit": f"circuit-{c}.qasm", "parameters": dict(p) if p else None}
-                      for c, p in tasks],
+            "tasks": [t.to_dict() for t in tasks],
+            "submit": dict(submit),
             "created_at": time.time(),
         })
+
+    def write_text(self, name: str, text: str) -> None:
+        """A private text file in this directory (atomic, 0600)."""
+        _write_private(self.path / name, text.encode("utf-8"))
 
     def job(self) -> dict[str, Any]:
         """``job.json``; ``JobNotFoundError`` when this is not a job directory."""
@@ -144,14 +273,28 @@ class JobDir:
             raise JobNotFoundError(str(self.path), f"no hal-workflow job directory at {self.path}")
         return data
 
+    def indices(self) -> list[int]:
+        """The array indices of this job's tasks (``[]`` for a single job)."""
+        job = self.job()
+        if not job.get("array"):
+            return []
+        return [int(t.get("index", n)) for n, t in enumerate(job["tasks"])]
+
     def task(self, index: int | None) -> dict[str, Any]:
-        """Task ``index`` of ``job.json`` (0 for a single job), with its circuit text."""
+        """Task ``index`` of ``job.json`` (None for a single job), with its circuit text."""
         job = self.job()
         tasks = job["tasks"]
-        position = 0 if index is None else index
-        if not 0 <= position < len(tasks) or (index is None) == bool(job.get("array")):
+        found = None
+        if (index is None) == bool(job.get("array")):
+            found = None
+        elif index is None:
+            found = tasks[0] if tasks else None
+        else:
+            found = next((t for n, t in enumerate(tasks) if int(t.get("index", n)) == index),
+                         None)
+        if found is None:
             raise JobNotFoundError(f"{self.path}[{index}]", f"{self.path} has no task {index}")
-        task = dict(tasks[position])
+        task = dict(found)
         task["qasm"] = (self.path / task["circuit"]).read_text(encoding="utf-8")
         return task
 
@@ -167,3 +310,14 @@ class JobDir:
 
     def has(self, stem: str, index: int | None = None) -> bool:
         return self.file(stem, index).exists()
+
+
+def record_scheduler_job(directory: JobDir, scheduler_id: str, by: str) -> None:
+    """Record the scheduler's id of ``directory``'s job (atomically, first writer wins): by
+    the submitter as soon as the submit command answers, by ``run-job`` when it starts
+    and finds none (its submitter died), or by a recovery lookup."""
+    job = directory.job()
+    directory.write("scheduler_job", {
+        "id": str(scheduler_id), "recorded_by": by, "submitted_at": job.get("created_at"),
+        "recorded_at": time.time(), "tasks": len(job["tasks"]) if job.get("array") else None,
+    }, overwrite=False)

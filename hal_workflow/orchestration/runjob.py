@@ -10,6 +10,7 @@ and on SIGTERM (scancel, qdel, a time limit) it cancels the vendor job before ex
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ import socket
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from hal_workflow.backends.registry import get_backend
@@ -28,10 +30,13 @@ from hal_workflow.contract.errors import (
     JobFailedError,
 )
 from hal_workflow.contract.types import ExecutionResult, JobState
-from hal_workflow.orchestration.jobdir import JobDir
+from hal_workflow.orchestration.jobdir import JobDir, JobStorageError, record_scheduler_job
 from hal_workflow.orchestration.schedulers.base import TASK_INDEX_ENV
 
 logger = logging.getLogger(__name__)
+
+STORAGE_EXIT = 3
+"""Exit status when the job directory's filesystem is full (read back by ``status``)."""
 
 
 class _Stopped(Exception):
@@ -39,7 +44,9 @@ class _Stopped(Exception):
 
 
 def _task_index() -> int | None:
-    text = os.environ.get(TASK_INDEX_ENV, "").strip()
+    """The array index the batch script set, removed from the environment so that nothing
+    this job starts (a nested submission, a subprocess) inherits it."""
+    text = os.environ.pop(TASK_INDEX_ENV, "").strip()
     if not text:
         return None
     if not text.isdigit():
@@ -56,7 +63,9 @@ def run_job_dir(path: str) -> int:
     writes ``error.json`` with the reason. On SIGTERM or SIGINT (scancel, qdel, a time limit)
     it cancels the vendor job and exits ``128 + signal`` with no result. Array tasks read
     their index from ``$HAL_WORKFLOW_TASK_INDEX``. Exit codes: 0 done (or a result already
-    there), 1 the job failed, 2 not a usable job directory, 128+N stopped by signal N.
+    there), 1 the job failed, 2 not a usable job directory, 3 the job directory's
+    filesystem is full (``error.json`` says so, written into space reserved at the start),
+    128+N stopped by signal N.
     """
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -73,14 +82,44 @@ def run_job_dir(path: str) -> int:
         logger.warning("%s already holds a result; not running the job again", path)
         return 0
     scheduler_job_id = os.environ.get("PBS_JOBID") or os.environ.get("SLURM_JOB_ID")
-    directory.write("started", {"host": socket.gethostname(), "pid": os.getpid(),
-                                "started_at": time.time(), "scheduler_job_id": scheduler_job_id},
-                    index)
-    return asyncio.run(_execute(directory, job, task, index, scheduler_job_id))
+    reserve = directory.file(".reserve", index, "")
+    try:
+        # room for error.json should the filesystem fill up while the job runs
+        directory.write_text(reserve.name, " " * RESERVE_BYTES)
+        if job.get("scheduler") == "slurm" and not directory.has("scheduler_job"):
+            # the submitter died before recording the id: record it from here
+            array_id = os.environ.get("SLURM_ARRAY_JOB_ID") if job.get("array") else None
+            own = array_id or scheduler_job_id
+            if own:
+                record_scheduler_job(directory, own, "run-job")
+        directory.write("started", {"host": socket.gethostname(), "pid": os.getpid(),
+                                    "started_at": time.time(),
+                                    "scheduler_job_id": scheduler_job_id}, index)
+        return asyncio.run(_execute(directory, job, task, index, scheduler_job_id, reserve))
+    except JobStorageError as exc:
+        return _storage_full(directory, index, reserve, exc)
+    finally:
+        reserve.unlink(missing_ok=True)
+
+
+RESERVE_BYTES = 8192
+
+
+def _storage_full(directory: JobDir, index: int | None, reserve: Path,
+                  exc: JobStorageError) -> int:
+    """Free the reserved bytes, say why in ``error.json`` and exit :data:`STORAGE_EXIT`."""
+    logger.error("the job directory is full: %s", exc)
+    reserve.unlink(missing_ok=True)
+    try:
+        directory.write("error", {"reason": f"the job failed: {exc}", "type": "JobStorageError"},
+                        index)
+    except JobStorageError:
+        logger.error("could not record the error either")
+    return STORAGE_EXIT
 
 
 async def _execute(directory: JobDir, job: Mapping[str, Any], task: Mapping[str, Any],
-                   index: int | None, scheduler_job_id: str | None) -> int:
+                   index: int | None, scheduler_job_id: str | None, reserve: Path) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     received: list[int] = []
@@ -96,7 +135,7 @@ async def _execute(directory: JobDir, job: Mapping[str, Any], task: Mapping[str,
     vendor_id: str | None = None
     try:
         inner = get_backend(job["backend"])
-        vendor_id = await inner.submit(task["qasm"], int(job["shots"]), task.get("parameters"))
+        vendor_id = await _submit_task(inner, task, int(job["shots"]))
         directory.write("vendor_job", {"job_id": vendor_id, "backend": inner.name,
                                        "recorded_at": time.time()}, index)
         logger.info("vendor job %s started on %s", vendor_id, inner.name)
@@ -122,6 +161,8 @@ async def _execute(directory: JobDir, job: Mapping[str, Any], task: Mapping[str,
         directory.write("error", {"reason": f"stopped by {name} (scancel, qdel or a time limit)",
                                   "signal": received[0], "vendor_job_id": vendor_id}, index)
         return 128 + received[0]
+    except JobStorageError as exc:
+        return _storage_full(directory, index, reserve, exc)
     except Exception as exc:
         reason = str(exc) if isinstance(exc, HalError) else f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, HalError):
@@ -134,6 +175,15 @@ async def _execute(directory: JobDir, job: Mapping[str, Any], task: Mapping[str,
     finally:
         if inner is not None:
             await inner.aclose()
+
+
+async def _submit_task(inner: Backend, task: Mapping[str, Any], shots: int) -> str:
+    """Submit one task, with its seed where the task has one and the backend takes one."""
+    seed = task.get("seed")
+    if seed is not None and "seed" in inspect.signature(inner.submit).parameters:
+        return await inner.submit(task["qasm"], shots, task.get("parameters"),  # type: ignore[call-arg]
+                                  seed=int(seed))
+    return await inner.submit(task["qasm"], shots, task.get("parameters"))
 
 
 async def _wait_or_stop(work: Any, stop: asyncio.Event) -> Any:

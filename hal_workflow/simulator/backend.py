@@ -81,7 +81,16 @@ NAME = "sim"
 MAX_QUBITS = 32
 MAX_SHOTS = 10_000_000
 INLINE_MAX_QUBITS = 15
-"""Statevector circuits up to this width run inside ``submit``; wider ones on a thread."""
+"""Statevector circuits up to this width may run inside ``submit``; wider ones on a thread."""
+INLINE_WORK = 1 << 20
+"""Gates times amplitudes (times bindings) a job may cost to run inside ``submit``, on the
+caller's event loop: about 7 ns each measured, so a few milliseconds; more goes to the
+worker thread, so that no coroutine holds the loop for long (contract section 12)."""
+INLINE_BINDINGS = 128
+"""Sweeps over more bindings are checked and set up off the loop (about 30 us each)."""
+INLINE_PARSE_CHARS = 8000
+"""Program text longer than this, not yet in the plan cache, is parsed off the loop
+(about 1 us per character)."""
 PLAN_CACHE_SIZE = 128
 
 _OPTIONS = {
@@ -232,9 +241,12 @@ def _parse_options(spec: Mapping[str, Any]) -> tuple[EngineOptions, int | None, 
 class SimulatorBackend(Backend):
     """The default statevector simulator (see the module docstring for options)."""
 
+    records_jobs = True
+    """Its job table writes every job to the job journal (so ``sync`` need not)."""
+
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self._options, self._seed, self._max_memory = _parse_options(spec)
-        self._jobs = LocalJobTable(f"{NAME}-{secrets.token_hex(3)}")
+        self._jobs = LocalJobTable(f"{NAME}-{secrets.token_hex(3)}", spec)
         self._plans: OrderedDict[Any, Executable] = OrderedDict()
         self._plans_lock = threading.Lock()
         self._pinned: dict[str, dict[Any, Executable]] = {}
@@ -395,7 +407,10 @@ class SimulatorBackend(Backend):
         """Every reason ``circuit`` cannot run. ``parameters``, when given, must bind every
         ``input`` (UNBOUND_PARAMETERS otherwise); ``submit`` always checks that."""
         try:
-            exe = self.executable(circuit)
+            if self._parse_off_loop(circuit):
+                exe = await asyncio.to_thread(self.executable, circuit)
+            else:
+                exe = self.executable(circuit)
         except ValidationError as exc:
             return ValidationResult(exc.issues)
         if parameters is not None:
@@ -422,9 +437,19 @@ class SimulatorBackend(Backend):
             return self._seed
         return secrets.randbits(63)
 
-    def _inline(self, exe: Executable) -> bool:
-        return not exe.per_shot and exe.num_qubits <= INLINE_MAX_QUBITS and kernels.is_compiled(
-            exe.dtype, exe.num_qubits)
+    def _inline(self, exe: Executable, elements: int = 1) -> bool:
+        """Whether running ``exe`` (``elements`` times) is cheap enough for the caller's loop."""
+        return (not exe.per_shot and exe.num_qubits <= INLINE_MAX_QUBITS
+                and elements * max(1, exe.gate_count) << exe.num_qubits <= INLINE_WORK
+                and kernels.is_compiled(exe.dtype, exe.num_qubits))
+
+    def _parse_off_loop(self, circuit: CircuitLike) -> bool:
+        """Whether ``circuit`` is long program text (or a Circuit of one) not planned yet."""
+        text = circuit if isinstance(circuit, str) else getattr(circuit, "qasm", None)
+        if not isinstance(text, str) or len(text) <= INLINE_PARSE_CHARS:
+            return False
+        with self._plans_lock:
+            return text not in self._plans
 
     def _result(self, job: LocalJob, exe: Executable, counts: dict[str, int], shots: int,
                 seed: int, elapsed: float, program: str | None, **extra: Any) -> ExecutionResult:
@@ -448,9 +473,12 @@ class SimulatorBackend(Backend):
 
         return work
 
-    def _start(self, exe: Executable, work: Any) -> JobId:
-        job = self._jobs.create()
-        if self._inline(exe):
+    def _start(self, exe: Executable, work: Any, program: str | None, shots: int,
+               parameters: Mapping[str, float] | None) -> JobId:
+        inline = self._inline(exe)
+        job = self._jobs.create(circuit=program, shots=shots, parameters=parameters,
+                                publish=not inline)
+        if inline:
             self._jobs.run(job, work)
         else:
             _worker.submit(self._run_and_notify, job, work)
@@ -471,6 +499,8 @@ class SimulatorBackend(Backend):
         """Wait for ``job`` without polling and without a helper thread; False on timeout."""
         if job.done.is_set():
             return True
+        if job.foreign:  # it runs in another process: follow it through the journal
+            return (await self._jobs.until_done(job, timeout)).done.is_set()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
 
@@ -496,6 +526,8 @@ class SimulatorBackend(Backend):
                      parameters: Mapping[str, float] | None = None, *,
                      seed: int | None = None) -> JobId:
         """Validate, then run ``circuit`` (inline when small, else on a worker thread)."""
+        if self._parse_off_loop(circuit):
+            return await asyncio.to_thread(self._submit, circuit, shots, parameters, seed)
         return self._submit(circuit, shots, parameters, seed)
 
     def _submit(self, circuit: CircuitLike, shots: int, parameters: Mapping[str, float] | None,
@@ -504,8 +536,9 @@ class SimulatorBackend(Backend):
             raise HalError("sim: backend is closed")
         exe = self._checked(circuit, shots, parameters, session)
         job_seed = self._job_seed(seed)
-        work = self._work(exe, shots, parameters, job_seed, self._program_text(circuit))
-        return self._start(exe, work)
+        program = self._program_text(circuit)
+        work = self._work(exe, shots, parameters, job_seed, program)
+        return self._start(exe, work, program, shots, parameters)
 
     async def status(self, job_id: str) -> JobStatus:
         return self._jobs.status(job_id)
@@ -551,11 +584,13 @@ class SimulatorBackend(Backend):
         job_seed = self._job_seed(seed)
         seeds = [job_seed + i for i in range(len(bindings))]
         program = self._program_text(circuit)
-        jobs = [self._jobs.create() for _ in bindings]
-        if not jobs:
+        if not bindings:
             return []
         batched = (not exe.per_shot and exe.num_qubits <= SMALL_SAMPLE_QUBITS
                    and kernels.is_compiled(exe.dtype, exe.num_qubits))
+        inline = batched and self._inline(exe, len(bindings))
+        jobs = [self._jobs.create(circuit=program, shots=shots, parameters=binding,
+                                  publish=not inline) for binding in bindings]
 
         def run_all() -> None:
             if batched:
@@ -565,12 +600,12 @@ class SimulatorBackend(Backend):
                 each = (time.perf_counter() - start) / len(jobs)
                 for job, counts, s in zip(jobs, all_counts, seeds, strict=True):
                     result = self._result(job, exe, counts, shots, s, each, program)
-                    self._jobs.run(job, lambda _job, r=result: r)
+                    self._run_and_notify(job, lambda _job, r=result: r)
                 return
             for job, binding, s in zip(jobs, bindings, seeds, strict=True):
                 self._run_and_notify(job, self._work(exe, shots, binding, s, program))
 
-        if batched:
+        if inline:
             run_all()
         else:
             _worker.submit(run_all)
@@ -594,7 +629,11 @@ class SimulatorBatch:
         """One job per binding of ``circuit``'s inputs; binding ``i`` uses seed ``seed + i``.
         The circuit is compiled once; each binding only re-evaluates its parameter-dependent
         matrices, and small circuits run every binding in one batched kernel call."""
-        return self._backend._sweep(circuit, list(bindings), shots, seed)
+        bindings = list(bindings)
+        if len(bindings) > INLINE_BINDINGS or self._backend._parse_off_loop(circuit):
+            # checking and creating thousands of jobs is itself too long for the loop
+            return await asyncio.to_thread(self._backend._sweep, circuit, bindings, shots, seed)
+        return self._backend._sweep(circuit, bindings, shots, seed)
 
 
 class SimulatorSession:
@@ -611,6 +650,9 @@ class SimulatorSession:
     async def submit(self, circuit: CircuitLike, shots: int,
                      parameters: Mapping[str, float] | None = None, *,
                      seed: int | None = None) -> JobId:
+        if self._backend._parse_off_loop(circuit):
+            return await asyncio.to_thread(self._backend._submit, circuit, shots, parameters,
+                                           seed, self._id)
         return self._backend._submit(circuit, shots, parameters, seed, session=self._id)
 
 
@@ -664,7 +706,7 @@ class StatevectorExtension:
         return exe.logical(state, values, run)
 
     async def _call(self, exe: Executable, fn: Any) -> Any:
-        if exe.num_qubits <= INLINE_MAX_QUBITS and kernels.is_compiled(exe.dtype, exe.num_qubits):
+        if self._backend._inline(exe):
             return fn()
         return await asyncio.to_thread(fn)
 

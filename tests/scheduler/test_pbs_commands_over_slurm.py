@@ -79,7 +79,8 @@ def test_pbs_commands_over_slurm_cancel(tmp_path: Path, job_root: Path,
     vendor = wait_for(lambda: (directory / "vendor_job.json").exists()
                       and read_json(directory / "vendor_job.json"), 30, "the vendor job")
     asyncio.run(backend.cancel(job_id))  # qdel; 'C' + our cancel marker = CANCELLED
-    status = asyncio.run(backend.status(job_id))
+    status = wait_for(lambda: (s := asyncio.run(backend.status(job_id))).is_terminal and s,
+                      30, "the cancel to show")
     assert (status.state, status.vendor_state) == (JobState.CANCELLED, "C")
     wait_for(lambda: not run_job_processes(directory), 15, "run-job to exit")
     assert (tmp_path / "vendor" / vendor["job_id"] / "cancelled").exists()
@@ -114,3 +115,36 @@ def test_pbs_commands_over_slurm_bad_queue(tmp_path: Path, job_root: Path,
         asyncio.run(backend.submit(BELL, 8))
     assert "qsub refused the job" in str(info.value)
     assert "invalid partition specified: no-such-queue" in str(info.value)
+
+
+def test_pbs_submitter_killed_after_qsub_leaves_a_findable_job(
+        tmp_path: Path, job_root: Path, testkit_env: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """qsub answered, the submitter died before recording the id: ``find_jobs`` finds the
+    job by its name in ``qstat -f`` and records it (PBS has no comment to tag it with)."""
+    import json
+    import os
+    import shutil
+    import sys
+
+    real = shutil.which("qsub")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "qsub").write_text(f'#!/bin/bash\n{real} "$@"\nkill -9 $PPID\nsleep 5\n')
+    (bin_dir / "qsub").chmod(0o755)
+    spec = {"name": "pbs", "site": "ci-pbs", "job_root": str(job_root), "env": testkit_env,
+            "backend": {"name": "procsim", "root": str(tmp_path / "vendor"), "duration": 0.5}}
+    code = ("import asyncio, json, sys\nfrom hal_workflow.backends.registry import "
+            "get_backend, register_backend\nregister_backend('procsim', "
+            "'hal_scheduler_testkit:ProcessBackend')\nb = get_backend(json.loads(sys.argv[1]))"
+            "\nprint(asyncio.run(b.submit(sys.argv[2], 16)))\n")
+    env = {**os.environ, **testkit_env, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(spec), BELL], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == -9, proc.stderr
+    [directory] = list(job_root.iterdir())
+    assert not (directory / "scheduler_job.json").exists()
+    backend = pbs_backend(tmp_path, job_root, testkit_env, duration=0.5)
+    [job_id] = backend.find_jobs()
+    assert job_id.endswith(f"@{directory}")
+    assert asyncio.run(backend.result(job_id)).counts == {"00": 16}

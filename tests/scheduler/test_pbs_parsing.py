@@ -21,7 +21,7 @@ from scheduler_helpers import BELL, DATA
 from hal_workflow.backends.registry import register_backend
 from hal_workflow.contract.errors import JobNotFoundError
 from hal_workflow.contract.types import JobState
-from hal_workflow.orchestration.jobdir import JobDir
+from hal_workflow.orchestration.jobdir import JobDir, Task
 from hal_workflow.orchestration.scheduler import PBSBackend, make_job_id
 from hal_workflow.orchestration.schedulers import pbs, slurm
 from hal_workflow.orchestration.schedulers.base import Phase
@@ -97,7 +97,20 @@ def test_every_slurm_state_is_mapped(code: str) -> None:
     state = slurm.translate("7", code)
     assert (state.phase, state.outcome, state.reason) == (phase, outcome, reason)
     assert (outcome is not None) == (phase is Phase.ENDED)
-    assert (reason is not None) == (outcome is JobState.FAILED or code == "REVOKED")
+    assert (reason is not None) == (outcome is JobState.FAILED or code == "REVOKED"
+                                    or code.startswith("REQUEUE"))  # requeues say so
+
+
+def test_requeue_and_node_down_show_as_reasons() -> None:
+    """squeue's %r reason reaches SchedulerState.reason for requeued and node-down jobs."""
+    requeued = slurm.translate("7", "REQUEUED", pending_reason="BeginTime")
+    assert requeued.phase is Phase.QUEUED and requeued.reason is not None
+    assert "requeued" in requeued.reason and "BeginTime" in requeued.reason
+    down = slurm.translate("7", "PENDING", pending_reason="ReqNodeNotAvail, UnavailableNodes:n1")
+    assert down.phase is Phase.QUEUED and down.reason is not None
+    assert "ReqNodeNotAvail" in down.reason and "down" in down.reason
+    assert slurm.translate("7", "PENDING", pending_reason="NodeDown").reason is not None
+    assert slurm.translate("7", "PENDING", pending_reason="Priority").reason is None
 
 
 def test_slurm_state_spellings_and_unknown_codes(caplog: pytest.LogCaptureFixture) -> None:
@@ -164,9 +177,10 @@ def fake_pbs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePBS:
 @pytest.fixture
 def pbspro(tmp_path: Path) -> PBSBackend:
     register_backend("procsim", "hal_scheduler_testkit:ProcessBackend")
+    # the fake qstat changes its answer at once: poll it every time (interval from the spec)
     return PBSBackend({"name": "pbs", "flavor": "pbspro", "queue": "workq", "time": "00:10:00",
                        "backend": {"name": "procsim", "root": str(tmp_path / "vendor")},
-                       "job_root": str(tmp_path / "jobs")})
+                       "job_root": str(tmp_path / "jobs"), "poll_interval": 1e-6})
 
 
 def _one_job(answer: dict[str, object], job_id: str) -> str:
@@ -251,7 +265,10 @@ def test_pbspro_array_submission_and_subjob_status(fake_pbs: FakePBS,
     assert states[1:] == [JobState.RUNNING, JobState.QUEUED]
     # subjob 0 ended (X) but wrote no result: FAILED, naming where its output is
     assert states[0] is JobState.FAILED
-    assert "qstat -x -f -F json 1010[1].pbs-server" in fake_pbs.commands()
+    # one qstat per round for every tracked subjob (and the array, for subjobs not started)
+    wanted = {"1010[].pbs-server", "1010[1].pbs-server", "1010[2].pbs-server"}
+    assert any(c.startswith("qstat -x -f -F json ") and wanted <= set(c.split())
+               for c in fake_pbs.commands())
 
 
 def test_foreign_and_malformed_ids_are_not_found(pbspro: PBSBackend, tmp_path: Path) -> None:
@@ -260,7 +277,8 @@ def test_foreign_and_malformed_ids_are_not_found(pbspro: PBSBackend, tmp_path: P
     with pytest.raises(JobNotFoundError, match="no hal-workflow job directory"):
         asyncio.run(pbspro.status(f"12@{tmp_path}"))
     directory = JobDir.create(tmp_path / "jobs")
-    directory.write_inputs("slurm", {"name": "sim"}, 10, [BELL], [(0, None)], array=False)
+    directory.write_inputs("slurm", {"name": "sim"}, 10, [BELL], [Task(0, 0, None)], array=False,
+                           submit={"job_name": "hal-test", "tag": "hal-workflow:test"})
     directory.write("scheduler_job", {"id": "12"})
     with pytest.raises(JobNotFoundError, match="holds a slurm job"):
         asyncio.run(pbspro.status(str(make_job_id("12", directory))))

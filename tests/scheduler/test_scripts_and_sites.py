@@ -12,7 +12,7 @@ from scheduler_helpers import BELL
 from hal_workflow.backends.registry import get_backend, register_backend
 from hal_workflow.contract.errors import ConfigurationError, SubmissionError
 from hal_workflow.orchestration import hooks
-from hal_workflow.orchestration.jobdir import JobDir, write_json
+from hal_workflow.orchestration.jobdir import JobDir, Task, write_json
 from hal_workflow.orchestration.scheduler import SchedulerBackend, run_job_dir
 from hal_workflow.orchestration.schedulers.base import format_hms, parse_memory, parse_time
 from hal_workflow.orchestration.sites import REPO_SITES, load_site
@@ -70,7 +70,7 @@ def test_slurm_script_from_explicit_options(tmp_path: Path) -> None:
     assert lines[0] == "#!/usr/bin/env bash"
     assert lines.index("module load python/3.11") < lines.index("export OMP_NUM_THREADS=4")
     assert lines[-1] == "exec /opt/py/bin/python -m hal_workflow.cli run-job /shared/jobs/hal-1"
-    assert "HAL_WORKFLOW_TASK_INDEX" not in script
+    assert "unset HAL_WORKFLOW_TASK_INDEX" in script  # never inherited by a single job
     array = b.job_script("/shared/jobs/hal-1", array=True)
     assert 'export HAL_WORKFLOW_TASK_INDEX="${SLURM_ARRAY_TASK_ID}"' in array
     subprocess.run(["bash", "-n"], input=array, text=True, check=True)  # valid shell
@@ -202,7 +202,8 @@ def test_results_are_written_once_and_never_overwritten(tmp_path: Path) -> None:
 def _job_dir(tmp_path: Path, qasm: str) -> JobDir:
     directory = JobDir.create(tmp_path / "jobs")
     spec = {"name": "procsim", "root": str(tmp_path / "vendor"), "duration": 0.05}
-    directory.write_inputs("slurm", spec, 10, [qasm], [(0, None)], array=False)
+    directory.write_inputs("slurm", spec, 10, [qasm], [Task(0, 0, None)], array=False,
+                           submit={"job_name": "hal-test", "tag": "hal-workflow:test"})
     return directory
 
 

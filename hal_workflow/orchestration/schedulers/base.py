@@ -16,9 +16,12 @@ import abc
 import enum
 import logging
 import math
+import os
 import re
 import shlex
+import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -35,6 +38,16 @@ logger = logging.getLogger(__name__)
 
 TASK_INDEX_ENV = "HAL_WORKFLOW_TASK_INDEX"
 """Environment variable through which a batch script tells ``run-job`` its array index."""
+
+INTERNAL_ENV = (TASK_INDEX_ENV,)
+"""Variables set for one batch job only: removed from the environment of every command this
+package starts, so that a job never passes them on to a job it submits."""
+
+
+def clean_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A copy of ``env`` (default ``os.environ``) without the :data:`INTERNAL_ENV` variables."""
+    source = os.environ if env is None else env
+    return {k: v for k, v in source.items() if k not in INTERNAL_ENV}
 
 
 # ------------------------------------------------------------------------------ shell-out
@@ -90,7 +103,8 @@ def call(
     logger.debug("running %s", shlex.join(argv))
     try:
         proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False
+            argv, capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False,
+            env=clean_environment(), umask=0o077,  # job output files are private too
         )
     except FileNotFoundError:
         raise BackendUnavailableError(
@@ -109,6 +123,36 @@ def call(
             raise error(f"{what}: {argv[0]} exited with status {result.returncode}: "
                         f"{result.message}")
     return result
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """Kill a submit command (and what it started) that is no longer waited for."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.communicate()
+
+
+def array_spec(indices: Sequence[int]) -> str:
+    """Array indices as ranges and lists: ``[0, 1, 2, 5, 7, 8]`` -> ``0-2,5,7-8``.
+
+    >>> array_spec(range(30)), array_spec([3, 5, 9])
+    ('0-29', '3,5,9')
+    """
+    ordered = sorted(set(indices))
+    if not ordered or ordered[0] < 0:
+        raise ConfigurationError(f"array indices must be non-negative, got {list(indices)!r}")
+    parts: list[str] = []
+    start = prev = ordered[0]
+    for i in [*ordered[1:], None]:
+        if i is not None and i == prev + 1:
+            prev = i
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if i is not None:
+            start = prev = i
+    return ",".join(parts)
 
 
 # ------------------------------------------------------------------------------ options
@@ -183,6 +227,41 @@ def parse_memory(value: str | int | None) -> int | None:
     return max(1, math.ceil(number * _MEMORY_MIB[unit]))
 
 
+_PATTERNS: dict[str, tuple[re.Pattern[str], str]] = {
+    "job_name": (re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+-]{0,127}$"),
+                 "letters, digits and . _ + - (at most 128, not starting with . + -)"),
+    "queue": (re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
+                         r"(?:@[A-Za-z0-9._-]{1,255})?(?:,[A-Za-z0-9_][A-Za-z0-9._-]{0,127})*$"),
+              "names of letters, digits and . _ - (a comma-separated list, or queue@server)"),
+    "account": (re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"),
+                "letters, digits and . _ - (at most 128)"),
+    "env_key": (re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,255}$"),
+                "a shell variable name: a letter or _, then letters, digits, _"),
+    "line": (re.compile(r"^[^\x00-\x08\x0a-\x1f\x7f]*$"),
+             "one line of printable text (no newline or control character)"),
+    "value": (re.compile(r"^[^\x00]*$"), "text without NUL characters"),
+    "path": (re.compile(r"^[^\x00-\x1f\x7f%]+$"),
+             "a path without control characters or % (sbatch expands %)"),
+}
+"""What each kind of value that reaches a batch script may look like. Values are refused,
+not escaped: a scheduler reads its directive lines itself, and a name it would mangle is a
+mistake better reported at once."""
+
+
+def check_value(key: str, value: object, kind: str, *, show: bool = True) -> str:
+    """``value`` as text when it matches the pattern of ``kind``; else a
+    ``ConfigurationError`` naming ``key`` (and showing the value unless ``show`` is False,
+    for values that may be credentials)."""
+    pattern, allowed = _PATTERNS[kind]
+    text = value if isinstance(value, str) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = str(value)
+    if text is None or not pattern.fullmatch(text):
+        shown = f" {value!r}" if show else ""
+        raise ConfigurationError(f"{key}{shown} is not allowed: use {allowed}")
+    return text
+
+
 @dataclass(frozen=True)
 class JobOptions:
     """Resolved options of one batch job (defaults < site config < explicit spec keys)."""
@@ -230,8 +309,9 @@ class SchedulerState:
 SCRIPT_TEMPLATE = """\
 #!/usr/bin/env bash
 {header}
-# hal-workflow job {job_dir}
+# hal-workflow job {job_dir_q}
 set -e
+umask 077
 cd {job_dir_q}
 {prologue}{env}set +e
 exec {command}
@@ -268,14 +348,21 @@ class Scheduler(abc.ABC):
         """Render the batch script that runs ``command`` (a dry run shows exactly this)."""
         header = self.header_lines(options) + [self.directive(d) for d in
                                                options.extra_directives]
-        prologue = "".join(f"{line}\n" for line in options.prologue)
-        env = dict(options.env)
-        exports = "".join(f"export {k}={shlex.quote(str(v))}\n" for k, v in env.items())
+        for line in header:  # every value was checked; this guards the template itself
+            check_value("directive", line, "line")
+        check_value("job_root", job_dir, "path")
+        prologue = "".join(f"{check_value('prologue', line, 'line')}\n"
+                           for line in options.prologue)
+        exports = "".join(
+            f"export {check_value('env', k, 'env_key')}="
+            f"{shlex.quote(check_value(f'env[{k}]', str(v), 'value', show=False))}\n"
+            for k, v in options.env.items())
         if array:
             exports += f'export {TASK_INDEX_ENV}="{self.array_index_expression}"\n'
+        else:  # never one inherited from the submitter's environment
+            exports += f"unset {TASK_INDEX_ENV}\n"
         return SCRIPT_TEMPLATE.format(
             header="\n".join(header),
-            job_dir=job_dir,
             job_dir_q=shlex.quote(job_dir),
             prologue=prologue,
             env=exports,
@@ -291,9 +378,75 @@ class Scheduler(abc.ABC):
         return None
 
     @abc.abstractmethod
-    def submit(self, script: str, job_dir: str, array_size: int | None) -> str:
-        """Submit ``script`` (a path); return the scheduler's job id. Raises
-        ``SubmissionError`` with the scheduler's message when it refuses the job."""
+    def submit_args(self, script: str, job_dir: str, indices: Sequence[int] | None,
+                    tag: str) -> list[str]:
+        """The command that submits ``script`` (an array of ``indices`` when given), tagged
+        with ``tag`` where the scheduler keeps one (a comment) so :meth:`find` can tell it."""
+
+    @abc.abstractmethod
+    def parse_submit(self, result: CommandResult) -> str:
+        """The job id in what the submit command printed."""
+
+    @abc.abstractmethod
+    def find(self, job_name: str, job_dir: str, tag: str) -> str | None:
+        """The id of the job submitted from ``job_dir`` under ``job_name`` (and ``tag``), or
+        None when the scheduler knows no such job: how a job whose submit command timed out,
+        or whose submitter died before recording the id, is found again."""
+
+    def submit(self, script: str, job_dir: str, indices: Sequence[int] | None, *,
+               job_name: str, tag: str, timeout: float) -> str:
+        """Submit ``script``; return the scheduler's job id.
+
+        A refusal raises :class:`SchedulerCommandError` with the scheduler's words. A submit
+        command still running after ``timeout`` seconds is not a refusal: the controller may
+        have the job already. It is given as long again while the job is looked up by name
+        (:meth:`find`) and adopted once seen; only when neither happens is it killed, and a
+        last lookup decides. ``BackendUnavailableError`` then means nothing was submitted.
+        """
+        args = self.submit_args(script, job_dir, indices, tag)
+        logger.debug("running %s", shlex.join(args))
+        try:
+            proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, cwd=job_dir, env=clean_environment(),
+                                    umask=0o077, start_new_session=True)
+        except FileNotFoundError:
+            raise BackendUnavailableError(
+                f"{args[0]!r} is not on PATH; run this on a login node of the cluster"
+            ) from None
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return self._adopt(proc, args, job_name, job_dir, tag, timeout)
+        return self._submitted(CommandResult(tuple(args), proc.returncode, out, err))
+
+    def _submitted(self, result: CommandResult) -> str:
+        if result.returncode != 0:
+            raise SchedulerCommandError(result, f"{result.args[0]} refused the job")
+        return self.parse_submit(result)
+
+    def _adopt(self, proc: subprocess.Popen[str], args: Sequence[str], job_name: str,
+               job_dir: str, tag: str, timeout: float) -> str:
+        logger.warning("%s did not answer within %g s; looking the job up by its name %s",
+                       args[0], timeout, job_name)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                return self._submitted(CommandResult(tuple(args), proc.returncode, out, err))
+            found = self.find(job_name, job_dir, tag)
+            if found is not None:
+                logger.warning("adopted job %s (named %s): %s had not answered", found,
+                               job_name, args[0])
+                _stop(proc)
+                return found
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        _stop(proc)
+        found = self.find(job_name, job_dir, tag)
+        if found is not None:
+            return found
+        raise BackendUnavailableError(
+            f"{args[0]} did not answer within {2 * timeout:g} s and no job named {job_name} "
+            f"exists: nothing was submitted (scheduler.submit-timeout sets the wait)")
 
     @abc.abstractmethod
     def cancel(self, scheduler_ids: Sequence[str]) -> None:
@@ -302,6 +455,10 @@ class Scheduler(abc.ABC):
     @abc.abstractmethod
     def query(self, scheduler_ids: Sequence[str]) -> dict[str, SchedulerState]:
         """The states of those of ``scheduler_ids`` the scheduler still knows."""
+
+    def identity(self) -> tuple[str, ...]:
+        """What tells two schedulers of this process apart (one poller each)."""
+        return (self.name,)
 
     @abc.abstractmethod
     def task_id(self, array_id: str, index: int) -> str:

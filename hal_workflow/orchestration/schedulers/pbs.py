@@ -30,6 +30,7 @@ from hal_workflow.orchestration.schedulers.base import (
     Scheduler,
     SchedulerCommandError,
     SchedulerState,
+    array_spec,
     call,
     format_hms,
 )
@@ -194,20 +195,43 @@ class PBS(Scheduler):
                 lines.append(f"{d} -l mem={options.memory_mib}mb")
         return lines
 
-    def submit(self, script: str, job_dir: str, array_size: int | None) -> str:
+    def submit_args(self, script: str, job_dir: str, indices: Sequence[int] | None,
+                    tag: str) -> list[str]:
         # -V: the job sees the submitter's environment, as sbatch's default --export=ALL.
         # -o/-e on the command line: Slurm's qsub wrapper ignores '#PBS -o'.
         # PBS Pro names subjob files with ^array_index^; Torque appends the index itself.
-        suffix = ".^array_index^" if array_size is not None and self.flavor == "pbspro" else ""
+        suffix = ".^array_index^" if indices is not None and self.flavor == "pbspro" else ""
         args = ["qsub", "-V", "-o", f"{job_dir}/pbs.out{suffix}",
                 "-e", f"{job_dir}/pbs.err{suffix}"]
-        if array_size is not None:
-            args += ["-J" if self.flavor == "pbspro" else "-t", f"0-{array_size - 1}"]
-        result = call([*args, script], what="qsub refused the job", cwd=job_dir)
+        if indices is not None:
+            spec = array_spec(indices)
+            if self.flavor == "pbspro" and ("," in spec or "-" not in spec):
+                raise ConfigurationError(
+                    f"pbs (pbspro): qsub -J takes a range of two or more indices, not {spec}; "
+                    "submit these elements as separate jobs")
+            args += ["-J" if self.flavor == "pbspro" else "-t", spec]
+        return [*args, script]
+
+    def parse_submit(self, result: CommandResult) -> str:
         words = result.stdout.split()
         if not words:
             raise BackendUnavailableError(f"qsub printed no job id: {result.message!r}")
         return words[-1]
+
+    def find(self, job_name: str, job_dir: str, tag: str) -> str | None:
+        """The job whose name is ``job_name`` and whose output goes to ``job_dir``."""
+        args = ["qstat", "-x", "-f", "-F", "json"] if self.flavor == "pbspro" else ["qstat", "-f"]
+        result = call(args, what="qstat", check=False, timeout=30)
+        try:
+            records = (parse_qstat_json(result.stdout) if self.flavor == "pbspro"
+                       else parse_qstat_full(result.stdout)) if result.stdout.strip() else {}
+        except ValueError:
+            return None
+        for job_id, record in records.items():
+            output = str(_attr(record, "Output_Path") or "")
+            if _attr(record, "Job_Name") == job_name and (not output or job_dir in output):
+                return job_id
+        return None
 
     def cancel(self, scheduler_ids: Sequence[str]) -> None:
         if not scheduler_ids:
@@ -215,6 +239,9 @@ class PBS(Scheduler):
         result = call(["qdel", *scheduler_ids], what="qdel failed", check=False)
         if result.returncode != 0 and not _already_gone(result):
             raise SchedulerCommandError(result, "qdel failed")
+
+    def identity(self) -> tuple[str, ...]:
+        return (self.name, self.flavor)
 
     def task_id(self, array_id: str, index: int) -> str:
         if "[]" in array_id:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import ClassVar
 
 from hal_workflow.contract.errors import BackendUnavailableError, SubmissionError
 from hal_workflow.contract.types import JobState
 from hal_workflow.orchestration.schedulers.base import (
+    CommandResult,
     JobOptions,
     Phase,
     Scheduler,
     SchedulerState,
+    array_spec,
     call,
     format_hms,
     parse_time,
@@ -29,9 +32,9 @@ _Q, _R, _E = Phase.QUEUED, Phase.RUNNING, Phase.ENDED
 TRANSLATE_TABLE: dict[str, tuple[Phase, JobState | None, str | None]] = {
     # waiting
     "PENDING": (_Q, None, None),
-    "REQUEUED": (_Q, None, None),
-    "REQUEUE_HOLD": (_Q, None, None),
-    "REQUEUE_FED": (_Q, None, None),
+    "REQUEUED": (_Q, None, "REQUEUED: Slurm requeued the job"),
+    "REQUEUE_HOLD": (_Q, None, "REQUEUE_HOLD: Slurm requeued the job and holds it"),
+    "REQUEUE_FED": (_Q, None, "REQUEUE_FED: the job was requeued by its federation"),
     "RESV_DEL_HOLD": (_Q, None, None),
     # holding nodes (a suspended job keeps its place: it has run, and states only go forward)
     "CONFIGURING": (_R, None, None),
@@ -60,7 +63,13 @@ TRANSLATE_TABLE: dict[str, tuple[Phase, JobState | None, str | None]] = {
 _warned: set[str] = set()
 
 
-def translate(job_id: str, vendor_state: str, exit_status: int | None = None) -> SchedulerState:
+NODE_REASONS = frozenset({"NodeDown", "ReqNodeNotAvail", "BadConstraints", "NodeFail",
+                          "launch_failed_requeued_held", "JobHeldAdmin"})
+"""Pending reasons (squeue ``%r``) that say a node is down or the job cannot be placed."""
+
+
+def translate(job_id: str, vendor_state: str, exit_status: int | None = None,
+              pending_reason: str = "") -> SchedulerState:
     """A :class:`SchedulerState` for one Slurm state name (``CANCELLED by 0`` included).
 
     An unknown state warns once and counts as still queued, so a new Slurm release cannot
@@ -74,6 +83,11 @@ def translate(job_id: str, vendor_state: str, exit_status: int | None = None) ->
             logger.warning("unknown Slurm job state %r (job %s): treated as queued", state, job_id)
         entry = (_Q, None, None)
     phase, outcome, reason = entry
+    why = pending_reason.strip()
+    if state.startswith("REQUEUE") and why and why != "None":
+        reason = f"{reason} ({why})"
+    elif phase is _Q and why.split(",")[0].split("(")[0].strip() in NODE_REASONS:
+        reason = f"waiting: {why} (a node it needs is down or unavailable)"
     return SchedulerState(job_id, state, phase, outcome, reason, exit_status)
 
 
@@ -86,6 +100,7 @@ class Slurm(Scheduler):
     """``sbatch --parsable``, ``scancel``, ``squeue -t all``, ``sacct``/``sacct -c``."""
 
     name = "slurm"
+    _source: ClassVar[list[str] | None] = None
     directive_prefix = "#SBATCH"
     array_index_expression = "${SLURM_ARRAY_TASK_ID}"
 
@@ -129,17 +144,33 @@ class Slurm(Scheduler):
                     "partition); Slurm would hold the job forever (PartitionTimeLimit)"
                 )
 
-    def submit(self, script: str, job_dir: str, array_size: int | None) -> str:
-        output = "slurm-%A_%a.out" if array_size is not None else "slurm-%j.out"
-        args = ["sbatch", "--parsable", f"--output={job_dir}/{output}"]
-        if array_size is not None:
-            args.append(f"--array=0-{array_size - 1}")
-        result = call([*args, script], what="sbatch refused the job", cwd=job_dir)
+    def submit_args(self, script: str, job_dir: str, indices: Sequence[int] | None,
+                    tag: str) -> list[str]:
+        output = "slurm-%A_%a.out" if indices is not None else "slurm-%j.out"
+        args = ["sbatch", "--parsable", f"--output={job_dir}/{output}", f"--comment={tag}"]
+        if indices is not None:
+            args.append(f"--array={array_spec(indices)}")
+        return [*args, script]
+
+    def parse_submit(self, result: CommandResult) -> str:
         # --parsable prints "ID" or "ID;CLUSTER"
-        job_id = result.stdout.strip().splitlines()[-1].split(";")[0].strip()
+        lines = result.stdout.strip().splitlines()
+        job_id = lines[-1].split(";")[0].strip() if lines else ""
         if not job_id:
             raise BackendUnavailableError(f"sbatch printed no job id: {result.message!r}")
         return job_id
+
+    def find(self, job_name: str, job_dir: str, tag: str) -> str | None:
+        result = call(["squeue", "-h", "-t", "all", f"--name={job_name}", "-o", "%F|%k"],
+                      what="squeue", check=False, timeout=30)
+        for line in result.stdout.splitlines():
+            job_id, _, comment = line.strip().partition("|")
+            if comment == tag and job_id:
+                return job_id
+        result = call(["sacct", "-c", "-X", "-n", "-P", f"--name={job_name}", "-o", "JobID"],
+                      what="sacct", check=False, timeout=30)
+        ids = {line.strip().split("_")[0] for line in result.stdout.splitlines() if line.strip()}
+        return ids.pop() if len(ids) == 1 else None
 
     def cancel(self, scheduler_ids: Sequence[str]) -> None:
         if scheduler_ids:
@@ -149,7 +180,16 @@ class Slurm(Scheduler):
         return f"{array_id}_{index}"
 
     def query(self, scheduler_ids: Sequence[str]) -> dict[str, SchedulerState]:
+        """One ``squeue`` for all ids, then one ``sacct`` for those that left it.
+
+        ``squeue -j 56_0,57 -r`` prints only ``56_0``, so squeue is asked for the base ids
+        (``56,57``) with every task listed (``-r``), and answers are matched by the task id
+        (``%i``, ``56_0``) and by the task's own job id (``%A``), which is how the
+        job-completion log (``sacct -c``) knows array tasks.
+        """
         wanted = list(dict.fromkeys(scheduler_ids))
+        if not wanted:
+            return {}
         found = self._squeue(wanted)
         missing = [i for i in wanted if i not in found]
         if missing:
@@ -157,7 +197,8 @@ class Slurm(Scheduler):
         return found
 
     def _squeue(self, ids: Sequence[str]) -> dict[str, SchedulerState]:
-        result = call(["squeue", "-h", "-r", "-t", "all", "-j", ",".join(ids), "-o", "%i|%T"],
+        bases = ",".join(dict.fromkeys(i.split("_")[0] for i in ids))
+        result = call(["squeue", "-h", "-r", "-t", "all", "-j", bases, "-o", "%i|%T|%r|%A"],
                       what="squeue failed", check=False)
         if result.returncode != 0:
             if "invalid job id" in result.message.lower():
@@ -165,26 +206,29 @@ class Slurm(Scheduler):
             raise BackendUnavailableError(f"squeue failed: {result.message}")
         states: dict[str, SchedulerState] = {}
         for line in result.stdout.splitlines():
-            job_id, _, state = line.strip().partition("|")
-            if job_id in ids:
-                states[job_id] = translate(job_id, state)
+            task_id, state, why, own = ([*line.strip().split("|"), "", "", ""])[:4]
+            answer = translate(task_id, state, pending_reason=why)
+            for job_id in {task_id, own} - {""}:  # every task: the poller keeps them all
+                states[job_id] = answer
         return states
 
     def _sacct(self, ids: Sequence[str]) -> dict[str, SchedulerState]:
-        """Ask accounting (slurmdbd), then the job-completion file (``sacct -c``)."""
-        for extra in ([], ["-c"]):
+        """One ``sacct`` call: accounting (slurmdbd) if it answers, else the job-completion
+        file (``sacct -c``); which of them works is remembered."""
+        sources = [self._source] if self._source is not None else [[], ["-c"]]
+        for extra in sources:
             result = call(["sacct", *extra, "-X", "-n", "-P", "-j", ",".join(ids),
                            "-o", "JobID,State,ExitCode"], what="sacct failed", check=False)
-            if result.returncode != 0:
+            if result.returncode != 0 or "disabled" in result.stderr:
                 continue  # "accounting storage is disabled", or no completion file
+            Slurm._source = extra
             states: dict[str, SchedulerState] = {}
             for line in result.stdout.splitlines():
                 parts = line.strip().split("|")
                 if len(parts) >= 3 and parts[0] in ids:
                     # the last record wins: a requeued job is listed once per run
                     states[parts[0]] = translate(parts[0], parts[1], _exit_status(parts[2]))
-            if states:
-                return states
+            return states
         return {}
 
     def ping(self) -> str | None:
