@@ -188,60 +188,28 @@ _backend_option = click.option(
 
 # --------------------------------------------------------------------------- the journal
 
-def _journal() -> Any | None:
-    """The job journal (``hal_workflow.journal.default()``), or None where not installed."""
-    try:
-        from hal_workflow import journal  # type: ignore[attr-defined]
-    except ImportError:
-        return None
+def _journal() -> Any:
+    """The job journal (``hal_workflow.journal.default()``)."""
+    from hal_workflow import journal
+
     return journal.default()
 
 
-def _record_dict(record: Any) -> dict[str, Any]:
-    return dict(record.to_dict()) if hasattr(record, "to_dict") else dict(record)
-
-
-def _lookup(job_id: str) -> dict[str, Any]:
-    """The journal's record of ``job_id`` (a dict), or JobNotFoundError saying why not."""
-    journal = _journal()
-    if journal is None:
-        raise JobNotFoundError(job_id, "no job journal in this installation; pass --backend SPEC")
-    try:
-        record = journal.get(job_id)
-    except KeyError:
-        record = None
-    if record is None:
-        raise JobNotFoundError(job_id, "not in the job journal (pruned, or submitted elsewhere)")
-    return _record_dict(record)
-
-
-def _record_spec(record: Mapping[str, Any]) -> Any:
-    for key in ("spec", "backend_spec"):
-        if record.get(key):
-            return record[key]
-    return record.get("backend")
-
-
-def _job(job_id: str, backend: str | None) -> tuple[Any, dict[str, Any] | None]:
-    """A :class:`~hal_workflow.orchestration.sync.Job` for ``job_id`` and its journal record.
-
-    The spec comes from ``--backend`` or, without it, from the journal.
-    """
+def _job(job_id: str, backend: str | None) -> Any:
+    """A :class:`~hal_workflow.orchestration.sync.Job` for ``job_id``: its spec from
+    ``--backend`` or else from the job journal (``JobNotFoundError`` if it has none)."""
     from hal_workflow.backends.registry import normalize_spec
     from hal_workflow.orchestration.sync import Job
 
-    record = None
     if backend is None:
-        record = _lookup(job_id)
-        spec = normalize_spec(_record_spec(record))
-    else:
-        spec = normalize_spec(parse_spec(backend))
-    return Job(job_id, spec), record
+        return Job(job_id)
+    return Job(job_id, normalize_spec(parse_spec(backend)))
 
 
 def _not_reattachable(job: Any) -> str:
     return (f"{job.backend_spec['name']} jobs run inside the process that submitted them and "
-            "cannot be reattached by id from another process")
+            "cannot be reattached by id from another process; only their journal record "
+            "(state, result) outlives it")
 
 
 # --------------------------------------------------------------------------- commands
@@ -377,7 +345,8 @@ def submit(out: _Output, file: str, backend: str | None, shots: int,
     job = submit_circuit(circuit, spec, shots, bound)
     if not jobs_outlive_process(job.backend_spec):
         job.wait()
-        out.note(_not_reattachable(job) + "; this command waited for it")
+        out.note(f"{job.backend_spec['name']} jobs run inside this process: this command waited"
+                 " for the result, which the job journal keeps (hal-workflow result ID)")
     out.emit({"job_id": job.job_id, "backend": job.backend_spec}, job.job_id)
 
 
@@ -386,20 +355,14 @@ def submit(out: _Output, file: str, backend: str | None, shots: int,
 @_backend_option
 @_command
 def status(out: _Output, job_id: str, backend: str | None) -> None:
-    """Print the state of job JOB_ID (its spec from the journal, or --backend)."""
-    from hal_workflow.contract.types import JobStatus
-
-    job, record = _job(job_id, backend)
-    if record is not None and not jobs_outlive_process(job.backend_spec):
-        state = JobStatus.from_dict(record["status"]) if "status" in record else JobStatus(
-            job_id=job_id, state=record["state"], reason=record.get("reason"))
-    else:
-        try:
-            state = job.status()
-        except JobNotFoundError:
-            if not jobs_outlive_process(job.backend_spec):
-                out.note(_not_reattachable(job))
-            raise
+    """Print the state of job JOB_ID (its spec from the job journal, or --backend)."""
+    job = _job(job_id, backend)
+    try:
+        state = job.status()
+    except JobNotFoundError:
+        if not jobs_outlive_process(job.backend_spec):
+            out.note(_not_reattachable(job))
+        raise
     out.emit(state.to_dict(), lambda: f"{job_id}  {state.state.value}" + (
         f"  {state.reason}" if state.reason else ""))
 
@@ -413,20 +376,15 @@ def status(out: _Output, job_id: str, backend: str | None) -> None:
 def result(out: _Output, job_id: str, backend: str | None, wait: bool,
            timeout: float | None) -> None:
     """Print the result of job JOB_ID (counts, or the whole ExecutionResult with --json)."""
-    from hal_workflow.contract.types import ExecutionResult
-
-    job, record = _job(job_id, backend)
-    if record is not None and record.get("result") is not None:
-        value = ExecutionResult.from_dict(record["result"])
-    else:
-        try:
-            if not wait and not job.status().is_terminal:
-                raise HalError(f"job {job_id} has not finished; add --wait to wait for it")
-            value = job.result(timeout=timeout)
-        except JobNotFoundError:
-            if not jobs_outlive_process(job.backend_spec):
-                out.note(_not_reattachable(job))
-            raise
+    job = _job(job_id, backend)
+    try:
+        if not wait and not job.status().is_terminal:
+            raise HalError(f"job {job_id} has not finished; add --wait to wait for it")
+        value = job.result(timeout=timeout)
+    except JobNotFoundError:
+        if not jobs_outlive_process(job.backend_spec):
+            out.note(_not_reattachable(job))
+        raise
     out.emit(value.to_dict(), lambda: _counts_text(value.counts))
 
 
@@ -436,7 +394,7 @@ def result(out: _Output, job_id: str, backend: str | None, wait: bool,
 @_command
 def cancel(out: _Output, job_id: str, backend: str | None) -> None:
     """Cancel job JOB_ID (scancel/qdel for scheduler jobs, the vendor's cancel otherwise)."""
-    job, _ = _job(job_id, backend)
+    job = _job(job_id, backend)
     try:
         job.cancel()
         state = job.status()
@@ -475,8 +433,6 @@ def jobs(out: _Output, states: tuple[str, ...], backend_name: str | None, since:
          limit: int) -> None:
     """List the jobs you submitted, newest first (from the job journal)."""
     journal = _journal()
-    if journal is None:
-        raise HalError("no job journal in this installation: jobs cannot be listed")
     age = _parse_age(since)
     kwargs: dict[str, Any] = {"limit": limit}
     if states:
@@ -485,14 +441,13 @@ def jobs(out: _Output, states: tuple[str, ...], backend_name: str | None, since:
         kwargs["backend"] = backend_name
     if age is not None:
         kwargs["since"] = time.time() - age
-    rows = [_record_dict(r) for r in journal.list_jobs(**kwargs)]
+    rows = [r.to_dict() for r in journal.list_jobs(**kwargs)]
 
     def text() -> str:
         lines = [f"{'JOB ID':<40} {'STATE':<10} {'BACKEND':<10} SUBMITTED"]
         for row in rows:
-            spec = _record_spec(row)
-            name = spec.get("name") if isinstance(spec, Mapping) else spec
-            when = row.get("submitted_at") or row.get("created_at")
+            name = row.get("backend") or "-"
+            when = row.get("submitted_at")
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) if when else "-"
             lines.append(f"{row.get('job_id', '?'):<40} {row.get('state', '?'):<10} "
                          f"{name!s:<10} {stamp}")

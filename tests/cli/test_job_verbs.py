@@ -37,29 +37,50 @@ def parsed(out: subprocess.CompletedProcess[str]) -> object:
 
 
 @pytest.fixture
+def data(tmp_path: Path) -> dict[str, str]:
+    """A private data directory: its own job journal and job root."""
+    return {"HAL_WORKFLOW__DATA_DIR": str(tmp_path / "data")}
+
+
+@pytest.fixture
 def rotation(tmp_path: Path) -> Path:
     path = tmp_path / "rotation.qasm"
     path.write_text(ROTATION)
     return path
 
 
-def test_submit_prints_the_job_id_and_says_sim_jobs_do_not_outlive_it() -> None:
-    out = cli("submit", str(BELL), "--backend", "sim", "--json")
-    data = parsed(out)
-    assert isinstance(data, dict) and data["job_id"].startswith("sim-")
+def test_submit_prints_the_job_id_and_says_sim_jobs_run_in_process(data: dict[str, str]) -> None:
+    out = cli("submit", str(BELL), "--backend", "sim", "--json", env=data)
+    info = parsed(out)
+    assert isinstance(info, dict) and info["job_id"].startswith("sim-")
     note = out.stderr.strip().splitlines()
-    assert len(note) == 1 and "cannot be reattached" in note[0]
-    plain = cli("submit", str(BELL))
+    assert len(note) == 1 and "waited for the result" in note[0]
+    plain = cli("submit", str(BELL), env=data)
     assert plain.returncode == 0 and plain.stdout.strip().startswith("sim-")
 
 
-def test_status_of_an_in_process_job_from_another_process_says_why_not(tmp_path: Path) -> None:
-    job_id = parsed(cli("submit", str(BELL), "--json"))["job_id"]  # type: ignore[index]
-    out = cli("status", job_id, "--backend", "sim", "--json")
+def test_status_and_result_from_another_process_come_from_the_journal(
+        data: dict[str, str]) -> None:
+    job_id = parsed(cli("submit", str(BELL), "--shots", "300", "--json",
+                        env=data))["job_id"]  # type: ignore[index]
+    status = parsed(cli("status", job_id, "--json", env=data))
+    assert status["job_id"] == job_id and status["state"] == "COMPLETED"  # type: ignore[index]
+    result = parsed(cli("result", job_id, "--json", env=data))
+    assert result["job_id"] == job_id and result["shots"] == 300  # type: ignore[index]
+    assert set(result["counts"]) <= {"00", "11"}  # type: ignore[index]
+    assert sum(result["counts"].values()) == 300  # type: ignore[index]
+    text = cli("status", job_id, env=data)
+    assert text.returncode == 0 and text.stdout.split() == [job_id, "COMPLETED"]
+
+
+def test_unknown_job_is_a_json_error_with_exit_1(data: dict[str, str]) -> None:
+    out = cli("status", "sim-nosuch-1", "--json", env=data)
     assert out.returncode == 1
     error = json.loads(out.stdout)["error"]
-    assert error["type"] == "JobNotFoundError" and job_id in error["message"]
-    assert "cannot be reattached" in out.stderr
+    assert error["type"] == "JobNotFoundError" and "sim-nosuch-1" in error["message"]
+    plain = cli("result", "sim-nosuch-1", env=data)
+    assert plain.returncode == 1 and plain.stderr.startswith("error: ")
+    assert len(plain.stderr.splitlines()) == 1 and "sim-nosuch-1" in plain.stderr
 
 
 def test_errors_are_json_with_exit_1_and_usage_errors_exit_2(tmp_path: Path) -> None:
@@ -164,15 +185,18 @@ def test_log_level_options_are_accepted() -> None:
     assert cli("--log-level", "loud", "backends").returncode == 2
 
 
-def test_jobs_lists_the_journal_newest_first() -> None:
-    pytest.importorskip("hal_workflow.journal", reason="the job journal lands with branch journal")
-    first = parsed(cli("submit", str(BELL), "--json"))["job_id"]  # type: ignore[index]
-    second = parsed(cli("submit", str(BELL), "--json"))["job_id"]  # type: ignore[index]
-    rows = parsed(cli("jobs", "--json", "--backend", "sim", "--since", "1h"))
-    ids = [row["job_id"] for row in rows]  # type: ignore[union-attr]
-    assert ids.index(second) < ids.index(first)
-    result = parsed(cli("result", second, "--json"))
-    assert sum(result["counts"].values()) == 1000  # type: ignore[index]
+def test_jobs_lists_the_journal_newest_first_with_filters(data: dict[str, str]) -> None:
+    first = parsed(cli("submit", str(BELL), "--json", env=data))["job_id"]  # type: ignore[index]
+    second = parsed(cli("submit", str(BELL), "--json", env=data))["job_id"]  # type: ignore[index]
+    rows = parsed(cli("jobs", "--json", "--backend", "sim", "--since", "1h", env=data))
+    assert [row["job_id"] for row in rows] == [second, first]  # type: ignore[union-attr]
+    assert all(row["state"] == "COMPLETED" for row in rows)  # type: ignore[union-attr]
+    assert parsed(cli("jobs", "--json", "--state", "failed", env=data)) == []
+    assert parsed(cli("jobs", "--json", "--backend", "ibm", env=data)) == []
+    assert len(parsed(cli("jobs", "--json", "--limit", "1", env=data))) == 1  # type: ignore[arg-type]
+    table = cli("jobs", env=data)
+    assert table.returncode == 0 and table.stdout.splitlines()[1].startswith(second)
+    assert cli("jobs", "--since", "soon", env=data).returncode == 2
 
 
 # --------------------------------------------------------------------------- SLURM
@@ -182,7 +206,8 @@ SLURM_SPEC = '{"name": "slurm", "backend": {"name": "sim", "seed": 5}, "site": "
 
 @pytest.mark.slurm
 def test_submit_status_result_through_slurm(tmp_path: Path) -> None:
-    env = {"HAL_WORKFLOW__SCHEDULER__JOB_ROOT": str(tmp_path)}
+    env = {"HAL_WORKFLOW__SCHEDULER__JOB_ROOT": str(tmp_path / "jobs"),
+           "HAL_WORKFLOW__DATA_DIR": str(tmp_path / "data")}
     job_id = parsed(cli("submit", str(BELL), "--backend", SLURM_SPEC, "--shots", "400",
                         "--json", env=env))["job_id"]  # type: ignore[index]
     assert "@" in job_id
@@ -196,6 +221,11 @@ def test_submit_status_result_through_slurm(tmp_path: Path) -> None:
     assert result["counts"] == local["counts"]  # type: ignore[index]
     done = parsed(cli("status", job_id, "--backend", SLURM_SPEC, "--json", env=env))
     assert done["state"] == "COMPLETED"  # type: ignore[index]
+    # without --backend: the spec comes from the job journal, the state from SLURM
+    journal = parsed(cli("status", job_id, "--json", env=env))
+    assert journal["state"] == "COMPLETED"  # type: ignore[index]
+    again = parsed(cli("result", job_id, "--json", env=env))
+    assert again["counts"] == local["counts"]  # type: ignore[index]
 
 
 @pytest.mark.slurm
