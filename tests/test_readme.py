@@ -1,4 +1,5 @@
-"""The README's Python and command-line examples run as written (SLURM: tests/scheduler/test_readme_slurm.py)."""
+"""The README's Python and command-line examples run as written (SLURM's:
+tests/scheduler/test_readme_slurm.py)."""
 
 from __future__ import annotations
 
