@@ -41,9 +41,11 @@ def _cpu() -> float:
 
 
 def _run(python: str, args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and CPU seconds (user + system, all child processes) of one run."""
+    """Wall seconds and CPU seconds (user + system, all child processes) of one run, from a
+    scratch directory (so ``--python`` runs the package installed there, not this checkout)."""
     cpu, start = _cpu(), time.perf_counter()
-    out = subprocess.run([python, *args], env=env, cwd=REPO, capture_output=True, text=True)
+    out = subprocess.run([python, *args], env=env, cwd=env["PYTHONPYCACHEPREFIX"] + "/..",
+                         capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if out.returncode:
         sys.exit(f"{' '.join(args)} failed:\n{out.stderr}")
@@ -56,7 +58,10 @@ def measure(python: str, args: list[str],
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="hal-cold-") as scratch:
             env = {**os.environ, "PYTHONPYCACHEPREFIX": f"{scratch}/pyc",
-                   "NUMBA_CACHE_DIR": f"{scratch}/numba"}
+                   "NUMBA_CACHE_DIR": f"{scratch}/numba", "HAL_WORKFLOW__DATA_DIR": scratch}
+            if python == sys.executable:  # this checkout, wherever it runs from
+                env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO),
+                                                                  env.get("PYTHONPATH")]))
             env.pop("HAL_WORKFLOW__SIMULATOR__CACHE_DIR", None)
             cold.append(_run(python, args, env))
             warm.append(_run(python, args, env))

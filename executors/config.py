@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +121,8 @@ def parsl_config(site: str, **overrides: Any) -> Config:
     override the site does not take.
     """
     sites = _parsl_sites()
+    if site not in sites and (from_file := site_allocation(site, "parsl")) is not None:
+        site, overrides = from_file[0], {**from_file[1], **overrides}
     if site not in sites:
         searched = ", ".join(str(d) for d in config_dirs()) or "no directory"
         raise ConfigurationError(
@@ -177,6 +180,8 @@ def dask_cluster(site: str, backend_threads: int | None = None, **overrides: Any
         from hal_workflow.executors.dask import local_cluster
 
         return local_cluster(backend_threads=backend_threads, **overrides)
+    if site not in JOBQUEUE_CLUSTERS and (from_file := site_allocation(site, "dask")) is not None:
+        site, overrides = from_file[0], {**from_file[1], **overrides}
     if site not in JOBQUEUE_CLUSTERS:
         raise ConfigurationError(
             f"unknown Dask site {site!r}; available: {', '.join(list_sites('dask'))}"
@@ -194,3 +199,72 @@ def dask_cluster(site: str, backend_threads: int | None = None, **overrides: Any
         return cluster_class(job_script_prologue=[*prologue, *exports], **overrides)
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"Dask site {site!r}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------- site files
+
+_MEMORY_UNITS = {"": 1e-9, "B": 1e-9, "K": 1e-6, "KB": 1e-6, "M": 1e-3, "MB": 1e-3, "G": 1.0,
+                 "GB": 1.0, "T": 1e3, "TB": 1e3, "KIB": 1.024e-6, "MIB": 1.048576e-3,
+                 "GIB": 1.073741824, "TIB": 1099.511627776}
+
+
+def _gigabytes(value: Any, source: str) -> int:
+    """``16GB``, ``512M``, ``2`` (GB) as whole gigabytes (Parsl's ``mem_per_node``)."""
+    import re
+
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", str(value))
+    unit = match.group(2).upper() if match else ""
+    if not match or unit not in _MEMORY_UNITS:
+        raise ConfigurationError(f"{source}: memory {value!r} is not a size like 16GB")
+    return max(1, round(float(match.group(1)) * _MEMORY_UNITS[unit]))
+
+
+def site_allocation(site: str, engine: str) -> tuple[str, dict[str, Any]] | None:
+    """The engine site and keyword arguments that site file ``site`` (``NAME.yaml`` on the
+    site path, :mod:`hal_workflow.orchestration.sites`) describes for ``engine`` (``"parsl"``
+    or ``"dask"``), or None when there is no such file.
+
+    A site is one file for every use: the dispatch keys (``scheduler``, ``partition`` or
+    ``queue``, ``walltime``, ``account``, ``qos``, ``cores``, ``memory``, ``prologue``,
+    ``extra-directives``) also shape Parsl blocks and dask-jobqueue jobs, and optional
+    ``parsl:`` and ``dask:`` sections add engine-only keyword arguments. ``time`` and ``cpus``
+    are read as ``walltime`` and ``cores``.
+    """
+    from hal_workflow.orchestration.sites import find_site, load_site
+
+    try:
+        find_site(site)
+    except ConfigurationError:
+        return None
+    settings = load_site(site)
+    source = str(settings.get("_source", site))
+    scheduler = str(settings.get("scheduler") or "slurm")
+    if scheduler not in ("slurm", "pbs"):
+        raise ConfigurationError(f"{source}: scheduler must be 'slurm' or 'pbs' for {engine}")
+    queue = settings.get("partition") or settings.get("queue")
+    walltime = settings.get("walltime") or settings.get("time")
+    cores = settings.get("cores") or settings.get("cpus")
+    memory = settings.get("memory")
+    prologue = [str(line) for line in settings.get("prologue") or []]
+    directives = [str(d) for d in settings.get("extra_directives") or []]
+    flag = "#SBATCH" if scheduler == "slurm" else "#PBS"
+    kwargs: dict[str, Any]
+    if engine == "dask":
+        kwargs = {"queue": queue, "walltime": walltime, "account": settings.get("account"),
+                  "cores": cores, "memory": memory,
+                  "job_extra_directives": directives or None,
+                  "job_script_prologue": prologue or None}
+    else:
+        kwargs = {"walltime": walltime, "account": settings.get("account"),
+                  "worker_init_lines": "\n".join(prologue) or None,
+                  "scheduler_options": "\n".join(f"{flag} {d}" for d in directives) or None}
+        if scheduler == "slurm":
+            kwargs.update(partition=queue, qos=settings.get("qos"), cores_per_node=cores,
+                          mem_per_node=_gigabytes(memory, source) if memory else None)
+        else:
+            kwargs.update(queue=queue, cpus_per_node=cores)
+    section = settings.get(engine) or {}
+    if not isinstance(section, Mapping):
+        raise ConfigurationError(f"{source}: '{engine}' must be a mapping of keyword arguments")
+    kwargs.update({str(k).replace("-", "_"): v for k, v in section.items()})
+    return scheduler, {k: v for k, v in kwargs.items() if v is not None}
