@@ -44,7 +44,7 @@ def _run(python: str, args: list[str], env: dict[str, str]) -> tuple[float, floa
     """Wall seconds and CPU seconds (user + system, all child processes) of one run, from a
     scratch directory (so ``--python`` runs the package installed there, not this checkout)."""
     cpu, start = _cpu(), time.perf_counter()
-    out = subprocess.run([python, *args], env=env, cwd=env["PYTHONPYCACHEPREFIX"] + "/..",
+    out = subprocess.run([python, *args], env=env, cwd=env["HAL_WORKFLOW__DATA_DIR"],
                          capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if out.returncode:
