@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,6 +45,7 @@ JOBQUEUE_CLUSTERS = {
 """dask-jobqueue's config section -> its cluster class."""
 
 _applied_jobqueue: set[tuple[str, float]] = set()
+logger = logging.getLogger(__name__)
 
 
 def config_dirs() -> list[Path]:
@@ -122,6 +124,7 @@ def parsl_config(site: str, **overrides: Any) -> Config:
     """
     sites = _parsl_sites()
     if site not in sites and (from_file := site_allocation(site, "parsl")) is not None:
+        logger.debug("Parsl site %r from its site file: %s %s", site, *from_file)
         site, overrides = from_file[0], {**from_file[1], **overrides}
     if site not in sites:
         searched = ", ".join(str(d) for d in config_dirs()) or "no directory"
@@ -181,6 +184,7 @@ def dask_cluster(site: str, backend_threads: int | None = None, **overrides: Any
 
         return local_cluster(backend_threads=backend_threads, **overrides)
     if site not in JOBQUEUE_CLUSTERS and (from_file := site_allocation(site, "dask")) is not None:
+        logger.debug("Dask site %r from its site file: %s %s", site, *from_file)
         site, overrides = from_file[0], {**from_file[1], **overrides}
     if site not in JOBQUEUE_CLUSTERS:
         raise ConfigurationError(

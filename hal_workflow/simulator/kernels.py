@@ -224,7 +224,7 @@ def _in_disk_cache(dispatcher: Any) -> bool:
     """Whether numba's cache has an index for this kernel (then compiling is a quick load)."""
     cache = getattr(dispatcher, "_cache", None)
     index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
-    return bool(index) and os.path.exists(index)
+    return isinstance(index, str) and os.path.exists(index)
 
 
 @contextlib.contextmanager
@@ -274,16 +274,23 @@ def ensure_compiled(dtype: np.dtype | type, kernels: Iterable[str] | None = None
         globals()[name].compile(dtype)
 
 
-KERNELS = (
-    "run_direct", "run_direct_parallel", "run_stage", "run_stage_parallel", "prob_one",
-    "prob_one_serial", "collapse", "collapse_serial", "block_norms", "block_norms_serial",
-    "scan_blocks", "scan_blocks_serial", "permute", "permute_serial", "pauli_expectation",
-    "pauli_expectation_serial",
-)
-"""The kernels the engine calls (each a :class:`Kernel`)."""
+run_direct = Kernel("run_direct", _run_direct_numpy, _small_states)
+run_direct_parallel = Kernel("run_direct_parallel")
+run_stage = Kernel("run_stage")
+run_stage_parallel = Kernel("run_stage_parallel")
+prob_one = Kernel("prob_one")
+prob_one_serial = Kernel("prob_one_serial")
+collapse = Kernel("collapse")
+collapse_serial = Kernel("collapse_serial")
+block_norms = Kernel("block_norms")
+block_norms_serial = Kernel("block_norms_serial")
+scan_blocks = Kernel("scan_blocks")
+scan_blocks_serial = Kernel("scan_blocks_serial")
+permute = Kernel("permute")
+permute_serial = Kernel("permute_serial", _permute_numpy, _small_states)
+pauli_expectation = Kernel("pauli_expectation")
+pauli_expectation_serial = Kernel("pauli_expectation_serial")
 
-_FALLBACKS = {"run_direct": _run_direct_numpy, "permute_serial": _permute_numpy}
-for _name in KERNELS:
-    _fallback = _FALLBACKS.get(_name)
-    globals()[_name] = Kernel(_name, _fallback, _small_states if _fallback else None)
-del _name, _fallback
+KERNELS = tuple(name for name, value in list(globals().items()) if isinstance(value, Kernel))
+"""The kernels the engine calls, each a :class:`Kernel` (names as in ``_jit``)."""
+_FALLBACKS = {name: globals()[name].fallback for name in KERNELS if globals()[name].fallback}

@@ -101,6 +101,16 @@ def smoke_qir() -> None:
     check_bell(run_foreign(Circuit.from_qir(qir)))
 
 
+def smoke_jupyter() -> None:
+    """Progress bars as notebook widgets: tqdm's notebook bar needs ipywidgets."""
+    import ipywidgets  # noqa: F401
+    from tqdm.notebook import tqdm
+
+    with tqdm(total=1, disable=False) as bar:
+        bar.update(1)
+    smoke_core()
+
+
 def _foreign_bell(framework: str) -> object:
     if framework == "qiskit":
         from qiskit import QuantumCircuit
@@ -134,7 +144,8 @@ def run_foreign(circuit: object) -> dict[str, int]:
 SMOKES: dict[str, Callable[..., None]] = {
     "core": smoke_core, "sim": smoke_sim, "dask": smoke_dask, "parsl": smoke_parsl,
     "ibm": smoke_ibm, "braket": smoke_braket, "iqm": smoke_iqm, "qdmi": smoke_qdmi,
-    "qir": smoke_qir, "qiskit": smoke_framework("qiskit"), "cirq": smoke_framework("cirq"),
+    "qir": smoke_qir, "jupyter": smoke_jupyter,
+    "qiskit": smoke_framework("qiskit"), "cirq": smoke_framework("cirq"),
 }
 CORE = ["core", "sim", "dask", "parsl", "ibm", "braket", "iqm", "qdmi", "qir"]
 NOT_NEEDED = {"braket": "qiskit", "sim": "qiskit", "dask": "qiskit", "parsl": "qiskit",
