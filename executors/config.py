@@ -105,13 +105,15 @@ def _load_module(path: Path) -> Any:
     spec = importlib.util.spec_from_file_location(f"hal_workflow_site_{path.stem}_{digest}", path)
     if spec is None or spec.loader is None:
         raise ConfigurationError(f"cannot load site config {path}")
+    from hal_workflow import config as hal_config
+
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     except ImportError as exc:
         raise ConfigurationError(
             f"site config {path} needs a missing package ({exc}); "
-            "install it with: pip install 'hal-workflow[parsl]'"
+            f"install it with: {hal_config.install_hint('parsl')}"
         ) from exc
     return module
 

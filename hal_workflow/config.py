@@ -30,7 +30,8 @@ from typing import Any
 
 import yaml
 
-__all__ = ["DEFAULTS_FILE", "LEGACY_VARIABLES", "data_dir", "explain", "get", "refresh", "set"]
+__all__ = ["DEFAULTS_FILE", "LEGACY_VARIABLES", "data_dir", "explain", "get", "install_hint",
+           "refresh", "set"]
 
 NAME = "hal-workflow"
 ENV_PREFIX = "HAL_WORKFLOW__"
@@ -195,3 +196,29 @@ def explain(key: str | None = None) -> list[dict[str, Any]]:
         raise ConfigurationError(f"no configuration key {key!r} (see `hal-workflow config show`)")
     return rows
 
+
+
+def install_hint(extra: str) -> str:
+    """The command that adds ``extra`` to this installation: ``pip install -e 'CHECKOUT[extra]'``
+    for an editable install or a source checkout, ``pip install 'hal-workflow[extra]'``
+    otherwise (with this interpreter's pip, so the right environment gets it)."""
+    import json
+    import shlex
+    import sys
+    from importlib import metadata
+
+    pip = f"{shlex.quote(sys.executable)} -m pip install"
+    checkout = Path(__file__).resolve().parent.parent
+    try:
+        direct = metadata.distribution("hal-workflow").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        direct = None
+    editable = False
+    if direct:
+        try:
+            editable = bool(json.loads(direct).get("dir_info", {}).get("editable"))
+        except ValueError:
+            editable = False
+    if editable or (direct is None and (checkout / "pyproject.toml").is_file()):
+        return f"{pip} -e {shlex.quote(f'{checkout}[{extra}]')}"
+    return f"{pip} 'hal-workflow[{extra}]'"

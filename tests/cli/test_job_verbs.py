@@ -247,3 +247,15 @@ def test_cancel_through_slurm(tmp_path: Path) -> None:
     assert state["state"] == "CANCELLED"  # type: ignore[index]
     pending = cli("result", job_id, "--backend", SLURM_SPEC, env=env)
     assert pending.returncode == 1 and "Traceback" not in pending.stderr
+
+
+def test_a_missing_sdk_is_one_line_naming_the_install_command() -> None:
+    """As after ``pip install hal-workflow`` without ``[braket]`` (the SDK hidden here)."""
+    code = ("import sys; sys.modules['braket'] = None; sys.argv[0] = 'hal-workflow'; "
+            "from hal_workflow.cli import main; main()")
+    out = subprocess.run([sys.executable, "-c", code, "run", str(BELL), "--backend", "braket"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert len(out.stderr.splitlines()) == 1, out.stderr
+    # this checkout runs editable (or from source): the hint installs into it, with this python
+    assert f"install it with: {sys.executable} -m pip install -e '{REPO}[braket]'" in out.stderr
