@@ -33,13 +33,25 @@ if TYPE_CHECKING:
     from hal_workflow.orchestration.sync import Job, run, submit, sweep, validate  # noqa: F401
 
 
+_SUBMODULES = ("config",)
+"""Submodules reachable as attributes without an import (``hal_workflow.config.get(...)``)."""
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return import_module(f"hal_workflow.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'hal_workflow' has no attribute {name!r}")
     value = getattr(import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    """The eager names plus the lazy ones, so tab completion (Jupyter, IPython) sees ``run``,
+    ``sweep``, ``Circuit``, ``get_backend``... before their first use."""
+    return sorted({*globals(), *_LAZY, *_SUBMODULES})
 
 
 __all__ = [*_contract_all, "CONTRACT_VERSION", "__version__", *_LAZY]

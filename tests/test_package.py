@@ -95,3 +95,25 @@ def test_every_subpackage_is_packaged() -> None:
     found |= {".".join(("hal_workflow", *init.parent.relative_to(ROOT).parts))
               for init in executors.rglob("__init__.py")}
     assert found <= listed, sorted(found - listed)
+
+
+def test_tab_completion_sees_the_lazy_names() -> None:
+    names = dir(hal_workflow)
+    for name in ("run", "sweep", "submit", "Circuit", "get_backend", "config", "JobState"):
+        assert name in names, name
+    assert hal_workflow.config.get("default-backend") == "sim"
+
+
+def test_a_plain_install_has_a_working_default_backend() -> None:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {dep.split(">")[0].split("[")[0] for dep in meta["dependencies"]}
+    assert "numba" in core  # "sim", the default backend, needs nothing else
+    assert any(dep.startswith("ipywidgets") for dep in meta["optional-dependencies"]["jupyter"])
+
+
+def test_a_bell_pair_does_not_import_numba() -> None:
+    """Small circuits run on the NumPy kernels: no numba import, no compilation, on any run."""
+    code = ("import sys, hal_workflow as hal; r = hal.run(hal.Circuit.bell(), 'sim', 100); "
+            "print(sorted(r.counts), 'numba' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.split("]")[1].strip() == "False" and "'00'" in out.stdout

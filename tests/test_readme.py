@@ -1,4 +1,5 @@
-"""The README's Python examples run as written (SLURM: tests/scheduler/test_readme_slurm.py)."""
+"""The README's Python and command-line examples run as written (SLURM's:
+tests/scheduler/test_readme_slurm.py)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,6 @@ def test_readme_python_block_runs(index: int, tmp_path: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     script = tmp_path / f"readme_{index}.py"
     code = LOCAL_BLOCKS[index]
-    if "Client(" in code:  # close the Dask cluster the example starts
-        code += "\nclient.close()\n"
     script.write_text(code)
     # not "__main__": Dask's spawned workers would re-run a main script (as in a notebook)
     namespace = runpy.run_path(str(script), run_name="readme_example")
@@ -35,3 +34,28 @@ def test_readme_python_block_runs(index: int, tmp_path: Path,
         elif value is not None:
             assert set(value.counts) == {"00", "11"}
     assert out.strip(), "every README example prints something"
+
+
+SHELL_BLOCK = next(b for b in re.findall(r"```bash\n(.*?)```", README, flags=re.DOTALL)
+                   if "hal-workflow submit" in b)
+
+
+def test_readme_command_line_block_runs(tmp_path: Path) -> None:
+    """The Quickstart's command-line block, run line by line with ``bash -e`` after the
+    README's own set-up (no extra beyond ``[examples]`` needed), from the repository root."""
+    import os
+    import subprocess
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "hal-workflow"
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m hal_workflow.cli "$@"\n')
+    shim.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "HAL_WORKFLOW__DATA_DIR": str(tmp_path / "data")}
+    out = subprocess.run(["bash", "-e", "-c", SHELL_BLOCK], cwd=Path(__file__).parents[1],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "COMPLETED" in out.stdout and '"counts"' in out.stdout
+    assert "scheduler.poll-interval = 1.0" in out.stdout

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from hal_workflow.backends.local_jobs import LocalJob, LocalJobTable
 from hal_workflow.backends.options import check_options
 from hal_workflow.backends.retry import RetryPolicy, is_retryable, retry_after_of
+from hal_workflow.circuits.conversion import as_circuit
 from hal_workflow.compilation.braket_program import (
     braket_gate_set,
     counts_from_measurements,
@@ -52,7 +53,6 @@ from hal_workflow.compilation.braket_program import (
     unsupported_features,
 )
 from hal_workflow.compilation.checks import bound_values, shots_issues, width_issues
-from hal_workflow.compilation.qiskit_bridge import as_circuit
 from hal_workflow.contract.backend import Backend
 from hal_workflow.contract.errors import (
     BackendUnavailableError,

@@ -190,9 +190,7 @@ def resolve_factory(name: str) -> BackendFactory:
         if hasattr(target, "load"):  # an entry point
             return target.load()  # type: ignore[no-any-return]
     except ImportError as exc:
-        extra = name if name in BUILTIN_BACKENDS else None
-        hint = f"; install it with: pip install 'hal-workflow[{extra}]'" if extra else ""
-        raise ConfigurationError(f"backend {name!r} cannot be loaded: {exc}{hint}") from exc
+        raise _missing_sdk(name, exc) from exc
     return target  # type: ignore[no-any-return]
 
 
@@ -215,3 +213,14 @@ def get_backend(spec: BackendSpec) -> Backend:
         raise ConfigurationError(
             f"backend {normalised['name']!r}: bad options: {type(exc).__name__}: {exc}"
         ) from exc
+    except ImportError as exc:  # an SDK the adapter imports when it builds its device
+        raise _missing_sdk(normalised["name"], exc) from exc
+
+
+def _missing_sdk(name: str, exc: ImportError) -> ConfigurationError:
+    """The error for a backend whose SDK is not installed, with the command that adds it."""
+    from hal_workflow import config
+
+    extra = name in {"sim", "ibm", "braket", "iqm", "qdmi", "cudaq"}  # backends that are extras
+    hint = f"; install it with: {config.install_hint(name)}" if extra else ""
+    return ConfigurationError(f"backend {name!r} cannot be loaded: {exc}{hint}")

@@ -64,14 +64,11 @@ class JobStorageError(SubmissionError):
 
 
 def default_job_root() -> Path:
-    """Where job directories go: ``$HAL_WORKFLOW_JOB_ROOT`` (kept for existing setups), else
-    the configuration's ``scheduler.job-root``, else ``{data-dir}/jobs``. It must be on a
-    filesystem the compute nodes see."""
+    """Where job directories go: the configuration's ``scheduler.job-root`` (which the old
+    ``$HAL_WORKFLOW_JOB_ROOT`` still sets, with a FutureWarning naming the key), else
+    ``{data-dir}/jobs``. It must be on a filesystem the compute nodes see."""
     from hal_workflow import config
 
-    legacy = os.environ.get(JOB_ROOT_ENV)
-    if legacy:
-        return Path(legacy).expanduser()
     configured = config.get("scheduler.job-root", None)
     if configured:
         return Path(os.path.expandvars(str(configured))).expanduser()

@@ -1,7 +1,8 @@
 """Site configs: a cluster's partition, account, QOS, time limit, directives and hooks.
 
-A site is a YAML file ``NAME.yaml`` found on the site path: the directories in
-``$HAL_WORKFLOW_SITES`` (``os.pathsep``-separated), then ``~/.config/hal_workflow/sites``, then
+A site is a YAML file ``NAME.yaml`` found on the site path: the directories of the
+configuration key ``sites.path`` (formerly ``$HAL_WORKFLOW_SITES``), then
+``~/.config/hal-workflow/sites`` (or ``~/.config/hal_workflow/sites``), then
 the source checkout's ``configs/sites``, then ``<sys.prefix>/share/hal-workflow/configs/sites``
 (where a wheel may install them). A spec may also name a file directly
 (``"site": "/path/to/site.yaml"``). Keys are kebab-case in YAML (``extra-directives``) and
@@ -11,7 +12,6 @@ site, then built-in defaults; nothing scheduler-specific is hard-coded.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,9 +25,13 @@ REPO_SITES = Path(__file__).resolve().parents[2] / "configs" / "sites"
 
 def site_path() -> list[Path]:
     """The directories searched for ``NAME.yaml``, first match wins."""
-    dirs = [Path(p).expanduser() for p in os.environ.get(SITES_ENV, "").split(os.pathsep) if p]
+    from hal_workflow import config
+
+    # the configuration key sites.path (the old $HAL_WORKFLOW_SITES sets it, with a warning)
+    dirs = [Path(p).expanduser() for p in config.get("sites.path", None) or []]
     installed = Path(sys.prefix) / "share" / "hal-workflow" / "configs" / "sites"
-    return [*dirs, Path.home() / ".config" / "hal_workflow" / "sites", REPO_SITES, installed]
+    user = [Path.home() / ".config" / name / "sites" for name in ("hal-workflow", "hal_workflow")]
+    return [*dirs, *user, REPO_SITES, installed]
 
 
 def available_sites() -> list[str]:

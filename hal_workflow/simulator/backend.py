@@ -256,7 +256,8 @@ class SimulatorBackend(Backend):
         self._closed = False
         self._itemsize = self._options.dtype.itemsize
         super().__init__(spec)
-        self._warm_up()
+        # no warm-up: each kernel compiles (or loads) on first use, small states run on NumPy
+        # meanwhile, and jobs that must wait for numba wait on a thread (kernels.Kernel)
 
     # -- capabilities -----------------------------------------------------------------------
     def _discover_capabilities(self) -> Capabilities:
@@ -280,14 +281,6 @@ class SimulatorBackend(Backend):
             "sessions": SimulatorSessions(self),
             "statevector": StatevectorExtension(self),
         }
-
-    def _warm_up(self) -> None:
-        """Compile (or load) the kernels on a thread, so the first job does not wait long
-        and never holds an event loop while numba compiles."""
-        threading.Thread(
-            target=kernels.ensure_compiled, args=(self._options.dtype,),
-            name="hal-sim-warmup", daemon=True,
-        ).start()
 
     @property
     def options(self) -> EngineOptions:
@@ -449,7 +442,7 @@ class SimulatorBackend(Backend):
         """Whether running ``exe`` (``elements`` times) is cheap enough for the caller's loop."""
         return (not exe.per_shot and exe.num_qubits <= INLINE_MAX_QUBITS
                 and elements * max(1, exe.gate_count) << exe.num_qubits <= INLINE_WORK
-                and kernels.is_compiled(exe.dtype))
+                and kernels.is_compiled(exe.dtype, exe.num_qubits))
 
     def _parse_off_loop(self, circuit: CircuitLike) -> bool:
         """Whether ``circuit`` is long program text (or a Circuit of one) not planned yet."""
@@ -595,7 +588,7 @@ class SimulatorBackend(Backend):
         if not bindings:
             return []
         batched = (not exe.per_shot and exe.num_qubits <= SMALL_SAMPLE_QUBITS
-                   and kernels.is_compiled(exe.dtype))
+                   and kernels.is_compiled(exe.dtype, exe.num_qubits))
         inline = batched and self._inline(exe, len(bindings))
         jobs = [self._jobs.create(circuit=program, shots=shots, parameters=binding,
                                   publish=not inline) for binding in bindings]

@@ -795,7 +795,6 @@ class Executable:
     def final_states(self, values: Values | None, batch: int, run: _Run) -> np.ndarray:
         """Physical-order final states ``(B, 2^n)`` (statevector mode)."""
         assert self.unitary is not None
-        K.ensure_compiled(self.dtype)
         plan = self.unitary.get(run.check)
         fresh = plan.starts_blocked
         if fresh:  # the first stage writes every amplitude: skip zeroing and reading
@@ -847,7 +846,6 @@ class Executable:
     # -- per-shot mode --------------------------------------------------------------------
     def _run_branches(self, shots: int, values: Values | None, rng: np.random.Generator,
                       run: _Run) -> dict[int, int]:
-        K.ensure_compiled(self.dtype)
         pools = {id(i.plan): i.plan.get(run.check).pools(values, 1, self.dtype)
                  for i in self.instructions if i.plan is not None}
         state_bytes = (1 << self.num_qubits) * self.dtype.itemsize

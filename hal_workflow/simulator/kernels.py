@@ -16,47 +16,26 @@ Two ways of applying gates:
   are handed to the threads one at a time. The first stage on a fresh state fills its buffers
   instead of reading the (uninitialised) state.
 
-For LLVM to vectorise the lane loops it must know that the buffer being written and the
-scratch it reads from do not overlap. Numba cannot say so, so this module (a) registers
-numba's internal ``noalias`` flag as a jit option, and (b) compiles with LLVM's SLP vectoriser
-switched on (numba leaves it off by default). Both are done locally: the option is added to
-numba's option table once, and SLP is enabled only while *our* kernels compile (see
-:func:`ensure_compiled`). If numba ever drops the flag, the kernels still compile and run,
-only slower.
+The numba code lives in :mod:`hal_workflow.simulator._jit`, imported on first compile.
 
-All kernels are compiled on first use, per precision, and cached on disk (``cache=True``).
+Each kernel compiles on its first call, per precision (:class:`Kernel`), so a small circuit
+never waits for the large-state kernels; compiled code is cached on disk (``cache=True``) in
+numba's cache directory (the ``simulator.cache-dir`` configuration key, else numba's default),
+shared by every process: a Dask or Parsl worker loads what another process compiled, and a
+file lock makes concurrent first runs compile once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
-
-from hal_workflow.simulator import parallel
-
-parallel.configure()  # pin the threading layer before anything here compiles
-
-import numba  # noqa: E402
-from numba import njit, prange  # noqa: E402
-
-
-def _register_noalias_option() -> bool:
-    try:
-        from numba.core.cpu import CPUTargetOptions
-        from numba.core.options import TargetOptions
-
-        if not hasattr(CPUTargetOptions, "noalias"):
-            CPUTargetOptions.noalias = TargetOptions.Mapping("noalias")
-        return True
-    except Exception:
-        return False
-
-
-_NOALIAS = {"noalias": True} if _register_noalias_option() else {}
-_FAST = {"fastmath": True, "cache": True, "nogil": True}
 
 LANES = 8
 """Amplitudes processed side by side in the block kernels (3 lane qubits)."""
@@ -86,731 +65,25 @@ B_WIDTH = B_TABLE + 1
 
 
 # ----------------------------------------------------------------------------------------
-# direct kernels (state indexed by physical basis index)
+# compilation control: each kernel compiles on its first call, per precision
 # ----------------------------------------------------------------------------------------
 
-
-@njit(**_FAST)
-def _deposit(g: int, special: np.ndarray, nspecial: int) -> int:
-    """Spread the bits of ``g`` over the positions not listed in ``special`` (ascending)."""
-    base = g
-    for b in range(nspecial):
-        t = special[b]
-        low = base & ((1 << t) - 1)
-        base = ((base >> t) << (t + 1)) | low
-    return base
-
-
-@njit(**_FAST)
-def _direct_range(state, desc, pool, off, g0, g1, offs, tmp):
-    """Apply one direct operation to groups ``[g0, g1)`` of ``state``."""
-    kind = desc[D_KIND]
-    nq = desc[D_NQ]
-    nspecial = desc[D_NSPECIAL]
-    cbits = desc[D_CBITS]
-    special = desc[D_SPECIAL:D_SPECIAL + nspecial]
-    d = 1 << nq
-    for i in range(d):
-        o = 0
-        for b in range(nq):
-            if (i >> b) & 1:
-                o += 1 << desc[D_QUBITS + b]
-        offs[i] = o
-    if kind == DIAG:
-        for g in range(g0, g1):
-            base = _deposit(g, special, nspecial) | cbits
-            for i in range(d):
-                state[base + offs[i]] *= pool[off + i]
-    elif nq == 1:
-        m00 = pool[off]
-        m01 = pool[off + 1]
-        m10 = pool[off + 2]
-        m11 = pool[off + 3]
-        s = offs[1]
-        for g in range(g0, g1):
-            base = _deposit(g, special, nspecial) | cbits
-            a0 = state[base]
-            a1 = state[base + s]
-            state[base] = m00 * a0 + m01 * a1
-            state[base + s] = m10 * a0 + m11 * a1
-    elif nq == 2:
-        s1 = offs[1]
-        s2 = offs[2]
-        s3 = offs[3]
-        for g in range(g0, g1):
-            base = _deposit(g, special, nspecial) | cbits
-            a0 = state[base]
-            a1 = state[base + s1]
-            a2 = state[base + s2]
-            a3 = state[base + s3]
-            state[base] = (pool[off] * a0 + pool[off + 1] * a1
-                           + pool[off + 2] * a2 + pool[off + 3] * a3)
-            state[base + s1] = (pool[off + 4] * a0 + pool[off + 5] * a1
-                                + pool[off + 6] * a2 + pool[off + 7] * a3)
-            state[base + s2] = (pool[off + 8] * a0 + pool[off + 9] * a1
-                                + pool[off + 10] * a2 + pool[off + 11] * a3)
-            state[base + s3] = (pool[off + 12] * a0 + pool[off + 13] * a1
-                                + pool[off + 14] * a2 + pool[off + 15] * a3)
-    else:
-        for g in range(g0, g1):
-            base = _deposit(g, special, nspecial) | cbits
-            for j in range(d):
-                tmp[j] = state[base + offs[j]]
-            for i in range(d):
-                acc = pool[off + i * d] * tmp[0]
-                for j in range(1, d):
-                    acc += pool[off + i * d + j] * tmp[j]
-                state[base + offs[i]] = acc
-
-
-@njit(**_FAST)
-def run_direct(states, descs, offsets, pools):
-    """Apply every operation of a direct program to each state of a batch, serially.
-
-    ``states``: ``(B, 2^n)``; ``pools``: ``(B, P)`` matrices and tables per binding;
-    ``descs``: ``(ops, D_WIDTH)`` descriptors; ``offsets``: pool offset per operation.
-    """
-    n_amps = states.shape[1]
-    widest = 0
-    for k in range(descs.shape[0]):
-        widest = max(widest, descs[k, D_NQ])
-    offs = np.empty(1 << widest, np.int64)
-    tmp = np.empty(1 << MAX_DENSE, states.dtype)
-    for b in range(states.shape[0]):
-        state = states[b]
-        pool = pools[b]
-        for k in range(descs.shape[0]):
-            desc = descs[k]
-            groups = n_amps >> desc[D_NSPECIAL]
-            _direct_range(state, desc, pool, offsets[k], 0, groups, offs, tmp)
-
-
-@njit(parallel=True, **_FAST)
-def run_direct_parallel(state, desc, pool, off, nthreads):
-    """Apply one direct operation to a large state with ``nthreads`` threads."""
-    groups = state.shape[0] >> desc[D_NSPECIAL]
-    for t in prange(nthreads):
-        offs = np.empty(1 << desc[D_NQ], np.int64)
-        tmp = np.empty(1 << MAX_DENSE, state.dtype)
-        g0 = groups * t // nthreads
-        g1 = groups * (t + 1) // nthreads
-        _direct_range(state, desc, pool, off, g0, g1, offs, tmp)
-
-
-# ----------------------------------------------------------------------------------------
-# block kernels (one chunk of the state in a split re/im buffer)
-# ----------------------------------------------------------------------------------------
-
-
-@njit(**_FAST, **_NOALIAS)
-def _block_dense1(buf, tmp, k, t, pool, off):
-    a00r = pool[off].real
-    a00i = pool[off].imag
-    a01r = pool[off + 1].real
-    a01i = pool[off + 1].imag
-    a10r = pool[off + 2].real
-    a10i = pool[off + 2].imag
-    a11r = pool[off + 3].real
-    a11i = pool[off + 3].imag
-    s = 1 << t
-    L = LANES
-    W = WIDTH
-    for g in range(1 << (k - 1)):
-        i0 = (((g >> t) << (t + 1)) | (g & (s - 1))) * W
-        i1 = i0 + s * W
-        A = buf[i0:i0 + W]
-        B = buf[i1:i1 + W]
-        for lane in range(W):
-            tmp[lane] = A[lane]
-        for lane in range(W):
-            tmp[W + lane] = B[lane]
-        for lane in range(L):
-            A[lane] = (a00r * tmp[lane] - a00i * tmp[L + lane]
-                       + a01r * tmp[W + lane] - a01i * tmp[W + L + lane])
-        for lane in range(L):
-            A[L + lane] = (a00r * tmp[L + lane] + a00i * tmp[lane]
-                           + a01r * tmp[W + L + lane] + a01i * tmp[W + lane])
-        for lane in range(L):
-            B[lane] = (a10r * tmp[lane] - a10i * tmp[L + lane]
-                       + a11r * tmp[W + lane] - a11i * tmp[W + L + lane])
-        for lane in range(L):
-            B[L + lane] = (a10r * tmp[L + lane] + a10i * tmp[lane]
-                           + a11r * tmp[W + L + lane] + a11i * tmp[W + lane])
-
-
-@njit(**_FAST, **_NOALIAS)
-def _block_dense2(buf, tmp, k, t0, t1, pool, off):
-    s0 = 1 << t0
-    s1 = 1 << t1
-    L = LANES
-    W = WIDTH
-    for g in range(1 << (k - 2)):
-        base = ((g >> t0) << (t0 + 1)) | (g & (s0 - 1))
-        base = ((base >> t1) << (t1 + 1)) | (base & (s1 - 1))
-        o0 = base * W
-        o1 = (base + s0) * W
-        o2 = (base + s1) * W
-        o3 = (base + s0 + s1) * W
-        for lane in range(W):
-            tmp[lane] = buf[o0 + lane]
-        for lane in range(W):
-            tmp[W + lane] = buf[o1 + lane]
-        for lane in range(W):
-            tmp[2 * W + lane] = buf[o2 + lane]
-        for lane in range(W):
-            tmp[3 * W + lane] = buf[o3 + lane]
-        for i in range(4):
-            o = (base + (i & 1) * s0 + (i >> 1) * s1) * W
-            D = buf[o:o + W]
-            r = off + 4 * i
-            a0 = pool[r].real
-            b0 = pool[r].imag
-            a1 = pool[r + 1].real
-            b1 = pool[r + 1].imag
-            a2 = pool[r + 2].real
-            b2 = pool[r + 2].imag
-            a3 = pool[r + 3].real
-            b3 = pool[r + 3].imag
-            for lane in range(L):
-                D[lane] = (a0 * tmp[lane] - b0 * tmp[L + lane]
-                           + a1 * tmp[W + lane] - b1 * tmp[W + L + lane]
-                           + a2 * tmp[2 * W + lane] - b2 * tmp[2 * W + L + lane]
-                           + a3 * tmp[3 * W + lane] - b3 * tmp[3 * W + L + lane])
-            for lane in range(L):
-                D[L + lane] = (a0 * tmp[L + lane] + b0 * tmp[lane]
-                               + a1 * tmp[W + L + lane] + b1 * tmp[W + lane]
-                               + a2 * tmp[2 * W + L + lane] + b2 * tmp[2 * W + lane]
-                               + a3 * tmp[3 * W + L + lane] + b3 * tmp[3 * W + lane])
-
-
-@njit(**_FAST, **_NOALIAS)
-def _block_dense3(buf, tmp, k, t0, t1, t2, pool, off):
-    """A dense gate on local qubits ``t0 < t1 < t2``."""
-    s0 = 1 << t0
-    s1 = 1 << t1
-    s2 = 1 << t2
-    L = LANES
-    W = WIDTH
-    for g in range(1 << (k - 3)):
-        base = ((g >> t0) << (t0 + 1)) | (g & (s0 - 1))
-        base = ((base >> t1) << (t1 + 1)) | (base & (s1 - 1))
-        base = ((base >> t2) << (t2 + 1)) | (base & (s2 - 1))
-        for j in range(8):
-            o = (base + (j & 1) * s0 + ((j >> 1) & 1) * s1 + (j >> 2) * s2) * W
-            for lane in range(W):
-                tmp[j * W + lane] = buf[o + lane]
-        for i in range(8):
-            o = (base + (i & 1) * s0 + ((i >> 1) & 1) * s1 + (i >> 2) * s2) * W
-            D = buf[o:o + W]
-            r = off + 8 * i
-            a0 = pool[r].real
-            b0 = pool[r].imag
-            a1 = pool[r + 1].real
-            b1 = pool[r + 1].imag
-            a2 = pool[r + 2].real
-            b2 = pool[r + 2].imag
-            a3 = pool[r + 3].real
-            b3 = pool[r + 3].imag
-            a4 = pool[r + 4].real
-            b4 = pool[r + 4].imag
-            a5 = pool[r + 5].real
-            b5 = pool[r + 5].imag
-            a6 = pool[r + 6].real
-            b6 = pool[r + 6].imag
-            a7 = pool[r + 7].real
-            b7 = pool[r + 7].imag
-            for lane in range(L):
-                D[lane] = (a0 * tmp[lane] - b0 * tmp[L + lane]
-                           + a1 * tmp[W + lane] - b1 * tmp[W + L + lane]
-                           + a2 * tmp[2 * W + lane] - b2 * tmp[2 * W + L + lane]
-                           + a3 * tmp[3 * W + lane] - b3 * tmp[3 * W + L + lane]
-                           + a4 * tmp[4 * W + lane] - b4 * tmp[4 * W + L + lane]
-                           + a5 * tmp[5 * W + lane] - b5 * tmp[5 * W + L + lane]
-                           + a6 * tmp[6 * W + lane] - b6 * tmp[6 * W + L + lane]
-                           + a7 * tmp[7 * W + lane] - b7 * tmp[7 * W + L + lane])
-            for lane in range(L):
-                D[L + lane] = (a0 * tmp[L + lane] + b0 * tmp[lane]
-                               + a1 * tmp[W + L + lane] + b1 * tmp[W + lane]
-                               + a2 * tmp[2 * W + L + lane] + b2 * tmp[2 * W + lane]
-                               + a3 * tmp[3 * W + L + lane] + b3 * tmp[3 * W + lane]
-                               + a4 * tmp[4 * W + L + lane] + b4 * tmp[4 * W + lane]
-                               + a5 * tmp[5 * W + L + lane] + b5 * tmp[5 * W + lane]
-                               + a6 * tmp[6 * W + L + lane] + b6 * tmp[6 * W + lane]
-                               + a7 * tmp[7 * W + L + lane] + b7 * tmp[7 * W + lane])
-
-
-@njit(**_FAST, **_NOALIAS)
-def _block_dense(buf, tmp, acc, offs, k, targets, nt, pool, off):
-    """A dense gate on ``nt`` (3..5) local qubits ``targets`` (ascending)."""
-    L = LANES
-    W = WIDTH
-    d = 1 << nt
-    for i in range(d):
-        o = 0
-        for b in range(nt):
-            if (i >> b) & 1:
-                o += 1 << targets[b]
-        offs[i] = o * W
-    for g in range(1 << (k - nt)):
-        base = g
-        for b in range(nt):
-            t = targets[b]
-            base = ((base >> t) << (t + 1)) | (base & ((1 << t) - 1))
-        base *= W
-        for j in range(d):
-            S = buf[base + offs[j]:base + offs[j] + W]
-            T = tmp[j * W:j * W + W]
-            for lane in range(W):
-                T[lane] = S[lane]
-        for i in range(d * W):
-            acc[i] = 0.0
-        for j in range(d):
-            T = tmp[j * W:j * W + W]
-            for i in range(d):
-                m = pool[off + i * d + j]
-                a = m.real
-                b = m.imag
-                A = acc[i * W:i * W + W]
-                for lane in range(L):
-                    A[lane] += a * T[lane] - b * T[L + lane]
-                for lane in range(L):
-                    A[L + lane] += a * T[L + lane] + b * T[lane]
-        for i in range(d):
-            D = buf[base + offs[i]:base + offs[i] + W]
-            A = acc[i * W:i * W + W]
-            for lane in range(W):
-                D[lane] = A[lane]
-
-
-@njit(**_FAST, **_NOALIAS)
-def _block_perm(buf, tmp, offs, k, targets, nt, src, pool, off):
-    """A monomial gate on local qubits ``targets`` (ascending): row ``i`` of the matrix has
-    its one entry in column ``src[i]``, read from the dense matrix at ``pool[off]``."""
-    L = LANES
-    W = WIDTH
-    d = 1 << nt
-    for i in range(d):
-        o = 0
-        for b in range(nt):
-            if (i >> b) & 1:
-                o += 1 << targets[b]
-        offs[i] = o * W
-    for g in range(1 << (k - nt)):
-        base = g
-        for b in range(nt):
-            t = targets[b]
-            base = ((base >> t) << (t + 1)) | (base & ((1 << t) - 1))
-        base *= W
-        for j in range(d):
-            S = buf[base + offs[j]:base + offs[j] + W]
-            T = tmp[j * W:j * W + W]
-            for lane in range(W):
-                T[lane] = S[lane]
-        for i in range(d):
-            j = src[i]
-            ph = pool[off + i * d + j]
-            a = ph.real
-            b = ph.imag
-            T = tmp[j * W:j * W + W]
-            D = buf[base + offs[i]:base + offs[i] + W]
-            for lane in range(L):
-                D[lane] = a * T[lane] - b * T[L + lane]
-            for lane in range(L):
-                D[L + lane] = a * T[L + lane] + b * T[lane]
-
-
-@njit(**_FAST, **_NOALIAS)
-def _block_diag(buf, phases, k, lo, hi, lane_idx, use_lanes, chunk_off, pool, off):
-    """Multiply by a diagonal: phase of local index ``i`` is
-    ``pool[off + chunk_off + lo[i & mask] + hi[i >> TABLE_BITS] (+ lane_idx[lane])]``.
-
-    Per-lane phases are first gathered into ``phases`` (scratch) so that the multiply itself
-    stays one vector operation.
-    """
-    L = LANES
-    W = WIDTH
-    mask = (1 << TABLE_BITS) - 1
-    base = off + chunk_off
-    for i in range(1 << k):
-        idx = base + lo[i & mask] + hi[i >> TABLE_BITS]
-        D = buf[i * W:i * W + W]
-        if use_lanes:
-            for lane in range(L):
-                ph = pool[idx + lane_idx[lane]]
-                phases[lane] = ph.real
-                phases[L + lane] = ph.imag
-            for lane in range(L):
-                x = D[lane]
-                y = D[L + lane]
-                D[lane] = phases[lane] * x - phases[L + lane] * y
-                D[L + lane] = phases[lane] * y + phases[L + lane] * x
-        else:
-            a = pool[idx].real
-            b = pool[idx].imag
-            for lane in range(L):
-                x = D[lane]
-                y = D[L + lane]
-                D[lane] = a * x - b * y
-                D[L + lane] = a * y + b * x
-
-
-@njit(**_FAST, **_NOALIAS)
-def _load_lanes(src, dst):
-    """Eight contiguous amplitudes into a buffer row: real parts, then imaginary parts."""
-    for lane in range(LANES):
-        dst[lane] = src[lane].real
-    for lane in range(LANES):
-        dst[LANES + lane] = src[lane].imag
-
-
-@njit(**_FAST, **_NOALIAS)
-def _store_lanes(src, dst):
-    for lane in range(LANES):
-        dst[lane] = src[lane] + 1j * src[LANES + lane]
-
-
-@njit(**_FAST)
-def _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi, dlane,
-                 dcq, dcp, pool, buf, tmp, acc, offs):
-    """Run every operation of a stage on chunk ``c``: gather, apply, scatter.
-
-    ``fresh``: the state is |0...0> and not yet written (the caller may pass uninitialised
-    memory), so the buffer is set instead of gathered.
-    """
-    L = LANES
-    W = WIDTH
-    mask = (1 << TABLE_BITS) - 1
-    n_local = 1 << k
-    contiguous = lane_off[L - 1] == L - 1
-    base = 0
-    for b in range(chunk_q.shape[0]):
-        if (c >> b) & 1:
-            base |= 1 << chunk_q[b]
-    for i in range(n_local if not fresh else 0):
-        o = base + loc_lo[i & mask] + loc_hi[i >> TABLE_BITS]
-        if contiguous:
-            _load_lanes(state[o:o + L], buf[i * W:i * W + W])
-        else:
-            for lane in range(L):
-                z = state[o + lane_off[lane]]
-                buf[i * W + lane] = z.real
-                buf[i * W + L + lane] = z.imag
-    if fresh:
-        buf[:n_local * W] = 0.0
-        if base == 0:
-            buf[0] = 1.0  # amplitude 0: local index 0, lane 0, real part
-    for p in range(descs.shape[0]):
-        desc = descs[p]
-        off = desc[B_OFF]
-        t = desc[B_TABLE]
-        if desc[B_KIND] == DIAG:
-            chunk_off = 0
-            for b in range(desc[B_NCHUNK]):
-                if (base >> dcq[t, b]) & 1:
-                    chunk_off += 1 << dcp[t, b]
-            _block_diag(buf, tmp, k, dlo[t], dhi[t], dlane[t], desc[B_LANES] != 0, chunk_off,
-                        pool, off)
-        elif desc[B_KIND] == PERM:
-            _block_perm(buf, tmp, offs, k, desc[B_TARGETS:B_TARGETS + desc[B_NT]], desc[B_NT],
-                        dlo[t], pool, off)
-        elif desc[B_NT] == 1:
-            _block_dense1(buf, tmp, k, desc[B_TARGETS], pool, off)
-        elif desc[B_NT] == 2:
-            _block_dense2(buf, tmp, k, desc[B_TARGETS], desc[B_TARGETS + 1], pool, off)
-        elif desc[B_NT] == 3:
-            _block_dense3(buf, tmp, k, desc[B_TARGETS], desc[B_TARGETS + 1],
-                          desc[B_TARGETS + 2], pool, off)
-        else:
-            _block_dense(buf, tmp, acc, offs, k, desc[B_TARGETS:B_TARGETS + desc[B_NT]],
-                         desc[B_NT], pool, off)
-    for i in range(n_local):
-        o = base + loc_lo[i & mask] + loc_hi[i >> TABLE_BITS]
-        if contiguous:
-            _store_lanes(buf[i * W:i * W + W], state[o:o + L])
-        else:
-            for lane in range(L):
-                state[o + lane_off[lane]] = buf[i * W + lane] + 1j * buf[i * W + L + lane]
-
-
-@njit(**_FAST)
-def run_stage(state, c0, c1, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi,
-              dlane, dcq, dcp, pool, bufs, tmps, accs, offss):
-    """Serial stage run over chunks ``[c0, c1)`` (scratch of thread 0)."""
-    for c in range(c0, c1):
-        _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi,
-                     dlane, dcq, dcp, pool, bufs[0], tmps[0], accs[0], offss[0])
-
-
-@njit(parallel=True, **_FAST)
-def run_stage_parallel(state, c0, c1, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo,
-                       dhi, dlane, dcq, dcp, pool, bufs, tmps, accs, offss):
-    """Stage run over chunks ``[c0, c1)`` on numba's threads, each with its own scratch.
-
-    Call it with a parallel chunk size of 1 (:func:`dynamic`) so that chunks are handed out
-    one at a time: a thread slowed by another process then simply takes fewer chunks.
-    """
-    for c in prange(c0, c1):
-        t = numba.get_thread_id()
-        _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi,
-                     dlane, dcq, dcp, pool, bufs[t], tmps[t], accs[t], offss[t])
-
-
-# ----------------------------------------------------------------------------------------
-# measurement, sampling and read-out
-# ----------------------------------------------------------------------------------------
-
-
-@njit(**_FAST)
-def _prob_one_range(state, q, a, b):
-    total = 0.0
-    bit = 1 << q
-    for i in range(a, b):
-        if i & bit:
-            z = state[i]
-            total += z.real * z.real + z.imag * z.imag
-    return total
-
-
-@njit(parallel=True, **_FAST)
-def prob_one(state, q, nthreads):
-    """Probability that physical qubit ``q`` reads 1."""
-    n = state.shape[0]
-    parts = np.zeros(nthreads)
-    for t in prange(nthreads):
-        parts[t] = _prob_one_range(state, q, n * t // nthreads, n * (t + 1) // nthreads)
-    return parts.sum()
-
-
-@njit(**_FAST)
-def prob_one_serial(state, q):
-    return _prob_one_range(state, q, 0, state.shape[0])
-
-
-@njit(**_FAST)
-def _collapse_range(state, q, outcome, scale, reset, a, b):
-    bit = 1 << q
-    for i in range(a, b):
-        if i & bit:
-            continue
-        j = i | bit
-        if outcome == 0:
-            state[i] *= scale
-            state[j] = 0.0
-        elif reset:
-            state[i] = state[j] * scale
-            state[j] = 0.0
-        else:
-            state[i] = 0.0
-            state[j] *= scale
-
-
-@njit(parallel=True, **_FAST)
-def collapse(state, q, outcome, scale, reset, nthreads):
-    """Project qubit ``q`` on ``outcome`` and renormalise by ``scale``; with ``reset`` the
-    surviving amplitudes move to ``q = 0``."""
-    n = state.shape[0]
-    for t in prange(nthreads):
-        _collapse_range(state, q, outcome, scale, reset, n * t // nthreads,
-                        n * (t + 1) // nthreads)
-
-
-@njit(**_FAST)
-def collapse_serial(state, q, outcome, scale, reset):
-    _collapse_range(state, q, outcome, scale, reset, 0, state.shape[0])
-
-
-@njit(**_FAST)
-def _block_norms(state, sums, a, b, size):
-    for blk in range(a, b):
-        total = 0.0
-        for i in range(blk * size, (blk + 1) * size):
-            z = state[i]
-            total += z.real * z.real + z.imag * z.imag
-        sums[blk] = total
-
-
-@njit(parallel=True, **_FAST)
-def block_norms(state, size, nthreads):
-    """Squared norm of every ``size``-amplitude block of ``state``."""
-    nblk = state.shape[0] // size
-    sums = np.empty(nblk)
-    for t in prange(nthreads):
-        _block_norms(state, sums, nblk * t // nthreads, nblk * (t + 1) // nthreads, size)
-    return sums
-
-
-@njit(**_FAST)
-def block_norms_serial(state, size):
-    nblk = state.shape[0] // size
-    sums = np.empty(nblk)
-    _block_norms(state, sums, 0, nblk, size)
-    return sums
-
-
-@njit(**_FAST)
-def _scan_blocks(state, size, starts, us, first, out, a, b):
-    """For blocks ``[a, b)``: walk the block once, placing the sorted uniforms that fall in
-    it (``us[first[blk]:first[blk + 1]]``; ``starts[blk]`` is the mass before the block) on
-    basis indices. A uniform that rounding leaves past the block's last amplitude goes to
-    the block's last non-zero one, never to an impossible outcome."""
-    for blk in range(a, b):
-        s0 = first[blk]
-        s1 = first[blk + 1]
-        if s0 == s1:
-            continue
-        acc = starts[blk]
-        s = s0
-        last = blk * size
-        for i in range(blk * size, (blk + 1) * size):
-            z = state[i]
-            p = z.real * z.real + z.imag * z.imag
-            if p > 0.0:
-                last = i
-                acc += p
-                while s < s1 and us[s] < acc:
-                    out[s] = i
-                    s += 1
-            if s == s1:
-                break
-        while s < s1:
-            out[s] = last
-            s += 1
-
-
-@njit(parallel=True, **_FAST)
-def scan_blocks(state, size, starts, us, first, nthreads):
-    """Basis indices of sorted uniforms ``us`` (see :func:`_scan_blocks`)."""
-    nblk = first.shape[0] - 1
-    out = np.empty(us.shape[0], np.int64)
-    for t in prange(nthreads):
-        _scan_blocks(state, size, starts, us, first, out, nblk * t // nthreads,
-                     nblk * (t + 1) // nthreads)
-    return out
-
-
-@njit(**_FAST)
-def scan_blocks_serial(state, size, starts, us, first):
-    out = np.empty(us.shape[0], np.int64)
-    _scan_blocks(state, size, starts, us, first, out, 0, first.shape[0] - 1)
-    return out
-
-
-@njit(**_FAST)
-def _permute_range(src, dst, perm, a, b):
-    """``dst[logical index] = src[physical index]`` where logical bit ``q`` is physical bit
-    ``perm[q]``."""
-    for x in range(a, b):
-        y = 0
-        for q in range(perm.shape[0]):
-            y |= ((x >> q) & 1) << perm[q]
-        dst[x] = src[y]
-
-
-@njit(parallel=True, **_FAST)
-def permute(src, perm, nthreads):
-    n = src.shape[0]
-    dst = np.empty_like(src)
-    for t in prange(nthreads):
-        _permute_range(src, dst, perm, n * t // nthreads, n * (t + 1) // nthreads)
-    return dst
-
-
-@njit(**_FAST)
-def permute_serial(src, perm):
-    dst = np.empty_like(src)
-    _permute_range(src, dst, perm, 0, src.shape[0])
-    return dst
-
-
-@njit(**_FAST)
-def _pauli_range(state, xmask, zmask, a, b):
-    total = 0.0 + 0.0j
-    for y in range(a, b):
-        z = state[y]
-        w = state[y ^ xmask]
-        term = np.conj(w) * z
-        x = y & zmask
-        parity = 0
-        while x:
-            x &= x - 1
-            parity ^= 1
-        total += -term if parity else term
-    return total
-
-
-@njit(parallel=True, **_FAST)
-def pauli_expectation(state, xmask, zmask, nthreads):
-    """``sum_y conj(psi[y ^ xmask]) psi[y] (-1)^popcount(y & zmask)`` (the caller multiplies
-    by ``i^nY``)."""
-    n = state.shape[0]
-    parts = np.zeros(nthreads, np.complex128)
-    for t in prange(nthreads):
-        parts[t] = _pauli_range(state, xmask, zmask, n * t // nthreads, n * (t + 1) // nthreads)
-    return parts.sum()
-
-
-@njit(**_FAST)
-def pauli_expectation_serial(state, xmask, zmask):
-    return _pauli_range(state, xmask, zmask, 0, state.shape[0])
-
-
-# ----------------------------------------------------------------------------------------
-# compilation control
-# ----------------------------------------------------------------------------------------
-
-_compile_lock = threading.Lock()
-_compiled: set[str] = set()
-
-
-@contextlib.contextmanager
-def _slp_enabled() -> Iterator[None]:
-    """Turn on LLVM's SLP vectoriser for compilations inside the block (ours only)."""
-    old = numba.config.SLP_VECTORIZE
-    numba.config.SLP_VECTORIZE = 1
-    try:
-        yield
-    finally:
-        numba.config.SLP_VECTORIZE = old
-
-
-def _signatures(dtype: np.dtype) -> dict[object, list[tuple[object, ...]]]:
-    from numba import types as t
-
-    c = numba.from_dtype(dtype)
-    f = numba.from_dtype(np.dtype(np.float32 if dtype == np.complex64 else np.float64))
-    i64 = t.int64
-    vec = t.Array(c, 1, "C")
-    ivec = t.Array(i64, 1, "C")
-    imat = t.Array(i64, 2, "C")
-    fmat = t.Array(f, 2, "C")
-    cmat = t.Array(c, 2, "C")
-    stage = (vec, i64, i64, t.boolean, i64, ivec, ivec, ivec, ivec, imat, imat, imat, imat,
-             imat, imat, vec, fmat, fmat, fmat, imat)
-    return {
-        run_direct: [(cmat, imat, ivec, cmat)],
-        run_direct_parallel: [(vec, ivec, vec, i64, i64)],
-        run_stage: [stage],
-        run_stage_parallel: [stage],
-        prob_one: [(vec, i64, i64)],
-        prob_one_serial: [(vec, i64)],
-        collapse: [(vec, i64, i64, t.float64, t.boolean, i64)],
-        collapse_serial: [(vec, i64, i64, t.float64, t.boolean)],
-        block_norms: [(vec, i64, i64)],
-        block_norms_serial: [(vec, i64)],
-        scan_blocks: [(vec, i64, t.Array(t.float64, 1, "C"), t.Array(t.float64, 1, "C"),
-                       ivec, i64)],
-        scan_blocks_serial: [(vec, i64, t.Array(t.float64, 1, "C"),
-                              t.Array(t.float64, 1, "C"), ivec)],
-        permute: [(vec, ivec, i64)],
-        permute_serial: [(vec, ivec)],
-        pauli_expectation: [(vec, i64, i64, i64)],
-        pauli_expectation_serial: [(vec, i64, i64)],
-    }
+_compile_lock = threading.RLock()
+_announced = False
+NOTICE = "hal-workflow: compiling simulator kernels, first run only"
+"""The line printed on stderr (once per process) before a kernel compiles rather than loads."""
+
+def _jit() -> Any:
+    """The numba kernels module (imports numba, pins its threading layer, on first use)."""
+    from hal_workflow.simulator import _jit as jit
+
+    return jit
 
 
 @contextlib.contextmanager
 def dynamic() -> Iterator[None]:
     """Hand out ``prange`` iterations one at a time (dynamic scheduling) in this block."""
+    numba = _jit().numba
     old = numba.set_parallel_chunksize(1)
     try:
         yield
@@ -818,25 +91,206 @@ def dynamic() -> Iterator[None]:
         numba.set_parallel_chunksize(old)
 
 
-def is_compiled(dtype: np.dtype | type) -> bool:
-    """Whether :func:`ensure_compiled` already ran for ``dtype`` in this process."""
-    return np.dtype(dtype).name in _compiled
+class Kernel:
+    """A numba kernel that compiles (or loads from numba's on-disk cache) on its first call
+    at each precision, so a circuit pays only for the kernels it uses.
 
-
-def ensure_compiled(dtype: np.dtype | type) -> None:
-    """Compile (or load from the on-disk cache) every kernel for states of ``dtype``.
-
-    Called before a kernel first runs at that precision. Compiling here, with explicit
-    signatures, is what lets SLP vectorisation apply to our kernels only.
+    Compiling takes a file lock in the cache directory: of several processes starting at once
+    (Dask or Parsl workers), the first compiles and the others wait, then load its result.
+    A kernel with a ``fallback`` (a NumPy version of the same operation) runs it for small
+    inputs (``small(*args)``) while numba is not ready in this process; once the NumPy version
+    has taken :data:`FALLBACK_BUDGET_S` seconds in all (a long sweep, not a one-off run), numba
+    compiles in the background and takes over. A Bell pair never waits for LLVM.
     """
-    dtype = np.dtype(dtype)
-    if dtype.name in _compiled:
-        return
-    with _compile_lock:
-        if dtype.name in _compiled:
+
+    __slots__ = ("__name__", "_background", "_dispatcher", "_fallback_s", "fallback", "ready",
+                 "small")
+
+    def __init__(self, name: str, fallback: Any = None, small: Any = None) -> None:
+        self.__name__ = name
+        self._dispatcher: Any = None
+        self.fallback = fallback
+        self.small = small
+        self.ready: set[str] = set()
+        self._background: set[str] = set()
+        self._fallback_s = 0.0
+
+    @property
+    def dispatcher(self) -> Any:
+        """numba's dispatcher of this kernel (importing numba on first use)."""
+        if self._dispatcher is None:
+            self._dispatcher = getattr(_jit(), self.__name__)
+        return self._dispatcher
+
+    def __call__(self, *args: Any) -> Any:
+        dtype = args[0].dtype
+        if dtype.name not in self.ready:
+            if self.fallback is not None and self.small(*args):
+                start = time.perf_counter()
+                try:
+                    return self.fallback(*args)
+                finally:
+                    self._fallback_s += time.perf_counter() - start
+                    if self._fallback_s > FALLBACK_BUDGET_S:
+                        self.compile_in_background(dtype)
+            self.compile(dtype, announce=True)
+        return self.dispatcher(*args)
+
+    def compile(self, dtype: np.dtype | type, announce: bool = False) -> None:
+        """Compile (or load) this kernel's signatures for states of ``dtype``; with
+        ``announce``, say so on stderr first when that means compiling, not loading."""
+        name = np.dtype(dtype).name
+        if name in self.ready:
             return
-        with _slp_enabled():
-            for kernel, sigs in _signatures(dtype).items():
-                for sig in sigs:
-                    kernel.compile(sig)
-        _compiled.add(dtype.name)
+        if announce and not _in_disk_cache(self.dispatcher):
+            _announce()
+        with _compile_lock:
+            if name in self.ready:
+                return
+            jit = _jit()
+            with _cache_file_lock(jit.numba.config.CACHE_DIR), jit.slp_enabled():
+                for sig in jit.signatures(np.dtype(dtype))[self.__name__]:
+                    self.dispatcher.compile(sig)
+            self.ready.add(name)
+
+    def compile_in_background(self, dtype: np.dtype) -> None:
+        """Start :meth:`compile` on a daemon thread (once per precision)."""
+        if dtype.name in self._background:
+            return
+        self._background.add(dtype.name)
+        threading.Thread(target=self.compile, args=(dtype,), daemon=True,
+                         name=f"hal-compile-{self.__name__}").start()
+
+    def __repr__(self) -> str:
+        return f"<simulator kernel {self.__name__}, compiled for {sorted(self.ready) or 'none'}>"
+
+
+# ----------------------------------------------------------------------------------------
+# NumPy versions of the small-state kernels, used until numba's are ready in this process
+# ----------------------------------------------------------------------------------------
+
+NUMPY_MAX_QUBITS = 10
+"""States of up to this many qubits may run on NumPy while numba compiles or loads."""
+FALLBACK_BUDGET_S = 0.25
+"""Seconds spent in a NumPy kernel after which its numba version compiles in the background."""
+
+
+def _small_states(states: np.ndarray, *_: Any) -> bool:
+    return bool(states.shape[-1] <= (1 << NUMPY_MAX_QUBITS))
+
+
+def _run_direct_numpy(states: np.ndarray, descs: np.ndarray, offsets: np.ndarray,
+                      pools: np.ndarray) -> None:
+    """:func:`run_direct` in NumPy: the same descriptors, the same result."""
+    index = np.arange(states.shape[1], dtype=np.int64)
+    for k in range(descs.shape[0]):
+        desc = descs[k]
+        nq, nspecial = int(desc[D_NQ]), int(desc[D_NSPECIAL])
+        mask = 0
+        for bit in desc[D_SPECIAL:D_SPECIAL + nspecial]:
+            mask |= 1 << int(bit)
+        bases = index[(index & mask) == 0] | desc[D_CBITS]
+        d = 1 << nq
+        rows = np.arange(d, dtype=np.int64)
+        offs = np.zeros(d, dtype=np.int64)
+        for b in range(nq):
+            offs |= ((rows >> b) & 1) << desc[D_QUBITS + b]
+        where = bases[:, None] + offs[None, :]
+        off = int(offsets[k])
+        if desc[D_KIND] == DIAG:
+            states[:, where] *= pools[:, None, off:off + d]
+        else:
+            matrices = pools[:, off:off + d * d].reshape(-1, d, d)
+            states[:, where] = np.einsum("bij,bgj->bgi", matrices, states[:, where])
+
+
+def _permute_numpy(src: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """:func:`permute_serial` in NumPy."""
+    logical = np.arange(src.shape[0], dtype=np.int64)
+    physical = np.zeros_like(logical)
+    for q in range(perm.shape[0]):
+        physical |= ((logical >> q) & 1) << int(perm[q])
+    return src[physical]
+
+
+def _announce() -> None:
+    global _announced
+    if not _announced:
+        _announced = True
+        print(NOTICE, file=sys.stderr, flush=True)
+
+
+def _in_disk_cache(dispatcher: Any) -> bool:
+    """Whether numba's cache has an index for this kernel (then compiling is a quick load)."""
+    cache = getattr(dispatcher, "_cache", None)
+    index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+    return isinstance(index, str) and os.path.exists(index)
+
+
+@contextlib.contextmanager
+def _cache_file_lock(directory: str | None) -> Iterator[None]:
+    """An exclusive lock on ``<numba cache dir>/hal-workflow.lock`` (none where unavailable)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: processes may compile the same kernel twice, harmlessly
+        yield
+        return
+    directory = directory or os.path.join(os.path.dirname(__file__), "__pycache__")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        handle = open(os.path.join(directory, "hal-workflow.lock"), "a+b")
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+SMALL_CIRCUIT_KERNELS = ("run_direct", "permute_serial")
+"""What small circuits run through: :func:`ensure_compiled` prepares these by default."""
+
+
+def is_compiled(dtype: np.dtype | type, num_qubits: int | None = None) -> bool:
+    """Whether small circuits (of ``num_qubits``, if given) run at ``dtype`` without waiting
+    for a compilation: numba's kernels are ready, or the NumPy ones cover that size."""
+    if num_qubits is not None and num_qubits <= NUMPY_MAX_QUBITS:
+        return True
+    name = np.dtype(dtype).name
+    return all(name in globals()[k].ready for k in SMALL_CIRCUIT_KERNELS)
+
+
+def ensure_compiled(dtype: np.dtype | type, kernels: Iterable[str] | None = None) -> None:
+    """Compile (or load from the on-disk cache) ``kernels`` for states of ``dtype``.
+
+    By default the kernels small circuits use (:data:`SMALL_CIRCUIT_KERNELS`); pass
+    ``KERNELS`` to prepare every one, e.g. in a parent process before it starts workers.
+    Other kernels compile on their first call.
+    """
+    for name in SMALL_CIRCUIT_KERNELS if kernels is None else kernels:
+        globals()[name].compile(dtype)
+
+
+run_direct = Kernel("run_direct", _run_direct_numpy, _small_states)
+run_direct_parallel = Kernel("run_direct_parallel")
+run_stage = Kernel("run_stage")
+run_stage_parallel = Kernel("run_stage_parallel")
+prob_one = Kernel("prob_one")
+prob_one_serial = Kernel("prob_one_serial")
+collapse = Kernel("collapse")
+collapse_serial = Kernel("collapse_serial")
+block_norms = Kernel("block_norms")
+block_norms_serial = Kernel("block_norms_serial")
+scan_blocks = Kernel("scan_blocks")
+scan_blocks_serial = Kernel("scan_blocks_serial")
+permute = Kernel("permute")
+permute_serial = Kernel("permute_serial", _permute_numpy, _small_states)
+pauli_expectation = Kernel("pauli_expectation")
+pauli_expectation_serial = Kernel("pauli_expectation_serial")
+
+KERNELS = tuple(name for name, value in list(globals().items()) if isinstance(value, Kernel))
+"""The kernels the engine calls, each a :class:`Kernel` (names as in ``_jit``)."""
+_FALLBACKS = {name: globals()[name].fallback for name in KERNELS if globals()[name].fallback}

@@ -6,7 +6,8 @@ made small parallel kernels ~13x slower and is not safe to enter from two thread
 The layer is chosen only when numba first launches its thread pool, so :func:`configure`
 picks the best available layer (``tbb``, then ``omp``, then ``workqueue``) and launches the
 pool *immediately*, before anything else can change the setting. It runs once, when the
-simulator's kernels are first imported.
+simulator's numba kernels are first loaded (small circuits on the NumPy kernels never load
+numba).
 
 GNU OpenMP cannot be used again in a child created by ``fork`` after its threads started; the
 child would abort on its first parallel kernel. An ``os.register_at_fork`` hook therefore
@@ -98,13 +99,23 @@ def max_threads() -> int:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    return max(1, min(_pool_size, cpus))
+    pool = _pool_size if _configured else _expected_pool_size(cpus)
+    return max(1, min(pool, cpus))
+
+
+def _expected_pool_size(cpus: int) -> int:
+    """The pool numba will start (``NUMBA_NUM_THREADS``, else the CPUs), before it has."""
+    try:
+        return int(os.environ.get("NUMBA_NUM_THREADS") or cpus)
+    except ValueError:
+        return cpus
 
 
 def use_threads(requested: int | None) -> int:
     """Set numba's thread count for the calling thread (it is thread-local) and return it."""
     count = max_threads() if requested is None else max(1, min(int(requested), max_threads()))
-    if not _forked_child:
+    # before numba is loaded, the kernels' own ``nthreads`` arguments bound their threads
+    if not _forked_child and _configured:
         import numba
 
         numba.set_num_threads(count)

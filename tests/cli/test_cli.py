@@ -92,7 +92,8 @@ def test_unknown_backend_lists_the_known_ones(bell_file: Path) -> None:
 
 def test_bad_json_spec_is_a_clear_error(bell_file: Path) -> None:
     out = cli("run", str(bell_file), "--backend", "{not json")
-    assert out.returncode == 1 and "--backend is not valid JSON" in out.stderr
+    assert out.returncode == 2 and "Traceback" not in out.stderr  # a usage error, as in click
+    assert "--backend" in out.stderr and "not valid JSON" in out.stderr
 
 
 def test_backends_lists_the_simulator() -> None:
