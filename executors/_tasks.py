@@ -219,10 +219,10 @@ def run_estimates(
     ``shots`` shots (see :mod:`~hal_workflow.executors.observables`); ``None`` picks exact
     where the backend offers it. ``first_index`` as in :func:`run_sweep`.
     """
-    from hal_workflow.circuits import Circuit
+    from hal_workflow.circuits.conversion import as_circuit
     from hal_workflow.executors import observables
 
-    program = circuit if isinstance(circuit, Circuit) else Circuit.from_qasm(circuit)
+    program = as_circuit(circuit)
     terms = observables.check_observable(observable, program.num_qubits)
     normalised = worker_spec(spec)
     statevector = backend_for(normalised).extension("statevector")

@@ -29,6 +29,7 @@ from distributed import Client, Future, LocalCluster, as_completed, get_worker
 from tqdm.auto import tqdm
 
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
+from hal_workflow.circuits.conversion import as_bindings, as_circuit
 from hal_workflow.contract.backend import Backend
 from hal_workflow.contract.errors import ConfigurationError
 from hal_workflow.executors import _tasks
@@ -148,7 +149,8 @@ def submit_circuit(
     submit_kwargs.setdefault("key", _key("circuit"))
     submit_kwargs.setdefault("pure", False)
     return client.submit(
-        run_circuit_task, _spec(backend), circuit, shots, parameters, **submit_kwargs
+        run_circuit_task, _spec(backend), as_circuit(circuit), shots, as_bindings(parameters),
+        **submit_kwargs
     )
 
 
@@ -236,6 +238,8 @@ def _submit_sweep_chunks(
     submit_kwargs: dict[str, Any],
 ) -> list[tuple[range, Future]]:
     spec = _spec(backend)
+    circuit = as_circuit(circuit)  # converted once, here; a Circuit travels as its text
+    bindings = [as_bindings(b) or {} for b in bindings]
     if chunk_size is None:
         chunk_size = chunk_size_for(len(bindings), _slots(client), _offers_batch(client, spec))
     return _submit_chunks(client, task, bindings, chunk_size,
@@ -316,6 +320,8 @@ def estimate(
     measured with ``shots``). Values come back in input order.
     """
     spec = _spec(backend)
+    circuit = as_circuit(circuit)
+    bindings = [as_bindings(b) or {} for b in bindings]
     if chunk_size is None:
         chunk_size = chunk_size_for(len(bindings), _slots(client), batch=True)
     chunks = _submit_chunks(client, run_estimates_task, bindings, chunk_size,

@@ -28,6 +28,7 @@ import parsl
 from parsl import python_app
 
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
+from hal_workflow.circuits.conversion import as_bindings, as_circuit
 from hal_workflow.contract.backend import Backend
 from hal_workflow.contract.errors import HalError
 from hal_workflow.executors import _tasks
@@ -118,6 +119,12 @@ def run_estimates_task(
     """``<observable>`` at each binding; the body of :data:`run_estimates`."""
     return _tasks.run_estimates(_spec(backend), circuit, observable, bindings, shots, exact,
                                 first_index=first_index)
+
+
+def _converted(circuit: Any) -> Any:
+    """A framework circuit converted here, once (a future is left for the app to resolve;
+    the worker's backend converts what it yields)."""
+    return circuit if isinstance(circuit, Future) else as_circuit(circuit)
 
 
 def _as_pair(item: Any) -> tuple[Circuit | str, Mapping[str, float] | None]:
@@ -214,7 +221,8 @@ def sweep(
     returned futures may be passed to other apps as inputs.
     """
     spec = _spec(backend)
-    bindings = list(bindings)
+    circuit = _converted(circuit)
+    bindings = [as_bindings(b) or {} for b in bindings]
     if chunk_size is None:
         chunk_size = chunk_size_for(len(bindings), _slots(), _offers_batch_cached(spec_key(spec)))
     futures: list[Future[ExecutionResult]] = []
@@ -237,7 +245,8 @@ def estimate(
     """``<observable>`` at each binding as chunked :data:`run_estimates` apps; one future
     per binding, in input order."""
     spec = _spec(backend)
-    bindings = list(bindings)
+    circuit = _converted(circuit)
+    bindings = [as_bindings(b) or {} for b in bindings]
     size = chunk_size or chunk_size_for(len(bindings), _slots(), batch=True)
     futures: list[Future[float]] = []
     for indices in chunk_ranges(len(bindings), size):

@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hal_workflow.backends.registry import get_backend, normalize_spec
+from hal_workflow.circuits.conversion import as_bindings
 from hal_workflow.contract.backend import Backend
 from hal_workflow.contract.errors import (
     ConfigurationError,
@@ -279,7 +280,8 @@ class SchedulerBackend(Backend):
     async def submit(
         self, circuit: Circuit | str, shots: int, parameters: Mapping[str, float] | None = None
     ) -> JobId:
-        [job_id] = await self._submit([circuit], [(0, parameters)], shots, array=False)
+        [job_id] = await self._submit([circuit], [(0, as_bindings(parameters))], shots,
+                                      array=False)
         return job_id
 
     async def submit_sweep(
@@ -288,7 +290,8 @@ class SchedulerBackend(Backend):
         """One array job with a task per binding; ids in input order."""
         if len(bindings) <= 1:  # PBS Pro refuses one-element arrays; a plain job is the same
             return [await self.submit(circuit, shots, b) for b in bindings]
-        return await self._submit([circuit], [(0, b) for b in bindings], shots, array=True)
+        return await self._submit([circuit], [(0, as_bindings(b)) for b in bindings], shots,
+                                  array=True)
 
     async def submit_batch(self, circuits: Sequence[Circuit | str], shots: int) -> list[JobId]:
         """One array job with a task per circuit; ids in input order."""
@@ -301,9 +304,9 @@ class SchedulerBackend(Backend):
         self, circuits: Sequence[Circuit | str], tasks: Sequence[tuple[int, Any]], shots: int
     ) -> list[str]:
         """OpenQASM text of each circuit, after the inner backend accepted every task."""
-        from hal_workflow.circuits import Circuit
+        from hal_workflow.circuits.conversion import as_circuit
 
-        parsed = [c if isinstance(c, Circuit) else Circuit.from_qasm(c) for c in circuits]
+        parsed = [as_circuit(c) for c in circuits]
         checked: set[tuple[int, frozenset[str]]] = set()
         for number, params in tasks:
             bound = parsed[number].bind(params) if params else parsed[number]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from hal_workflow.backends.registry import BackendSpec, get_backend, normalize_spec
+from hal_workflow.circuits.conversion import as_bindings, as_circuit
 from hal_workflow.contract.extensions import run_many
 
 if TYPE_CHECKING:
@@ -74,32 +75,37 @@ def run_sync(awaitable: Awaitable[_T]) -> _T:
 
 
 def run(
-    circuit: Circuit | str,
+    circuit: Circuit | str | Any,
     backend: BackendSpec | Backend = "sim",
     shots: int = 1000,
     parameters: Mapping[str, float] | None = None,
     timeout: float | None = None,
 ) -> ExecutionResult:
-    """Run ``circuit`` on ``backend`` and return its result (blocking)."""
-    return run_sync(backend_for(backend).run(circuit, shots, parameters, timeout=timeout))
+    """Run ``circuit`` (a ``Circuit``, OpenQASM text or a registered framework circuit such as
+    a Qiskit ``QuantumCircuit``) on ``backend`` and return its result (blocking).
+    ``parameters`` are keyed by input name or by the framework's parameter objects."""
+    return run_sync(backend_for(backend).run(as_circuit(circuit), shots, as_bindings(parameters),
+                                             timeout=timeout))
 
 
 def sweep(
-    circuit: Circuit | str,
+    circuit: Circuit | str | Any,
     bindings: Sequence[Mapping[str, float]],
     backend: BackendSpec | Backend = "sim",
     shots: int = 1000,
     timeout: float | None = None,
 ) -> list[ExecutionResult]:
     """Run ``circuit`` once per binding (batch extension where offered), results in order."""
-    return run_sync(run_many(backend_for(backend), circuit, shots, bindings, timeout=timeout))
+    program = as_circuit(circuit)
+    named = [as_bindings(b) or {} for b in bindings]
+    return run_sync(run_many(backend_for(backend), program, shots, named, timeout=timeout))
 
 
 def validate(
-    circuit: Circuit | str, backend: BackendSpec | Backend = "sim", shots: int | None = None
+    circuit: Circuit | str | Any, backend: BackendSpec | Backend = "sim", shots: int | None = None
 ) -> ValidationResult:
     """Whether ``circuit`` can run on ``backend`` as given, with every reason it cannot."""
-    return run_sync(backend_for(backend).validate(circuit, shots))
+    return run_sync(backend_for(backend).validate(as_circuit(circuit), shots))
 
 
 @dataclass(frozen=True)
@@ -131,12 +137,12 @@ class Job:
 
 
 def submit(
-    circuit: Circuit | str,
+    circuit: Circuit | str | Any,
     backend: BackendSpec | Backend = "sim",
     shots: int = 1000,
     parameters: Mapping[str, float] | None = None,
 ) -> Job:
     """Submit without waiting; returns a picklable :class:`Job` handle."""
     target = backend_for(backend)
-    job_id = run_sync(target.submit(circuit, shots, parameters))
+    job_id = run_sync(target.submit(as_circuit(circuit), shots, as_bindings(parameters)))
     return Job(job_id, target.spec)

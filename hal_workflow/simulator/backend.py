@@ -46,6 +46,7 @@ import numpy as np
 
 from hal_workflow.backends.local_jobs import LocalJob, LocalJobTable
 from hal_workflow.circuits import Circuit, LoweredCircuit
+from hal_workflow.circuits.conversion import as_bindings, as_circuit
 from hal_workflow.contract.backend import Backend
 from hal_workflow.contract.errors import (
     CircuitError,
@@ -83,6 +84,8 @@ MAX_SHOTS = 10_000_000
 INLINE_MAX_QUBITS = 15
 """Statevector circuits up to this width run inside ``submit``; wider ones on a thread."""
 PLAN_CACHE_SIZE = 128
+EXPECTATION_CHUNK_BYTES = 64 << 20
+"""States computed at once by ``StatevectorExtension.expectations`` (bytes)."""
 
 _OPTIONS = {
     "name", "seed", "precision", "threads", "max_memory_bytes", "fusion", "max_fused_qubits",
@@ -288,9 +291,8 @@ class SimulatorBackend(Backend):
             return circuit.qasm, circuit
         if isinstance(circuit, LoweredCircuit):
             return ("lowered", id(circuit)), circuit
-        raise CircuitError(
-            f"sim: expected a Circuit or OpenQASM 3 text, got {type(circuit).__name__}"
-        )
+        converted = as_circuit(circuit)  # a registered framework circuit (QuantumCircuit...)
+        return converted.qasm, converted
 
     def executable(self, circuit: CircuitLike, session: str | None = None) -> Executable:
         """The compiled plan of ``circuit`` (cached per circuit text).
@@ -335,7 +337,9 @@ class SimulatorBackend(Backend):
             return circuit
         if isinstance(circuit, Circuit):
             return circuit.qasm
-        return None
+        if isinstance(circuit, LoweredCircuit):
+            return None
+        return as_circuit(circuit).qasm
 
     # -- validation -----------------------------------------------------------------------
     def _memory_limit(self) -> int:
@@ -509,6 +513,7 @@ class SimulatorBackend(Backend):
                 seed: int | None, session: str | None = None) -> JobId:
         if self._closed:
             raise HalError("sim: backend is closed")
+        parameters = as_bindings(parameters)
         exe = self._checked(circuit, shots, parameters, session)
         job_seed = self._job_seed(seed)
         work = self._work(exe, shots, parameters, job_seed, self._program_text(circuit))
@@ -544,6 +549,7 @@ class SimulatorBackend(Backend):
         if self._closed:
             raise HalError("sim: backend is closed")
         exe = self.executable(circuit)
+        bindings = [as_bindings(b) or {} for b in bindings]
         for binding in bindings:
             self._check_parameters(exe, binding)
         issues = self._issues(exe, shots, None, False)
@@ -651,6 +657,7 @@ class StatevectorExtension:
 
     def _exact(self, circuit: CircuitLike, parameters: Mapping[str, float] | None) -> Executable:
         backend = self._backend
+        parameters = as_bindings(parameters)
         exe = backend.executable(circuit)
         backend._check_parameters(exe, parameters)
         issues = backend._issues(exe, None, parameters, True)
@@ -679,12 +686,14 @@ class StatevectorExtension:
                           parameters: Mapping[str, float] | None = None) -> np.ndarray:
         """The final state as a ``2^n`` complex array (the spec's precision)."""
         exe = self._exact(circuit, parameters)
+        parameters = as_bindings(parameters)
         return await self._call(exe, lambda: self._state(exe, parameters))
 
     async def probabilities(self, circuit: CircuitLike,
                             parameters: Mapping[str, float] | None = None) -> np.ndarray:
         """``|amplitude|^2`` of every basis state (float64, same indexing)."""
         exe = self._exact(circuit, parameters)
+        parameters = as_bindings(parameters)
 
         def probs() -> np.ndarray:
             state = self._state(exe, parameters)
@@ -692,58 +701,59 @@ class StatevectorExtension:
 
         return await self._call(exe, probs)
 
-    async def expectation(self, circuit: CircuitLike,
-                          observable: Mapping[str, float] | Sequence[tuple[str, float]],
+    async def expectation(self, circuit: CircuitLike, observable: Any,
                           parameters: Mapping[str, float] | None = None) -> float:
-        """``sum(coeff * <P>)`` for Pauli labels ``P`` such as ``"XIZ"`` (Qiskit order: the
-        rightmost character acts on qubit 0), with real coefficients."""
-        exe = self._exact(circuit, parameters)
-        terms = list(observable.items()) if isinstance(observable, Mapping) else list(observable)
-        parsed = [_pauli_masks(label, coeff, exe.num_qubits) for label, coeff in terms]
+        """``<observable>`` of the final state: any form :func:`~hal_workflow.circuits.
+        observables.as_observable` reads (a ``PauliSum``, ``{label: coeff}``, ``(label,
+        coeff)`` pairs, a ``SparsePauliOp``); labels in Qiskit order (rightmost = qubit 0).
+        Bad observables raise ``ValidationError`` naming the term."""
+        exe = self._exact(circuit, as_bindings(parameters))
+        values = await self.expectations(circuit, [observable], [parameters or {}], exe=exe)
+        return float(values[0, 0])
 
-        def energy() -> float:
+    async def expectations(self, circuit: CircuitLike, observables: Sequence[Any],
+                           bindings: Sequence[Mapping[str, float]], *,
+                           exe: Executable | None = None) -> np.ndarray:
+        """``<observables[o]>`` at every binding: a ``(len(bindings), len(observables))``
+        float64 array. The circuit is compiled once, the states are computed in batches and
+        the terms folded by X mask (:mod:`hal_workflow.simulator.expectation`)."""
+        from hal_workflow.circuits.observables import as_observable
+        from hal_workflow.simulator.expectation import expectation_values, folded_diagonals
+
+        named = [as_bindings(b) or {} for b in bindings]
+        if not named:
+            return np.zeros((0, len(observables)), dtype=np.float64)
+        if exe is None:
+            exe = self._exact(circuit, named[0] if named else None)
+        for binding in named[1:]:
+            self._backend._check_parameters(exe, binding)
+        missing = sorted({p for b in named for p in exe.missing(b)})
+        if missing:
+            raise ValidationError([ValidationIssue(
+                ValidationCode.UNBOUND_PARAMETERS,
+                f"unbound input parameter(s): {', '.join(missing)}")], NAME)
+        paulis = [as_observable(o, exe.num_qubits) for o in observables]
+        checked = exe
+
+        def compute() -> np.ndarray:
             run = make_run(self._backend.options.threads)
-            values = exe.values([parameters or {}]) if exe.parameters else None
-            state = exe.final_states(values, 1, run)[0]
-            total = 0.0
-            for coeff, xmask, zmask, ny in parsed:
-                px = sum(1 << int(exe.perm[q]) for q in range(exe.num_qubits) if xmask >> q & 1)
-                pz = sum(1 << int(exe.perm[q]) for q in range(exe.num_qubits) if zmask >> q & 1)
-                if run.parallel and state.shape[0] >= (1 << 16):
-                    value = kernels.pauli_expectation(state, px, pz, run.threads)
-                else:
-                    value = kernels.pauli_expectation_serial(state, px, pz)
-                total += coeff * float(((1j) ** ny * value).real)
-            return total
+            folded = folded_diagonals(paulis, checked.perm)
+            per_state = (1 << checked.num_qubits) * self._backend._itemsize
+            chunk = max(1, EXPECTATION_CHUNK_BYTES // per_state)
+            out = np.empty((len(named), len(paulis)), dtype=np.float64)
+            for start in range(0, len(named), chunk):
+                part = named[start:start + chunk]
+                values = checked.values(part) if checked.parameters else None
+                states = checked.final_states(values, len(part), run)
+                run.check()
+                out[start:start + len(part)] = expectation_values(states, paulis, checked.perm,
+                                                                  folded)
+            return out
 
-        return await self._call(exe, energy)
-
-
-def _pauli_masks(label: str, coeff: float, num_qubits: int) -> tuple[float, int, int, int]:
-    """``(coeff, x mask, z mask, number of Y)`` of a dense Pauli label (rightmost = qubit 0).
-
-    The Y factors are written as ``i X Z``; with the Z applied first, the kernel's sum times
-    ``i^nY`` is the expectation value.
-    """
-    text = label.strip().upper()
-    if len(text) != num_qubits or set(text) - set("IXYZ"):
-        raise ValidationError([ValidationIssue(
-            ValidationCode.UNSUPPORTED_FEATURE,
-            f"Pauli label {label!r} must have {num_qubits} characters from I, X, Y, Z",
-        )], NAME)
-    if isinstance(coeff, complex) or not math.isfinite(float(coeff)):
-        raise ValidationError([ValidationIssue(
-            ValidationCode.UNSUPPORTED_FEATURE,
-            f"coefficient of {label!r} must be a finite real number, got {coeff!r}",
-        )], NAME)
-    xmask = zmask = ny = 0
-    for q, ch in enumerate(reversed(text)):
-        if ch in "XY":
-            xmask |= 1 << q
-        if ch in "ZY":
-            zmask |= 1 << q
-        ny += ch == "Y"
-    return float(coeff), xmask, zmask, ny
+        if len(named) * (1 << exe.num_qubits) <= (1 << INLINE_MAX_QUBITS) \
+                and kernels.is_compiled(exe.dtype):
+            return compute()
+        return await asyncio.to_thread(compute)
 
 
 __all__ = [
