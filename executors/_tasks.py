@@ -203,7 +203,7 @@ def run_items(
 def run_estimates(
     spec: BackendSpec,
     circuit: Circuit | str,
-    observable: Sequence[tuple[float, str]],
+    observable: Any,
     bindings: Sequence[Mapping[str, float]],
     shots: int,
     exact: bool | None = None,
@@ -219,11 +219,12 @@ def run_estimates(
     ``shots`` shots (see :mod:`~hal_workflow.executors.observables`); ``None`` picks exact
     where the backend offers it. ``first_index`` as in :func:`run_sweep`.
     """
-    from hal_workflow.circuits.conversion import as_circuit
+    from hal_workflow.circuits.conversion import as_bindings, as_circuit
     from hal_workflow.executors import observables
 
     program = as_circuit(circuit)
     terms = observables.check_observable(observable, program.num_qubits)
+    bindings = [as_bindings(b) or {} for b in bindings]
     normalised = worker_spec(spec)
     statevector = backend_for(normalised).extension("statevector")
     if exact is None:
@@ -234,9 +235,9 @@ def run_estimates(
                 f"backend {normalised['name']!r} offers no statevector extension; "
                 f"estimate from measurements with exact=False"
             )
-        labelled = [(label, coefficient) for coefficient, label in terms]
-        return [run_sync(statevector.expectation(program, labelled, b)) for b in bindings]
-    grouping = observables.group_terms(terms)
+        values = run_sync(statevector.expectations(program, [terms], bindings))
+        return [float(v) for v in values[:, 0]]
+    grouping = terms.grouping()
     per_basis = [
         run_sweep(normalised, observables.in_basis(program, basis), bindings, shots,
                   first_index=first_index, should_stop=should_stop, task=task)

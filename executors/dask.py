@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
 from hal_workflow.circuits.conversion import as_bindings, as_circuit
+from hal_workflow.circuits.observables import as_observable
 from hal_workflow.contract.backend import Backend
 from hal_workflow.contract.errors import ConfigurationError
 from hal_workflow.executors import _tasks
@@ -110,7 +111,7 @@ def run_sweep_packed_task(
 def run_estimates_task(
     spec: dict[str, Any],
     circuit: Circuit | str,
-    observable: Sequence[tuple[float, str]],
+    observable: Any,
     bindings: Sequence[Mapping[str, float]],
     shots: int,
     exact: bool | None,
@@ -305,7 +306,7 @@ def sweep(
 def estimate(
     client: Client,
     circuit: Circuit | str,
-    observable: Sequence[tuple[float, str]],
+    observable: Any,
     bindings: Sequence[Mapping[str, float]],
     backend: BackendSpec | Backend = "sim",
     shots: int = 1000,
@@ -315,17 +316,19 @@ def estimate(
 ) -> list[float]:
     """``<observable>`` after ``circuit`` at each binding, computed in chunks on the cluster.
 
-    ``observable`` is a list of ``(coefficient, Pauli label)``; ``exact`` as in
+    ``observable`` is any form :func:`~hal_workflow.circuits.observables.as_observable`
+    reads (a ``SparsePauliOp``, ``(label, coeff)`` pairs...); ``exact`` as in
     :func:`hal_workflow.executors._tasks.run_estimates` (statevector where offered, else
     measured with ``shots``). Values come back in input order.
     """
     spec = _spec(backend)
     circuit = as_circuit(circuit)
+    pauli = as_observable(observable, circuit.num_qubits)
     bindings = [as_bindings(b) or {} for b in bindings]
     if chunk_size is None:
         chunk_size = chunk_size_for(len(bindings), _slots(client), batch=True)
     chunks = _submit_chunks(client, run_estimates_task, bindings, chunk_size,
-                            lambda part: (spec, circuit, list(observable), part, shots, exact),
+                            lambda part: (spec, circuit, pauli, part, shots, exact),
                             submit_kwargs)
     futures = [future for _, future in chunks]
     try:

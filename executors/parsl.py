@@ -29,6 +29,7 @@ from parsl import python_app
 
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
 from hal_workflow.circuits.conversion import as_bindings, as_circuit
+from hal_workflow.circuits.observables import as_observable
 from hal_workflow.contract.backend import Backend
 from hal_workflow.contract.errors import HalError
 from hal_workflow.executors import _tasks
@@ -109,7 +110,7 @@ def run_items_task(
 
 def run_estimates_task(
     circuit: Circuit | str,
-    observable: Sequence[tuple[float, str]],
+    observable: Any,
     bindings: Sequence[Mapping[str, float]],
     backend: BackendSpec = "sim",
     shots: int = 1000,
@@ -235,7 +236,7 @@ def sweep(
 
 def estimate(
     circuit: Circuit | str,
-    observable: Sequence[tuple[float, str]],
+    observable: Any,
     bindings: Sequence[Mapping[str, float]],
     backend: BackendSpec | Backend = "sim",
     shots: int = 1000,
@@ -246,12 +247,13 @@ def estimate(
     per binding, in input order."""
     spec = _spec(backend)
     circuit = _converted(circuit)
+    pauli = as_observable(observable)
     bindings = [as_bindings(b) or {} for b in bindings]
     size = chunk_size or chunk_size_for(len(bindings), _slots(), batch=True)
     futures: list[Future[float]] = []
     for indices in chunk_ranges(len(bindings), size):
         part = bindings[indices.start : indices.stop]
-        values = run_estimates(circuit, list(observable), part, spec, shots, exact, indices.start)
+        values = run_estimates(circuit, pauli, part, spec, shots, exact, indices.start)
         futures.extend(_split(values, len(indices)))
     return futures
 
