@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
 from hal_workflow.contract.errors import (
     HalTimeoutError,
@@ -219,12 +221,38 @@ def run_estimates(
     ``shots`` shots (see :mod:`~hal_workflow.executors.observables`); ``None`` picks exact
     where the backend offers it. ``first_index`` as in :func:`run_sweep`.
     """
+    values, _ = run_expectations(spec, circuit, [observable], bindings, shots, exact,
+                                 first_index=first_index, should_stop=should_stop, task=task)
+    return [float(v) for v in values[:, 0]]
+
+
+def run_expectations(
+    spec: BackendSpec,
+    circuit: Any,
+    observables: Sequence[Any],
+    bindings: Sequence[Mapping[str, float]],
+    shots: int,
+    exact: bool | None = None,
+    *,
+    first_index: int = 0,
+    should_stop: Callable[[], bool] | None = None,
+    task: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``<observables[o]>`` at every binding and the variance of each estimate: two
+    ``(len(bindings), len(observables))`` float64 arrays (variances are 0 when exact).
+
+    The exact route computes every value in one call of the ``statevector`` extension. The
+    measured route groups the terms of *all* observables into qubit-wise commuting bases, so
+    each basis is one sweep over the bindings (the batch extension where offered), element
+    ``i`` seeded ``seed + first_index + i`` per basis, whatever the chunking.
+    """
     from hal_workflow.circuits.conversion import as_bindings, as_circuit
-    from hal_workflow.executors import observables
+    from hal_workflow.circuits.observables import group_labels
+    from hal_workflow.executors import observables as obs
 
     program = as_circuit(circuit)
-    terms = observables.check_observable(observable, program.num_qubits)
-    bindings = [as_bindings(b) or {} for b in bindings]
+    paulis = [obs.check_observable(o, program.num_qubits) for o in observables]
+    named = [as_bindings(b) or {} for b in bindings]
     normalised = worker_spec(spec)
     statevector = backend_for(normalised).extension("statevector")
     if exact is None:
@@ -235,20 +263,32 @@ def run_estimates(
                 f"backend {normalised['name']!r} offers no statevector extension; "
                 f"estimate from measurements with exact=False"
             )
-        values = run_sync(statevector.expectations(program, [terms], bindings))
-        return [float(v) for v in values[:, 0]]
-    grouping = terms.grouping()
+        values = run_sync(statevector.expectations(program, paulis, named))
+        return values, np.zeros_like(values)
+    labels = [label for pauli in paulis for label in pauli.labels]
+    grouping = group_labels(labels)
     per_basis = [
-        run_sweep(normalised, observables.in_basis(program, basis), bindings, shots,
+        run_sweep(normalised, obs.in_basis(program, basis), named, shots,
                   first_index=first_index, should_stop=should_stop, task=task)
         for basis in grouping.bases
     ]
-    return [
-        observables.estimate_from_counts(
-            terms, grouping, [results[i].counts for results in per_basis], program.num_clbits
-        )
-        for i in range(len(bindings))
-    ]
+    means = np.zeros((len(named), len(paulis)))
+    variances = np.zeros_like(means)
+    offset = 0
+    for o, pauli in enumerate(paulis):
+        members: dict[int, list[int]] = {}
+        for k in range(len(pauli.terms)):
+            members.setdefault(grouping.term_basis[offset + k], []).append(k)
+        offset += len(pauli.terms)
+        for basis, terms in members.items():
+            term_labels = [pauli.terms[k][0] for k in terms]
+            coefficients = [pauli.terms[k][1] for k in terms]
+            for i, result in enumerate(per_basis[basis]):
+                mean, variance = obs.basis_statistics(result.counts, term_labels, coefficients,
+                                                      program.num_clbits)
+                means[i, o] += mean
+                variances[i, o] += variance
+    return means, variances
 
 
 async def _submit_one(
