@@ -38,8 +38,9 @@ class Engine:
         return 1
 
     def ranges(self, n: int) -> list[range]:
-        """The chunks of ``n`` bindings: one in process, a few per slot on an engine."""
-        if self.kind == "local":
+        """The chunks of ``n`` bindings: ``chunk_size`` each if set, else one in process and
+        a few per slot on an engine."""
+        if self.kind == "local" and self.chunk_size is None:
             return [range(0, n)] if n else []
         size = self.chunk_size or chunk_size_for(n, self.slots(), batch=True)
         return chunk_ranges(n, size)

@@ -35,6 +35,10 @@ _RESERVED = frozenset({
     "reset", "measure", "barrier", "true", "false", "pi", "tau", "euler", "U", "CX",
     "sin", "cos", "tan", "arcsin", "arccos", "arctan", "exp", "log", "sqrt", "ceiling", "floor",
     "mod", "popcount", "rotl", "rotr", "real", "imag", "sizeof",
+    # stdgates.inc, which every exported program includes
+    "p", "x", "y", "z", "h", "s", "sdg", "t", "tdg", "sx", "rx", "ry", "rz", "cx", "cy", "cz",
+    "cp", "crx", "cry", "crz", "ch", "swap", "ccx", "cswap", "cu", "phase", "cphase", "id",
+    "u1", "u2", "u3",
 })
 
 
@@ -59,8 +63,8 @@ def parameter_name(parameter: Parameter | str) -> str:
     """The OpenQASM ``input`` name of a Qiskit parameter (a string is taken as a name).
 
     Stable and valid: a vector element ``x[3]`` is ``x_3``, non-ASCII letters are spelled out,
-    other characters become ``_``, and a name that starts with a digit or is an OpenQASM
-    keyword gets a ``p_`` prefix.
+    other characters become ``_``, and a name that starts with a digit, is an OpenQASM
+    keyword or a ``stdgates.inc`` gate (``t``, ``h``...) gets a ``p_`` prefix.
     """
     if isinstance(parameter, ParameterVectorElement):
         raw = f"{parameter.vector.name}_{parameter.index}"
