@@ -17,6 +17,7 @@ asks the backend's ``statevector`` extension instead (see
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -55,6 +56,20 @@ def group_terms(observable: Any) -> Grouping:
     return as_observable(observable).grouping()
 
 
+_SCALAR_QUBIT = re.compile(r"^\s*qubit\s+([A-Za-z_]\w*)\s*;", re.MULTILINE)
+
+
+def _qubit_names(circuit: Circuit) -> list[str]:
+    """How the program names qubit ``0, 1, ...``: ``q[i]``, a scalar ``qubit a;`` as ``a``,
+    or ``$i`` in a program on physical qubits (a transpiled circuit)."""
+    lowered = circuit.lowered
+    if not lowered.qubit_registers:
+        return [f"${i}" for i in range(lowered.num_qubits)]
+    scalars = set(_SCALAR_QUBIT.findall(circuit.qasm))
+    return [name if name in scalars and size == 1 else f"{name}[{i}]"
+            for name, _, size in lowered.qubit_registers for i in range(size)]
+
+
 def in_basis(circuit: Circuit, basis: str) -> Circuit:
     """``circuit`` followed by the rotation into ``basis`` and a measurement of every qubit.
 
@@ -65,7 +80,7 @@ def in_basis(circuit: Circuit, basis: str) -> Circuit:
     if any(isinstance(op, MeasureOp) for op in lowered.operations):
         raise CircuitError("an expectation value needs a circuit without measurements; "
                            "the executors add the measurements for each basis")
-    names = [f"{name}[{i}]" for name, _, size in lowered.qubit_registers for i in range(size)]
+    names = _qubit_names(circuit)
     qasm2 = circuit.qasm.lstrip().upper().startswith("OPENQASM 2")
     n = lowered.num_qubits
     lines = [f"creg hal_m[{n}];" if qasm2 else f"bit[{n}] hal_m;"]

@@ -156,3 +156,23 @@ def test_precision_zero_needs_the_statevector_extension() -> None:
     estimator = HalEstimator({"name": "ibm", "backend": "fake_manila"})
     with pytest.raises(UnsupportedExtensionError, match="precision > 0"):
         estimator.run([(circuit, observable, values)], precision=0)
+
+
+def test_measured_estimates_on_scalar_qubits_and_physical_qubits() -> None:
+    qc = QuantumCircuit(2)  # loose qubits: exported as ``qubit _qubit0;``
+    from qiskit.circuit import Qubit
+
+    loose = QuantumCircuit([Qubit(), Qubit()])
+    for circuit in (qc, loose):
+        circuit.h(0)
+        circuit.cx(0, 1)
+    observable = SparsePauliOp.from_list([("XX", 1.0), ("ZZ", 0.5)])
+    for circuit in (qc, loose):
+        result = HalEstimator(options={"seed": 1}).run([(circuit, observable)], precision=0.01
+                                                       ).result()[0]
+        assert result.data.evs == pytest.approx(1.5, abs=4 * result.data.stds + 1e-12)
+    from hal_workflow.circuits import Circuit
+    from hal_workflow.executors.observables import in_basis
+
+    physical = Circuit.from_qasm("OPENQASM 3.0;\ninclude \"stdgates.inc\";\nh $0;\ncx $0, $1;\n")
+    assert in_basis(physical, "XX").qasm.rstrip().endswith("hal_m[1] = measure $1;")
