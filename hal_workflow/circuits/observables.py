@@ -131,9 +131,9 @@ def _label(raw: Any, num_qubits: int | None, where: str) -> tuple[str, complex]:
 
 
 def _coefficient(raw: Any, label: str) -> complex:
-    if isinstance(raw, bool) or not isinstance(raw, numbers.Number):
+    if isinstance(raw, bool) or not isinstance(raw, numbers.Complex):
         raise _invalid(f"coefficient of {label!r} must be a number, got {raw!r}")
-    value = complex(raw)  # type: ignore[arg-type]
+    value = complex(raw)
     if not (math.isfinite(value.real) and math.isfinite(value.imag)):
         raise _invalid(f"coefficient of {label!r} must be finite, got {raw!r}")
     return value

@@ -38,7 +38,17 @@ _LAZY = {
     "EstimatorOptions": "hal_workflow.qiskit.primitives",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "EstimatorOptions",
+    "HalBackend",
+    "HalEstimator",
+    "HalJob",
+    "HalProvider",
+    "HalSampler",
+    "SamplerOptions",
+    "from_qiskit",
+    "parameter_name",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -29,8 +29,8 @@ import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.primitives import (
     BaseEstimatorV2,
-    BaseSamplerV2,
     BasePrimitiveJob,
+    BaseSamplerV2,
     PrimitiveResult,
     PubResult,
     SamplerPubResult,

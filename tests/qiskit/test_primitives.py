@@ -25,7 +25,7 @@ def random_case(seed: int, num_qubits: int, terms: int, shape: tuple[int, ...]
     circuit = efficient_su2(num_qubits, reps=2, entanglement="circular")
     paulis = random_pauli_list(num_qubits, terms, seed=seed, phase=False)
     observable = SparsePauliOp(paulis, rng.normal(size=terms))
-    values = rng.uniform(-np.pi, np.pi, shape + (circuit.num_parameters,))
+    values = rng.uniform(-np.pi, np.pi, (*shape, circuit.num_parameters))
     return circuit, observable, values
 
 
@@ -71,7 +71,7 @@ def test_observable_forms_and_per_pub_precision() -> None:
     pubs = [(circuit, "ZZI", values), (circuit, observable, values[0], 0.05),
             (circuit, {"XXY": 0.5, "IIZ": -1.0}, values, 0.0)]
     ours = HalEstimator(options={"seed": 1}).run(pubs).result()
-    reference = StatevectorEstimator().run(pubs[:1] + [pubs[1][:3]] + pubs[2:]).result()
+    reference = StatevectorEstimator().run([*pubs[:1], pubs[1][:3], *pubs[2:]]).result()
     np.testing.assert_allclose(ours[0].data.evs, reference[0].data.evs, atol=1e-10)
     assert ours[1].metadata["shots"] == 400 and ours[1].data.evs.shape == ()
     assert abs(ours[1].data.evs - reference[1].data.evs) < 4 * ours[1].data.stds
