@@ -237,6 +237,7 @@ def run_expectations(
     first_index: int = 0,
     should_stop: Callable[[], bool] | None = None,
     task: str | None = None,
+    from_states: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``<observables[o]>`` at every binding and the variance of each estimate: two
     ``(len(bindings), len(observables))`` float64 arrays (variances are 0 when exact).
@@ -244,10 +245,16 @@ def run_expectations(
     The exact route computes every value in one call of the ``statevector`` extension. The
     measured route groups the terms of *all* observables into qubit-wise commuting bases, so
     each basis is one sweep over the bindings (the batch extension where offered), element
-    ``i`` seeded ``seed + first_index + i`` per basis, whatever the chunking.
+    ``i`` seeded ``seed + first_index + i`` per basis, whatever the chunking. A backend whose
+    ``statevector`` extension has ``measured_expectations`` (the simulator) samples every
+    basis from each state instead of running one circuit per basis (same distribution);
+    ``from_states=False`` runs the basis circuits anyway.
     """
     from hal_workflow.circuits.conversion import as_bindings, as_circuit
+    from hal_workflow.circuits.ir import MeasureOp
     from hal_workflow.circuits.observables import group_labels
+    from hal_workflow.contract.errors import ValidationError
+    from hal_workflow.contract.types import ValidationCode
     from hal_workflow.executors import observables as obs
 
     program = as_circuit(circuit)
@@ -265,6 +272,17 @@ def run_expectations(
             )
         values = run_sync(statevector.expectations(program, paulis, named))
         return values, np.zeros_like(values)
+    if from_states and statevector is not None and \
+            hasattr(statevector, "measured_expectations") and \
+            not any(isinstance(op, MeasureOp) for op in program.lowered.operations):
+        # the simulator samples each basis from the state instead of evolving it per basis
+        try:
+            seed = sweep_seed(normalised, first_index)
+            return run_sync(statevector.measured_expectations(program, paulis, named, shots,
+                                                              seed=seed))
+        except ValidationError as exc:  # no single final state (mid-circuit reset, if)
+            if not any(i.code is ValidationCode.UNSUPPORTED_FEATURE for i in exc.issues):
+                raise
     labels = [label for pauli in paulis for label in pauli.labels]
     grouping = group_labels(labels)
     per_basis = [

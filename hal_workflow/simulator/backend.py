@@ -717,14 +717,56 @@ class StatevectorExtension:
         """``<observables[o]>`` at every binding: a ``(len(bindings), len(observables))``
         float64 array. The circuit is compiled once, the states are computed in batches and
         the terms folded by X mask (:mod:`hal_workflow.simulator.expectation`)."""
-        from hal_workflow.circuits.observables import as_observable
         from hal_workflow.simulator.expectation import expectation_values, folded_diagonals
+
+        folded: list[Any] = []
+
+        def per_chunk(states: np.ndarray, paulis: list[Any], exe: Executable,
+                      start: int) -> np.ndarray:
+            if not folded:
+                folded.append(folded_diagonals(paulis, exe.perm))
+            return expectation_values(states, paulis, exe.perm, folded[0])
+
+        (values,) = await self._over_states(circuit, observables, bindings, per_chunk, exe)
+        return values
+
+    async def measured_expectations(self, circuit: CircuitLike, observables: Sequence[Any],
+                                    bindings: Sequence[Mapping[str, float]], shots: int, *,
+                                    seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Estimates of ``<observables[o]>`` from ``shots`` measurements per qubit-wise
+        commuting basis, and the variance of each: two ``(len(bindings), len(observables))``
+        arrays. Binding ``i`` is sampled with seed ``seed + i`` (see
+        :func:`hal_workflow.simulator.expectation.measured_expectations`): the distribution
+        of running each basis circuit, without evolving the state once per basis."""
+        from hal_workflow.simulator.expectation import measured_expectations
+
+        if not (isinstance(shots, int) and 1 <= shots <= MAX_SHOTS):
+            raise ValidationError([ValidationIssue(
+                ValidationCode.SHOTS_OUT_OF_RANGE,
+                f"shots must be an integer between 1 and {MAX_SHOTS}, got {shots!r}")], NAME)
+        base = self._backend._job_seed(seed)
+
+        def per_chunk(states: np.ndarray, paulis: list[Any], exe: Executable,
+                      start: int) -> tuple[np.ndarray, np.ndarray]:
+            seeds = [base + start + i for i in range(states.shape[0])]
+            return measured_expectations(states, paulis, exe.perm, shots, seeds)
+
+        means, variances = await self._over_states(circuit, observables, bindings, per_chunk)
+        return means, variances
+
+    async def _over_states(self, circuit: CircuitLike, observables: Sequence[Any],
+                           bindings: Sequence[Mapping[str, float]], per_chunk: Any,
+                           exe: Executable | None = None) -> tuple[np.ndarray, ...]:
+        """``per_chunk(states, paulis, exe, start)`` over the final states of every binding,
+        computed in chunks of :data:`EXPECTATION_CHUNK_BYTES`; its arrays concatenated."""
+        from hal_workflow.circuits.observables import as_observable
 
         named = [as_bindings(b) or {} for b in bindings]
         if not named:
-            return np.zeros((0, len(observables)), dtype=np.float64)
+            empty = np.zeros((0, len(observables)), dtype=np.float64)
+            return empty, empty
         if exe is None:
-            exe = self._exact(circuit, named[0] if named else None)
+            exe = self._exact(circuit, named[0])
         for binding in named[1:]:
             self._backend._check_parameters(exe, binding)
         missing = sorted({p for b in named for p in exe.missing(b)})
@@ -735,20 +777,19 @@ class StatevectorExtension:
         paulis = [as_observable(o, exe.num_qubits) for o in observables]
         checked = exe
 
-        def compute() -> np.ndarray:
+        def compute() -> tuple[np.ndarray, ...]:
             run = make_run(self._backend.options.threads)
-            folded = folded_diagonals(paulis, checked.perm)
             per_state = (1 << checked.num_qubits) * self._backend._itemsize
             chunk = max(1, EXPECTATION_CHUNK_BYTES // per_state)
-            out = np.empty((len(named), len(paulis)), dtype=np.float64)
+            parts = []
             for start in range(0, len(named), chunk):
                 part = named[start:start + chunk]
                 values = checked.values(part) if checked.parameters else None
                 states = checked.final_states(values, len(part), run)
                 run.check()
-                out[start:start + len(part)] = expectation_values(states, paulis, checked.perm,
-                                                                  folded)
-            return out
+                result = per_chunk(states, paulis, checked, start)
+                parts.append(result if isinstance(result, tuple) else (result,))
+            return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))
 
         if len(named) * (1 << exe.num_qubits) <= (1 << INLINE_MAX_QUBITS) \
                 and kernels.is_compiled(exe.dtype):

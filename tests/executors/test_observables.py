@@ -72,3 +72,11 @@ def test_bad_inputs_are_contract_errors() -> None:
         observables.check_observable([(1.0, "ZQZ")], 3)
     with pytest.raises(CircuitError, match="without measurements"):
         observables.in_basis(Circuit.bell(), "ZZ")
+
+
+def test_in_basis_ir_equals_parsing_its_text() -> None:
+    measured = observables.in_basis(ANSATZ, "XYZ")
+    parsed = Circuit.from_qasm(measured.qasm)
+    assert measured.lowered.operations == parsed.lowered.operations
+    assert measured.lowered.clbit_registers == parsed.lowered.clbit_registers
+    assert measured.num_clbits == parsed.num_clbits == 3

@@ -176,3 +176,23 @@ def test_measured_estimates_on_scalar_qubits_and_physical_qubits() -> None:
 
     physical = Circuit.from_qasm("OPENQASM 3.0;\ninclude \"stdgates.inc\";\nh $0;\ncx $0, $1;\n")
     assert in_basis(physical, "XX").qasm.rstrip().endswith("hal_m[1] = measure $1;")
+
+
+def test_both_measured_routes_agree_with_the_exact_values() -> None:
+    """Basis circuits run as jobs, or every basis sampled from the simulator's states: both
+    within 4 standard errors of the exact value, with standard errors of the same size."""
+    from hal_workflow.executors._tasks import run_expectations
+    from hal_workflow.qiskit import from_qiskit, parameter_name
+
+    circuit, observable, values = random_case(8, 4, 8, (4,))
+    program = from_qiskit(circuit)
+    names = [parameter_name(p) for p in circuit.parameters]
+    bindings = [dict(zip(names, row, strict=True)) for row in values.tolist()]
+    exact, _ = run_expectations("sim", program, [observable], bindings, 1, exact=True)
+    spec = {"name": "sim", "seed": 2}
+    for from_states in (True, False):
+        means, variances = run_expectations(spec, program, [observable], bindings, 3000,
+                                            exact=False, from_states=from_states)
+        stds = np.sqrt(variances)
+        assert np.all(np.abs(means - exact) < 4 * stds), from_states
+        assert np.all(stds < np.abs(observable.coeffs).sum() / np.sqrt(3000))
