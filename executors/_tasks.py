@@ -286,9 +286,9 @@ def run_expectations(
     labels = [label for pauli in paulis for label in pauli.labels]
     grouping = group_labels(labels)
     per_basis = [
-        run_sweep(normalised, obs.in_basis(program, basis), named, shots,
+        run_sweep(_basis_spec(normalised, k), obs.in_basis(program, basis), named, shots,
                   first_index=first_index, should_stop=should_stop, task=task)
-        for basis in grouping.bases
+        for k, basis in enumerate(grouping.bases)
     ]
     means = np.zeros((len(named), len(paulis)))
     variances = np.zeros_like(means)
@@ -307,6 +307,16 @@ def run_expectations(
                 means[i, o] += mean
                 variances[i, o] += variance
     return means, variances
+
+
+def _basis_spec(spec: dict[str, Any], k: int) -> dict[str, Any]:
+    """``spec`` whose seed starts basis ``k``'s own stream: with one seed for every basis the
+    bases' samples would be correlated, and their variances would not add."""
+    if spec.get("seed") is None:
+        return spec
+    from hal_workflow.circuits.observables import BASIS_SEED_STRIDE
+
+    return {**spec, "seed": int(spec["seed"]) + k * BASIS_SEED_STRIDE}
 
 
 async def _submit_one(

@@ -30,7 +30,11 @@ import numpy as np
 from hal_workflow.contract.errors import ValidationError
 from hal_workflow.contract.types import ValidationCode, ValidationIssue
 
-__all__ = ["Grouping", "PauliSum", "as_observable", "group_labels"]
+__all__ = ["BASIS_SEED_STRIDE", "Grouping", "PauliSum", "as_observable", "group_labels"]
+
+BASIS_SEED_STRIDE = 1 << 32
+"""Measured estimates sample element ``i`` of basis ``k`` with seed ``seed + k * stride + i``:
+each basis its own stream (so their variances add), independent of chunking."""
 
 _HERMITIAN_TOL = 1e-10
 _PHASES = {"": 1, "-": -1, "i": 1j, "-i": -1j, "+": 1, "+i": 1j}

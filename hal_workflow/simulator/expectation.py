@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit, prange
 
-from hal_workflow.circuits.observables import PauliSum
+from hal_workflow.circuits.observables import BASIS_SEED_STRIDE, PauliSum
 
 __all__ = ["expectation_values", "folded_diagonals", "measured_expectations"]
 
@@ -150,9 +150,9 @@ def measured_expectations(states: np.ndarray, observables: Sequence[PauliSum], p
     ``(B, len(observables))``.
 
     What running each basis circuit ``shots`` times would give (the same Born
-    distribution), without evolving the state again per basis. State ``b`` in basis ``k`` is
-    sampled by a generator seeded ``(seeds[b], k)``, so a state's estimate depends only on its
-    own seed.
+    distribution, and with the same seeds the same counts: state ``b`` in basis ``k`` is
+    sampled with seed ``seeds[b] + k * BASIS_SEED_STRIDE``, as the basis circuits are),
+    without evolving the state again per basis.
     """
     from hal_workflow.circuits.observables import group_labels
 
@@ -185,7 +185,8 @@ def measured_expectations(states: np.ndarray, observables: Sequence[PauliSum], p
         histogram = np.empty((batch, size))
         for b in range(batch):
             p = probabilities[b]
-            generator = np.random.Generator(np.random.PCG64([int(seeds[b]), k]))
+            seed = int(seeds[b]) + k * BASIS_SEED_STRIDE
+            generator = np.random.Generator(np.random.PCG64(seed))
             histogram[b] = generator.multinomial(shots, p / p.sum())
         f = columns[k]
         # row by row (not one matrix product), so a state's value does not depend on how
