@@ -99,6 +99,7 @@ def main() -> None:
     ours_exact = HalEstimator(spec)
     t_ours, data_ours = timed(lambda: run(ours_exact, 0.0), opts.repeat)
     rows.append(("exact", "HalEstimator (sim)", t_ours, ""))
+    print(rows[-1], flush=True)
     reference = None
     peers: dict[str, float] = {}
     if "statevector" not in skip:
@@ -115,7 +116,8 @@ def main() -> None:
         rows.append(("exact", "Aer EstimatorV2", t, ""))
         reference = data.evs if reference is None else reference
     if reference is not None:
-        rows[0] = (*rows[0][:3], f"max |ours - peer| = {np.abs(data_ours.evs - reference).max():.1e}")
+        diff = np.abs(data_ours.evs - reference).max()
+        rows[0] = (*rows[0][:3], f"max |ours - peer| = {diff:.1e}")
     fastest_exact = min(peers.values()) if peers else None
 
     if "shots" not in skip:
@@ -162,6 +164,7 @@ def main() -> None:
                 spread = HalEstimator(one, {"seed": 1}, executor=client)
                 t2, d2 = timed(lambda: run(spread, opts.precision), opts.repeat)
                 rows.append(("dask", "in process, 1 thread, measured", t1, ""))
+                print(rows[-1], flush=True)
                 rows.append(("dask", "Dask 2 workers x 1 thread, measured", t2,
                              f"speed-up {t1 / t2:.2f}; identical to in process: "
                              f"{np.array_equal(d1.evs, d2.evs)}"))
