@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
 from hal_workflow.contract.errors import (
     HalTimeoutError,
@@ -193,7 +195,7 @@ def run_items(
 def run_estimates(
     spec: BackendSpec,
     circuit: Circuit | str,
-    observable: Sequence[tuple[float, str]],
+    observable: Any,
     bindings: Sequence[Mapping[str, float]],
     shots: int,
     exact: bool | None = None,
@@ -209,11 +211,45 @@ def run_estimates(
     ``shots`` shots (see :mod:`~hal_workflow.executors.observables`); ``None`` picks exact
     where the backend offers it. ``first_index`` as in :func:`run_sweep`.
     """
-    from hal_workflow.circuits import Circuit
-    from hal_workflow.executors import observables
+    values, _ = run_expectations(spec, circuit, [observable], bindings, shots, exact,
+                                 first_index=first_index, should_stop=should_stop, task=task)
+    return [float(v) for v in values[:, 0]]
 
-    program = circuit if isinstance(circuit, Circuit) else Circuit.from_qasm(circuit)
-    terms = observables.check_observable(observable, program.num_qubits)
+
+def run_expectations(
+    spec: BackendSpec,
+    circuit: Any,
+    observables: Sequence[Any],
+    bindings: Sequence[Mapping[str, float]],
+    shots: int,
+    exact: bool | None = None,
+    *,
+    first_index: int = 0,
+    should_stop: Callable[[], bool] | None = None,
+    task: str | None = None,
+    from_states: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``<observables[o]>`` at every binding and the variance of each estimate: two
+    ``(len(bindings), len(observables))`` float64 arrays (variances are 0 when exact).
+
+    The exact route computes every value in one call of the ``statevector`` extension. The
+    measured route groups the terms of *all* observables into qubit-wise commuting bases, so
+    each basis is one sweep over the bindings (the batch extension where offered), element
+    ``i`` seeded ``seed + first_index + i`` per basis, whatever the chunking. A backend whose
+    ``statevector`` extension has ``measured_expectations`` (the simulator) samples every
+    basis from each state instead of running one circuit per basis (same distribution);
+    ``from_states=False`` runs the basis circuits anyway.
+    """
+    from hal_workflow.circuits.conversion import as_bindings, as_circuit
+    from hal_workflow.circuits.ir import MeasureOp
+    from hal_workflow.circuits.observables import group_labels
+    from hal_workflow.contract.errors import ValidationError
+    from hal_workflow.contract.types import ValidationCode
+    from hal_workflow.executors import observables as obs
+
+    program = as_circuit(circuit)
+    paulis = [obs.check_observable(o, program.num_qubits) for o in observables]
+    named = [as_bindings(b) or {} for b in bindings]
     normalised = worker_spec(spec)
     statevector = backend_for(normalised).extension("statevector")
     if exact is None:
@@ -224,20 +260,53 @@ def run_estimates(
                 f"backend {normalised['name']!r} offers no statevector extension; "
                 f"estimate from measurements with exact=False"
             )
-        labelled = [(label, coefficient) for coefficient, label in terms]
-        return [run_sync(statevector.expectation(program, labelled, b)) for b in bindings]
-    grouping = observables.group_terms(terms)
+        values = run_sync(statevector.expectations(program, paulis, named))
+        return values, np.zeros_like(values)
+    if from_states and statevector is not None and \
+            hasattr(statevector, "measured_expectations") and \
+            not any(isinstance(op, MeasureOp) for op in program.lowered.operations):
+        # the simulator samples each basis from the state instead of evolving it per basis
+        try:
+            seed = sweep_seed(normalised, first_index)
+            return run_sync(statevector.measured_expectations(program, paulis, named, shots,
+                                                              seed=seed))
+        except ValidationError as exc:  # no single final state (mid-circuit reset, if)
+            if not any(i.code is ValidationCode.UNSUPPORTED_FEATURE for i in exc.issues):
+                raise
+    labels = [label for pauli in paulis for label in pauli.labels]
+    grouping = group_labels(labels)
     per_basis = [
-        run_sweep(normalised, observables.in_basis(program, basis), bindings, shots,
+        run_sweep(_basis_spec(normalised, k), obs.in_basis(program, basis), named, shots,
                   first_index=first_index, should_stop=should_stop, task=task)
-        for basis in grouping.bases
+        for k, basis in enumerate(grouping.bases)
     ]
-    return [
-        observables.estimate_from_counts(
-            terms, grouping, [results[i].counts for results in per_basis], program.num_clbits
-        )
-        for i in range(len(bindings))
-    ]
+    means = np.zeros((len(named), len(paulis)))
+    variances = np.zeros_like(means)
+    offset = 0
+    for o, pauli in enumerate(paulis):
+        members: dict[int, list[int]] = {}
+        for k in range(len(pauli.terms)):
+            members.setdefault(grouping.term_basis[offset + k], []).append(k)
+        offset += len(pauli.terms)
+        for basis, terms in members.items():
+            term_labels = [pauli.terms[k][0] for k in terms]
+            coefficients = [pauli.terms[k][1] for k in terms]
+            for i, result in enumerate(per_basis[basis]):
+                mean, variance = obs.basis_statistics(result.counts, term_labels, coefficients,
+                                                      program.num_clbits)
+                means[i, o] += mean
+                variances[i, o] += variance
+    return means, variances
+
+
+def _basis_spec(spec: dict[str, Any], k: int) -> dict[str, Any]:
+    """``spec`` whose seed starts basis ``k``'s own stream: with one seed for every basis the
+    bases' samples would be correlated, and their variances would not add."""
+    if spec.get("seed") is None:
+        return spec
+    from hal_workflow.circuits.observables import BASIS_SEED_STRIDE
+
+    return {**spec, "seed": int(spec["seed"]) + k * BASIS_SEED_STRIDE}
 
 
 async def _submit_one(

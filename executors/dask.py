@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 from distributed import Client, Future, LocalCluster, as_completed, get_worker
 
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
+from hal_workflow.circuits.conversion import as_bindings, as_circuit
+from hal_workflow.circuits.observables import as_observable
 from hal_workflow.contract.backend import Backend
 from hal_workflow.contract.errors import ConfigurationError
 from hal_workflow.executors import _tasks
@@ -112,7 +114,7 @@ def run_sweep_packed_task(
 def run_estimates_task(
     spec: dict[str, Any],
     circuit: Circuit | str,
-    observable: Sequence[tuple[float, str]],
+    observable: Any,
     bindings: Sequence[Mapping[str, float]],
     shots: int,
     exact: bool | None,
@@ -151,7 +153,8 @@ def submit_circuit(
     submit_kwargs.setdefault("key", _key("circuit"))
     submit_kwargs.setdefault("pure", False)
     return client.submit(
-        run_circuit_task, _spec(backend), circuit, shots, parameters, **submit_kwargs
+        run_circuit_task, _spec(backend), as_circuit(circuit), shots, as_bindings(parameters),
+        **submit_kwargs
     )
 
 
@@ -226,9 +229,16 @@ def submit_sweep(
     worker thread); without it, one binding per task.
     """
     spec = _spec(backend)
+    circuit, bindings = _converted(circuit, bindings)
     plan = plan_sweep(spec, circuit, bindings, shots)
     return _submit_sweep_chunks(client, run_sweep_task, circuit, bindings, spec, shots,
                                 chunk_size, submit_kwargs, plan)
+
+
+def _converted(circuit: Any, bindings: Sequence[Any]) -> tuple[Circuit, list[dict[str, float]]]:
+    """The circuit through the conversion registry (once, here: a ``Circuit`` travels to the
+    workers as its text) and bindings keyed by input name."""
+    return as_circuit(circuit), [as_bindings(b) or {} for b in bindings]
 
 
 def _submit_sweep_chunks(
@@ -275,7 +285,7 @@ def iter_sweep(
     cancelled, as they are when the caller stops iterating early.
     """
     spec = _spec(backend)
-    bindings = list(bindings)
+    circuit, bindings = _converted(circuit, bindings)
     plan = plan_sweep(spec, circuit, bindings, shots, seed, sweep_id)
     bar = progress_bar(len(bindings), progress, initial=plan.reused, reused=plan.reused)
     futures: list[Future] = []
@@ -329,7 +339,7 @@ def sweep(
 def estimate(
     client: Client,
     circuit: Circuit | str,
-    observable: Sequence[tuple[float, str]],
+    observable: Any,
     bindings: Sequence[Mapping[str, float]],
     backend: BackendSpec | Backend = "sim",
     shots: int = 1000,
@@ -339,16 +349,20 @@ def estimate(
 ) -> list[float]:
     """``<observable>`` after ``circuit`` at each binding, computed in chunks on the cluster.
 
-    ``observable`` is a list of ``(coefficient, Pauli label)``; ``exact`` as in
+    ``observable`` is any form :func:`~hal_workflow.circuits.observables.as_observable`
+    reads (a ``SparsePauliOp``, ``(label, coeff)`` pairs...); ``exact`` as in
     :func:`hal_workflow.executors._tasks.run_estimates` (statevector where offered, else
     measured with ``shots``). Values come back in input order.
     """
     spec = _spec(backend)
+    circuit = as_circuit(circuit)
+    pauli = as_observable(observable, circuit.num_qubits)
+    bindings = [as_bindings(b) or {} for b in bindings]
     if chunk_size is None:
         chunk_size = chunk_size_for(len(bindings), _slots(client), batch=True)
     chunks = _submit_chunks(client, run_estimates_task, bindings,
                             chunk_ranges(len(bindings), chunk_size),
-                            lambda part: (spec, circuit, list(observable), part, shots, exact),
+                            lambda part: (spec, circuit, pauli, part, shots, exact),
                             submit_kwargs)
     futures = [future for _, future in chunks]
     try:

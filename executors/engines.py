@@ -76,7 +76,7 @@ class Engine:
     def estimate(
         self,
         circuit: Circuit | str,
-        observable: Sequence[tuple[float, str]],
+        observable: Any,
         bindings: Sequence[Mapping[str, float]],
         backend: BackendSpec = "sim",
         shots: int = 1000,

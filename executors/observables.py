@@ -1,65 +1,74 @@
 """Expectation values of Pauli sums: from measured counts, or exactly from a statevector.
 
-An observable is a sequence of ``(coefficient, label)`` terms; a label has one character
-``I``/``X``/``Y``/``Z`` per qubit, qubit 0 *rightmost* (Qiskit's order, like the counts keys),
-so ``"IZ"`` is Z on qubit 0 and ``"XX"`` is X on qubits 0 and 1.
+An observable is anything :func:`~hal_workflow.circuits.observables.as_observable` reads (a
+:class:`~hal_workflow.circuits.observables.PauliSum`, ``{label: coeff}``, ``(label, coeff)``
+pairs, a Qiskit ``SparsePauliOp``): the one observable type of the project, shared with the
+simulator's ``expectation`` and ``HalEstimator``, with the same term order. A label has one
+character ``I``/``X``/``Y``/``Z`` per qubit, qubit 0 *rightmost* (Qiskit's order, like the
+counts keys), so ``"IZ"`` is Z on qubit 0 and ``"XX"`` is X on qubits 0 and 1.
 
 Measuring takes one circuit per *basis*: terms that agree qubit by qubit (``ZI``, ``IZ``,
 ``ZZ``) share one, so H2's five terms need two circuits (Z and X). :func:`in_basis` appends the
 basis change and the measurements to the circuit's text; the estimate then carries shot
-noise of order ``1/sqrt(shots)``. The exact route asks the backend's ``statevector``
-extension instead (see :func:`hal_workflow.executors._tasks.run_estimates`).
+noise of order ``1/sqrt(shots)`` (:func:`basis_statistics` gives its variance). The exact route
+asks the backend's ``statevector`` extension instead (see
+:func:`hal_workflow.executors._tasks.run_estimates`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
 
 from hal_workflow.circuits import Circuit
-from hal_workflow.circuits.ir import MeasureOp
-from hal_workflow.contract.errors import CircuitError, ConfigurationError
+from hal_workflow.circuits.ir import GateOp, MeasureOp
+from hal_workflow.circuits.observables import Grouping, PauliSum, as_observable
+from hal_workflow.contract.errors import CircuitError, ValidationError
+from hal_workflow.contract.types import ValidationCode, ValidationIssue
 
-PauliSum = Sequence[tuple[float, str]]
+__all__ = [
+    "Grouping",
+    "PauliSum",
+    "as_observable",
+    "basis_statistics",
+    "check_observable",
+    "estimate_from_counts",
+    "estimate_with_variance",
+    "group_terms",
+    "in_basis",
+    "parity_expectation",
+]
 
 _ROTATION = {"X": ["h"], "Y": ["sdg", "h"], "Z": [], "I": []}
 
 
-def check_observable(observable: PauliSum, num_qubits: int) -> list[tuple[float, str]]:
-    """The terms as a list, after checking every label's letters and length."""
-    terms = []
-    for coefficient, label in observable:
-        label = label.upper()
-        if len(label) != num_qubits or set(label) - set("IXYZ"):
-            raise ConfigurationError(
-                f"Pauli label {label!r} must have {num_qubits} letters from I, X, Y, Z"
-            )
-        terms.append((float(coefficient), label))
-    return terms
+def check_observable(observable: Any, num_qubits: int) -> PauliSum:
+    """``observable`` as a :class:`PauliSum` on ``num_qubits`` qubits (``ValidationError``
+    naming the term otherwise)."""
+    return as_observable(observable, num_qubits)
 
 
-@dataclass(frozen=True)
-class Grouping:
-    """Measurement bases for an observable and, per term, the basis it is read from."""
-
-    bases: tuple[str, ...]
-    term_basis: tuple[int, ...]
-
-
-def group_terms(terms: Sequence[tuple[float, str]]) -> Grouping:
+def group_terms(observable: Any) -> Grouping:
     """Greedy qubit-wise commuting groups: a term joins the first basis it agrees with."""
-    bases: list[list[str]] = []
-    term_basis = []
-    for _, label in terms:
-        for index, basis in enumerate(bases):
-            if all(p == "I" or b in ("I", p) for p, b in zip(label, basis, strict=True)):
-                bases[index] = [b if p == "I" else p for p, b in zip(label, basis, strict=True)]
-                term_basis.append(index)
-                break
-        else:
-            bases.append(list(label))
-            term_basis.append(len(bases) - 1)
-    return Grouping(tuple("".join(b).replace("I", "Z") for b in bases), tuple(term_basis))
+    return as_observable(observable).grouping()
+
+
+_SCALAR_QUBIT = re.compile(r"^\s*qubit\s+([A-Za-z_]\w*)\s*;", re.MULTILINE)
+
+
+def _qubit_names(circuit: Circuit) -> list[str]:
+    """How the program names qubit ``0, 1, ...``: ``q[i]``, a scalar ``qubit a;`` as ``a``,
+    or ``$i`` in a program on physical qubits (a transpiled circuit)."""
+    lowered = circuit.lowered
+    if not lowered.qubit_registers:
+        return [f"${i}" for i in range(lowered.num_qubits)]
+    scalars = set(_SCALAR_QUBIT.findall(circuit.qasm))
+    return [name if name in scalars and size == 1 else f"{name}[{i}]"
+            for name, _, size in lowered.qubit_registers for i in range(size)]
 
 
 def in_basis(circuit: Circuit, basis: str) -> Circuit:
@@ -72,16 +81,34 @@ def in_basis(circuit: Circuit, basis: str) -> Circuit:
     if any(isinstance(op, MeasureOp) for op in lowered.operations):
         raise CircuitError("an expectation value needs a circuit without measurements; "
                            "the executors add the measurements for each basis")
-    names = [f"{name}[{i}]" for name, _, size in lowered.qubit_registers for i in range(size)]
+    names = _qubit_names(circuit)
     qasm2 = circuit.qasm.lstrip().upper().startswith("OPENQASM 2")
     n = lowered.num_qubits
     lines = [f"creg hal_m[{n}];" if qasm2 else f"bit[{n}] hal_m;"]
+    operations: list[Any] = list(lowered.operations)
+    first_line = circuit.qasm.rstrip().count("\n") + 2  # of the "bit[n] hal_m;" line
     for qubit, letter in enumerate(reversed(basis)):
-        lines += [f"{gate} {names[qubit]};" for gate in _ROTATION[letter]]
+        for gate in _ROTATION[letter]:
+            lines.append(f"{gate} {names[qubit]};")
+            operations.append(GateOp(gate, (qubit,), line=first_line + len(lines) - 1))
     for qubit in range(n):
         lines.append(f"measure {names[qubit]} -> hal_m[{qubit}];" if qasm2
                      else f"hal_m[{qubit}] = measure {names[qubit]};")
-    return Circuit.from_qasm(circuit.qasm.rstrip() + "\n" + "\n".join(lines) + "\n")
+        operations.append(MeasureOp(qubit, lowered.num_clbits + qubit,
+                                    line=first_line + len(lines) - 1))
+    text = circuit.qasm.rstrip() + "\n" + "\n".join(lines) + "\n"
+    # the text is what remote backends parse; here the IR is extended instead of parsing the
+    # program again (ANTLR takes ~0.1 s for a 200-gate program, once per basis)
+    measured = replace(lowered, num_clbits=lowered.num_clbits + n,
+                       operations=tuple(operations),
+                       clbit_registers=(*lowered.clbit_registers,
+                                        ("hal_m", lowered.num_clbits, n)))
+    return Circuit._restore(text, None, None, measured)
+
+
+def _no_shots() -> ValidationError:
+    return ValidationError([ValidationIssue(ValidationCode.SHOTS_OUT_OF_RANGE,
+                                            "no shots to estimate from")])
 
 
 def parity_expectation(counts: Mapping[str, int], label: str, first_clbit: int = 0) -> float:
@@ -89,22 +116,51 @@ def parity_expectation(counts: Mapping[str, int], label: str, first_clbit: int =
 
     Qubit ``i`` was measured into classical bit ``first_clbit + i``.
     """
-    support = [first_clbit + i for i, p in enumerate(reversed(label)) if p != "I"]
+    mean, _ = basis_statistics(counts, [label], [1.0], first_clbit)
+    return mean
+
+
+def basis_statistics(counts: Mapping[str, int], labels: Sequence[str],
+                     coefficients: Sequence[float], first_clbit: int = 0) -> tuple[float, float]:
+    """Mean of ``sum_k c_k P_k`` over the shots of one basis, and the variance of that mean.
+
+    Each shot gives one value of the sum (every ``P_k`` agrees with the basis), so the
+    variance accounts for the correlation between terms read from the same shots.
+    """
     total = sum(counts.values())
     if total == 0:
-        raise ValueError("no shots to estimate from")
-    signed = 0
-    for key, n in counts.items():
-        ones = sum(key[len(key) - 1 - bit] == "1" for bit in support)
-        signed += -n if ones % 2 else n
-    return signed / total
+        raise _no_shots()
+    outcomes = np.fromiter((int(key, 2) if key else 0 for key in counts), dtype=np.int64,
+                           count=len(counts))
+    weights = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+    values = np.zeros(len(counts))
+    for label, coefficient in zip(labels, coefficients, strict=True):
+        support = sum(1 << (first_clbit + i) for i, p in enumerate(reversed(label)) if p != "I")
+        values += coefficient * (1.0 - 2.0 * (np.bitwise_count(outcomes & support) & 1))
+    mean = float(weights @ values / total)
+    variance = float(weights @ (values - mean) ** 2 / total)
+    return mean, variance / total
 
 
-def estimate_from_counts(terms: Sequence[tuple[float, str]], grouping: Grouping,
+def estimate_from_counts(observable: Any, grouping: Grouping,
                          counts_per_basis: Sequence[Mapping[str, int]], first_clbit: int = 0
                          ) -> float:
     """``sum_k c_k <P_k>`` with each ``<P_k>`` read from its basis's counts."""
-    return sum(
-        coefficient * parity_expectation(counts_per_basis[basis], label, first_clbit)
-        for (coefficient, label), basis in zip(terms, grouping.term_basis, strict=True)
-    )
+    return estimate_with_variance(observable, grouping, counts_per_basis, first_clbit)[0]
+
+
+def estimate_with_variance(observable: Any, grouping: Grouping,
+                           counts_per_basis: Sequence[Mapping[str, int]], first_clbit: int = 0
+                           ) -> tuple[float, float]:
+    """The estimate and its variance (bases are measured independently, so theirs add)."""
+    pauli = as_observable(observable)
+    mean = variance = 0.0
+    for basis, counts in enumerate(counts_per_basis):
+        members = [k for k, b in enumerate(grouping.term_basis) if b == basis]
+        if not members:
+            continue
+        m, v = basis_statistics(counts, [pauli.terms[k][0] for k in members],
+                                [pauli.terms[k][1] for k in members], first_clbit)
+        mean += m
+        variance += v
+    return mean, variance

@@ -35,6 +35,8 @@ from parsl.config import Config
 from parsl.dataflow.dflow import DataFlowKernel
 
 from hal_workflow.backends.registry import BackendSpec, normalize_spec
+from hal_workflow.circuits.conversion import as_bindings, as_circuit
+from hal_workflow.circuits.observables import as_observable
 from hal_workflow.contract.backend import Backend
 from hal_workflow.contract.errors import ConfigurationError, HalError
 from hal_workflow.executors import _tasks
@@ -154,7 +156,7 @@ def run_items_task(
 
 def run_estimates_task(
     circuit: Circuit | str,
-    observable: Sequence[tuple[float, str]],
+    observable: Any,
     bindings: Sequence[Mapping[str, float]],
     backend: BackendSpec = "sim",
     shots: int = 1000,
@@ -164,6 +166,12 @@ def run_estimates_task(
     """``<observable>`` at each binding; the body of :data:`run_estimates`."""
     return _tasks.run_estimates(_spec(backend), circuit, observable, bindings, shots, exact,
                                 first_index=first_index)
+
+
+def _converted(circuit: Any) -> Any:
+    """A framework circuit converted here, once (a future is left for the app to resolve;
+    the worker's backend converts what it yields)."""
+    return circuit if isinstance(circuit, Future) else as_circuit(circuit)
 
 
 def _as_pair(item: Any) -> tuple[Circuit | str, Mapping[str, float] | None]:
@@ -268,7 +276,8 @@ def sweep(
     ``progress`` draws a bar that advances as chunks complete (None: on a terminal only).
     """
     spec = _spec(backend)
-    bindings = list(bindings)
+    circuit = _converted(circuit)
+    bindings = [as_bindings(b) or {} for b in bindings]
     plan = plan_sweep(spec, circuit, bindings, shots, seed, sweep_id)
     if chunk_size is None:
         chunk_size = chunk_size_for(len(plan.missing), _slots(),
@@ -306,7 +315,7 @@ def sweep(
 
 def estimate(
     circuit: Circuit | str,
-    observable: Sequence[tuple[float, str]],
+    observable: Any,
     bindings: Sequence[Mapping[str, float]],
     backend: BackendSpec | Backend = "sim",
     shots: int = 1000,
@@ -316,12 +325,14 @@ def estimate(
     """``<observable>`` at each binding as chunked :data:`run_estimates` apps; one future
     per binding, in input order."""
     spec = _spec(backend)
-    bindings = list(bindings)
+    circuit = _converted(circuit)
+    pauli = as_observable(observable)
+    bindings = [as_bindings(b) or {} for b in bindings]
     size = chunk_size or chunk_size_for(len(bindings), _slots(), batch=True)
     futures: list[Future[float]] = []
     for indices in chunk_ranges(len(bindings), size):
         part = bindings[indices.start : indices.stop]
-        values = run_estimates(circuit, list(observable), part, spec, shots, exact, indices.start)
+        values = run_estimates(circuit, pauli, part, spec, shots, exact, indices.start)
         futures.extend(_split(values, len(indices)))
     return futures
 

@@ -14,8 +14,10 @@ Third-party packages add their own through the entry-point group
 
 from __future__ import annotations
 
+import functools
+
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,14 @@ from hal_workflow.contract.errors import CircuitError
 if TYPE_CHECKING:
     from hal_workflow.circuits.circuit import Circuit
 
-__all__ = ["as_circuit", "converter_for", "register_converter", "registered_types"]
+__all__ = [
+    "as_bindings",
+    "as_circuit",
+    "converter_for",
+    "register_converter",
+    "register_parameter_key",
+    "registered_types",
+]
 
 Converter = Callable[[Any], "Circuit"]
 
@@ -35,6 +44,11 @@ _CONVERTERS: dict[str, str | Converter] = {
     "cirq.circuits.frozen_circuit.FrozenCircuit": "hal_workflow.cirq.convert:from_cirq",
     "pennylane.tape.qscript.QuantumScript": "hal_workflow.pennylane.convert:from_tape",
     "pennylane.tape.tape.QuantumTape": "hal_workflow.pennylane.convert:from_tape",
+}
+# parameter-object type qualname -> "module:function" giving the input name it binds
+_PARAMETER_KEYS: dict[str, str | Callable[[Any], str]] = {
+    "qiskit.circuit.parameter.Parameter": "hal_workflow.qiskit.convert:parameter_name",
+    "qiskit._accelerate.circuit.Parameter": "hal_workflow.qiskit.convert:parameter_name",
 }
 _LOCK = threading.Lock()
 _ENTRY_POINTS_LOADED = False
@@ -73,11 +87,11 @@ def _load_entry_points() -> None:
         _ENTRY_POINTS_LOADED = True
 
 
-def converter_for(obj: Any) -> Converter | None:
-    """The converter registered for ``type(obj)`` or its nearest base, or None."""
-    _load_entry_points()
+def _lookup(table: dict[str, Any], obj: Any) -> Any:
+    """The function ``table`` holds for ``type(obj)`` or its nearest base (imported on first
+    use and cached), or None."""
     for cls in type(obj).__mro__:
-        found = _CONVERTERS.get(_qualname(cls))
+        found = table.get(_qualname(cls))
         if found is None:
             continue
         if isinstance(found, str):
@@ -90,9 +104,61 @@ def converter_for(obj: Any) -> Converter | None:
                     "extra of hal-workflow"
                 ) from exc
             with _LOCK:
-                _CONVERTERS[_qualname(cls)] = found
-        return found  # type: ignore[return-value]
+                table[_qualname(cls)] = found
+        return found
     return None
+
+
+def converter_for(obj: Any) -> Converter | None:
+    """The converter registered for ``type(obj)`` or its nearest base, or None."""
+    _load_entry_points()
+    return _lookup(_CONVERTERS, obj)  # type: ignore[no-any-return]
+
+
+def register_parameter_key(type_name: str | type, namer: str | Callable[[Any], str]) -> None:
+    """Register how a framework's parameter object (a binding key) names its ``input``."""
+    key = type_name if isinstance(type_name, str) else _qualname(type_name)
+    with _LOCK:
+        _PARAMETER_KEYS[key] = namer
+
+
+def as_bindings(values: Mapping[Any, Any] | None) -> dict[str, Any] | None:
+    """``values`` keyed by input name: strings stay, registered parameter objects (a Qiskit
+    ``Parameter`` or ``ParameterVector`` element) become the name their converter gives them.
+
+    Raises ``CircuitError`` for any other key, or two keys naming the same input.
+    """
+    if values is None:
+        return None
+    if all(isinstance(key, str) for key in values):
+        return dict(values)
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(key, str):
+            name = key
+        else:
+            namer = _lookup(_PARAMETER_KEYS, key)
+            if namer is None:
+                raise CircuitError(
+                    f"a parameter binding is keyed by name or by a framework parameter, "
+                    f"not {type(key).__name__} ({key!r})"
+                )
+            name = namer(key)
+        if name in out:
+            raise CircuitError(f"parameter {name!r} is bound twice")
+        out[name] = value
+    return out
+
+
+_CACHED_TEXT_CHARS = 20_000
+"""Program texts up to this length are parsed once per process (an LRU of recent ones)."""
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> Circuit:
+    from hal_workflow.circuits.circuit import Circuit
+
+    return Circuit.from_qasm(text)
 
 
 def as_circuit(circuit: Any) -> Circuit:
@@ -106,6 +172,8 @@ def as_circuit(circuit: Any) -> Circuit:
     if isinstance(circuit, Circuit):
         return circuit
     if isinstance(circuit, str):
+        if len(circuit) <= _CACHED_TEXT_CHARS:  # loops resubmit the same text: parse once
+            return _parsed(circuit)
         return Circuit.from_qasm(circuit)
     converter = converter_for(circuit)
     if converter is not None:

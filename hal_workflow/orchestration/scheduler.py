@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from hal_workflow import config
 from hal_workflow.backends.registry import get_backend, normalize_spec
+from hal_workflow.circuits.conversion import as_bindings
 from hal_workflow.contract.backend import Backend
 from hal_workflow.contract.errors import (
     ConfigurationError,
@@ -362,8 +363,8 @@ class SchedulerBackend(Backend):
     ) -> JobId:
         """One batch job. ``seed`` (else the wrapped spec's ``seed``) is passed to the wrapped
         backend's ``submit`` where it takes one."""
-        [job_id] = await self._submit([circuit], [Task(0, 0, parameters, self._seed(seed, 0))],
-                                      shots, array=False)
+        task = Task(0, 0, as_bindings(parameters), self._seed(seed, 0))
+        [job_id] = await self._submit([circuit], [task], shots, array=False)
         return job_id
 
     async def submit_sweep(
@@ -380,8 +381,8 @@ class SchedulerBackend(Backend):
         the elements it lacks, each as it was.
         """
         positions = self._indices(indices, len(bindings))
-        tasks = [Task(i, 0, b, self._seed(seed, i)) for i, b in zip(positions, bindings,
-                                                                     strict=True)]
+        tasks = [Task(i, 0, as_bindings(b), self._seed(seed, i))
+                 for i, b in zip(positions, bindings, strict=True)]
         if len(tasks) == 1 and indices is None:  # PBS Pro refuses one-element arrays
             return await self._submit([circuit], tasks, shots, array=False)
         return await self._submit([circuit], tasks, shots, array=True)
@@ -423,13 +424,13 @@ class SchedulerBackend(Backend):
         self, circuits: Sequence[Circuit | str], tasks: Sequence[Task], shots: int
     ) -> list[str]:
         """OpenQASM text of each circuit, after the inner backend accepted every task."""
-        from hal_workflow.circuits import Circuit
+        from hal_workflow.circuits.conversion import as_circuit
 
         if isinstance(shots, bool) or not isinstance(shots, int):  # the range: inner validate
             issue = ValidationIssue(ValidationCode.SHOTS_OUT_OF_RANGE,
                                     f"shots must be an integer, got {shots!r}")
             raise ValidationError([issue], self.name)
-        parsed = [c if isinstance(c, Circuit) else Circuit.from_qasm(c) for c in circuits]
+        parsed = [as_circuit(c) for c in circuits]
         checked: set[tuple[int, frozenset[str]]] = set()
         for task in tasks:
             params = task.parameters

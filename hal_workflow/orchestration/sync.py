@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from hal_workflow.backends.registry import BackendSpec, get_backend, normalize_spec
+from hal_workflow.circuits.conversion import as_bindings, as_circuit
 from hal_workflow.contract.extensions import submit_many
 
 if TYPE_CHECKING:
@@ -80,13 +81,16 @@ def run_sync(awaitable: Awaitable[_T]) -> _T:
 
 
 def run(
-    circuit: Circuit | str,
+    circuit: Circuit | str | Any,
     backend: BackendSpec | Backend = "sim",
     shots: int = 1000,
     parameters: Mapping[str, float] | None = None,
     timeout: float | None = None,
 ) -> ExecutionResult:
-    """Run ``circuit`` on ``backend`` and return its result (blocking)."""
+    """Run ``circuit`` (a ``Circuit``, OpenQASM text or a registered framework circuit such as
+    a Qiskit ``QuantumCircuit``) on ``backend`` and return its result (blocking).
+    ``parameters`` are keyed by input name or by the framework's parameter objects."""
+    circuit, parameters = as_circuit(circuit), as_bindings(parameters)
     target = backend_for(backend)
     if getattr(target, "records_jobs", False):  # the simulator journals its own jobs
         return run_sync(target.run(circuit, shots, parameters, timeout=timeout))
@@ -166,7 +170,7 @@ def _record_end(backend: Backend, job_id: str, state: str, reason: str | None,
 
 
 def sweep(
-    circuit: Circuit | str,
+    circuit: Circuit | str | Any,
     bindings: Sequence[Mapping[str, float]],
     backend: BackendSpec | Backend = "sim",
     shots: int = 1000,
@@ -189,7 +193,8 @@ def sweep(
     from hal_workflow.orchestration.sweeps import plan_sweep, progress_bar
 
     target = backend_for(backend)
-    bindings = list(bindings)
+    circuit = as_circuit(circuit)  # converted once; bindings by name or parameter object
+    bindings = [as_bindings(b) or {} for b in bindings]
     plan = plan_sweep(target.spec, circuit, bindings, shots, seed, sweep_id)
     if chunk_size is None:
         chunk_size = max(1, min(1000, math.ceil(len(bindings) / 20)))
@@ -292,10 +297,10 @@ async def run_seeded(
 
 
 def validate(
-    circuit: Circuit | str, backend: BackendSpec | Backend = "sim", shots: int | None = None
+    circuit: Circuit | str | Any, backend: BackendSpec | Backend = "sim", shots: int | None = None
 ) -> ValidationResult:
     """Whether ``circuit`` can run on ``backend`` as given, with every reason it cannot."""
-    return run_sync(backend_for(backend).validate(circuit, shots))
+    return run_sync(backend_for(backend).validate(as_circuit(circuit), shots))
 
 
 @dataclass(frozen=True)
@@ -354,13 +359,14 @@ def _journal_spec(job_id: str) -> dict[str, Any]:
 
 
 def submit(
-    circuit: Circuit | str,
+    circuit: Circuit | str | Any,
     backend: BackendSpec | Backend = "sim",
     shots: int = 1000,
     parameters: Mapping[str, float] | None = None,
 ) -> Job:
     """Submit without waiting; returns a picklable :class:`Job` handle."""
     target = backend_for(backend)
+    circuit, parameters = as_circuit(circuit), as_bindings(parameters)
     job_id = run_sync(target.submit(circuit, shots, parameters))
     record_jobs(target, [job_id], circuit, shots, [parameters])
     return Job(job_id, target.spec)

@@ -46,6 +46,7 @@ import numpy as np
 
 from hal_workflow.backends.local_jobs import LocalJob, LocalJobTable
 from hal_workflow.circuits import Circuit, LoweredCircuit
+from hal_workflow.circuits.conversion import as_bindings, as_circuit
 from hal_workflow.contract.backend import Backend
 from hal_workflow.contract.errors import (
     CircuitError,
@@ -93,6 +94,8 @@ INLINE_PARSE_CHARS = 8000
 """Program text longer than this, not yet in the plan cache, is parsed off the loop
 (about 1 us per character)."""
 PLAN_CACHE_SIZE = 128
+EXPECTATION_CHUNK_BYTES = 64 << 20
+"""States computed at once by ``StatevectorExtension.expectations`` (bytes)."""
 
 _OPTIONS = {
     "name", "seed", "precision", "threads", "max_memory_bytes", "fusion", "max_fused_qubits",
@@ -294,9 +297,8 @@ class SimulatorBackend(Backend):
             return circuit.qasm, circuit
         if isinstance(circuit, LoweredCircuit):
             return ("lowered", id(circuit)), circuit
-        raise CircuitError(
-            f"sim: expected a Circuit or OpenQASM 3 text, got {type(circuit).__name__}"
-        )
+        converted = as_circuit(circuit)  # a registered framework circuit (QuantumCircuit...)
+        return converted.qasm, converted
 
     def executable(self, circuit: CircuitLike, session: str | None = None) -> Executable:
         """The compiled plan of ``circuit`` (cached per circuit text).
@@ -341,7 +343,9 @@ class SimulatorBackend(Backend):
             return circuit
         if isinstance(circuit, Circuit):
             return circuit.qasm
-        return None
+        if isinstance(circuit, LoweredCircuit):
+            return None
+        return as_circuit(circuit).qasm
 
     # -- validation -----------------------------------------------------------------------
     def _memory_limit(self) -> int:
@@ -535,6 +539,7 @@ class SimulatorBackend(Backend):
                 seed: int | None, session: str | None = None) -> JobId:
         if self._closed:
             raise HalError("sim: backend is closed")
+        parameters = as_bindings(parameters)
         exe = self._checked(circuit, shots, parameters, session)
         job_seed = self._job_seed(seed)
         program = self._program_text(circuit)
@@ -571,6 +576,7 @@ class SimulatorBackend(Backend):
         if self._closed:
             raise HalError("sim: backend is closed")
         exe = self.executable(circuit)
+        bindings = [as_bindings(b) or {} for b in bindings]
         for binding in bindings:
             self._check_parameters(exe, binding)
         issues = self._issues(exe, shots, None, False)
@@ -689,6 +695,7 @@ class StatevectorExtension:
 
     def _exact(self, circuit: CircuitLike, parameters: Mapping[str, float] | None) -> Executable:
         backend = self._backend
+        parameters = as_bindings(parameters)
         exe = backend.executable(circuit)
         backend._check_parameters(exe, parameters)
         issues = backend._issues(exe, None, parameters, True)
@@ -717,12 +724,14 @@ class StatevectorExtension:
                           parameters: Mapping[str, float] | None = None) -> np.ndarray:
         """The final state as a ``2^n`` complex array (the spec's precision)."""
         exe = self._exact(circuit, parameters)
+        parameters = as_bindings(parameters)
         return await self._call(exe, lambda: self._state(exe, parameters))
 
     async def probabilities(self, circuit: CircuitLike,
                             parameters: Mapping[str, float] | None = None) -> np.ndarray:
         """``|amplitude|^2`` of every basis state (float64, same indexing)."""
         exe = self._exact(circuit, parameters)
+        parameters = as_bindings(parameters)
 
         def probs() -> np.ndarray:
             state = self._state(exe, parameters)
@@ -730,58 +739,100 @@ class StatevectorExtension:
 
         return await self._call(exe, probs)
 
-    async def expectation(self, circuit: CircuitLike,
-                          observable: Mapping[str, float] | Sequence[tuple[str, float]],
+    async def expectation(self, circuit: CircuitLike, observable: Any,
                           parameters: Mapping[str, float] | None = None) -> float:
-        """``sum(coeff * <P>)`` for Pauli labels ``P`` such as ``"XIZ"`` (Qiskit order: the
-        rightmost character acts on qubit 0), with real coefficients."""
-        exe = self._exact(circuit, parameters)
-        terms = list(observable.items()) if isinstance(observable, Mapping) else list(observable)
-        parsed = [_pauli_masks(label, coeff, exe.num_qubits) for label, coeff in terms]
+        """``<observable>`` of the final state: any form :func:`~hal_workflow.circuits.
+        observables.as_observable` reads (a ``PauliSum``, ``{label: coeff}``, ``(label,
+        coeff)`` pairs, a ``SparsePauliOp``); labels in Qiskit order (rightmost = qubit 0).
+        Bad observables raise ``ValidationError`` naming the term."""
+        exe = self._exact(circuit, as_bindings(parameters))
+        values = await self.expectations(circuit, [observable], [parameters or {}], exe=exe)
+        return float(values[0, 0])
 
-        def energy() -> float:
+    async def expectations(self, circuit: CircuitLike, observables: Sequence[Any],
+                           bindings: Sequence[Mapping[str, float]], *,
+                           exe: Executable | None = None) -> np.ndarray:
+        """``<observables[o]>`` at every binding: a ``(len(bindings), len(observables))``
+        float64 array. The circuit is compiled once, the states are computed in batches and
+        the terms folded by X mask (:mod:`hal_workflow.simulator.expectation`)."""
+        from hal_workflow.simulator.expectation import expectation_values, folded_diagonals
+
+        folded: list[Any] = []
+
+        def per_chunk(states: np.ndarray, paulis: list[Any], exe: Executable,
+                      start: int) -> np.ndarray:
+            if not folded:
+                folded.append(folded_diagonals(paulis, exe.perm))
+            return expectation_values(states, paulis, exe.perm, folded[0])
+
+        (values,) = await self._over_states(circuit, observables, bindings, per_chunk, exe)
+        return values
+
+    async def measured_expectations(self, circuit: CircuitLike, observables: Sequence[Any],
+                                    bindings: Sequence[Mapping[str, float]], shots: int, *,
+                                    seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Estimates of ``<observables[o]>`` from ``shots`` measurements per qubit-wise
+        commuting basis, and the variance of each: two ``(len(bindings), len(observables))``
+        arrays. Binding ``i`` is sampled with seed ``seed + i`` (see
+        :func:`hal_workflow.simulator.expectation.measured_expectations`): the distribution
+        of running each basis circuit, without evolving the state once per basis."""
+        from hal_workflow.simulator.expectation import measured_expectations
+
+        if not (isinstance(shots, int) and 1 <= shots <= MAX_SHOTS):
+            raise ValidationError([ValidationIssue(
+                ValidationCode.SHOTS_OUT_OF_RANGE,
+                f"shots must be an integer between 1 and {MAX_SHOTS}, got {shots!r}")], NAME)
+        base = self._backend._job_seed(seed)
+
+        def per_chunk(states: np.ndarray, paulis: list[Any], exe: Executable,
+                      start: int) -> tuple[np.ndarray, np.ndarray]:
+            seeds = [base + start + i for i in range(states.shape[0])]
+            return measured_expectations(states, paulis, exe.perm, shots, seeds)
+
+        means, variances = await self._over_states(circuit, observables, bindings, per_chunk)
+        return means, variances
+
+    async def _over_states(self, circuit: CircuitLike, observables: Sequence[Any],
+                           bindings: Sequence[Mapping[str, float]], per_chunk: Any,
+                           exe: Executable | None = None) -> tuple[np.ndarray, ...]:
+        """``per_chunk(states, paulis, exe, start)`` over the final states of every binding,
+        computed in chunks of :data:`EXPECTATION_CHUNK_BYTES`; its arrays concatenated."""
+        from hal_workflow.circuits.observables import as_observable
+
+        named = [as_bindings(b) or {} for b in bindings]
+        if not named:
+            empty = np.zeros((0, len(observables)), dtype=np.float64)
+            return empty, empty
+        if exe is None:
+            exe = self._exact(circuit, named[0])
+        for binding in named[1:]:
+            self._backend._check_parameters(exe, binding)
+        missing = sorted({p for b in named for p in exe.missing(b)})
+        if missing:
+            raise ValidationError([ValidationIssue(
+                ValidationCode.UNBOUND_PARAMETERS,
+                f"unbound input parameter(s): {', '.join(missing)}")], NAME)
+        paulis = [as_observable(o, exe.num_qubits) for o in observables]
+        checked = exe
+
+        def compute() -> tuple[np.ndarray, ...]:
             run = make_run(self._backend.options.threads)
-            values = exe.values([parameters or {}]) if exe.parameters else None
-            state = exe.final_states(values, 1, run)[0]
-            total = 0.0
-            for coeff, xmask, zmask, ny in parsed:
-                px = sum(1 << int(exe.perm[q]) for q in range(exe.num_qubits) if xmask >> q & 1)
-                pz = sum(1 << int(exe.perm[q]) for q in range(exe.num_qubits) if zmask >> q & 1)
-                if run.parallel and state.shape[0] >= (1 << 16):
-                    value = kernels.pauli_expectation(state, px, pz, run.threads)
-                else:
-                    value = kernels.pauli_expectation_serial(state, px, pz)
-                total += coeff * float(((1j) ** ny * value).real)
-            return total
+            per_state = (1 << checked.num_qubits) * self._backend._itemsize
+            chunk = max(1, EXPECTATION_CHUNK_BYTES // per_state)
+            parts = []
+            for start in range(0, len(named), chunk):
+                part = named[start:start + chunk]
+                values = checked.values(part) if checked.parameters else None
+                states = checked.final_states(values, len(part), run)
+                run.check()
+                result = per_chunk(states, paulis, checked, start)
+                parts.append(result if isinstance(result, tuple) else (result,))
+            return tuple(np.concatenate(arrays) for arrays in zip(*parts, strict=True))
 
-        return await self._call(exe, energy)
-
-
-def _pauli_masks(label: str, coeff: float, num_qubits: int) -> tuple[float, int, int, int]:
-    """``(coeff, x mask, z mask, number of Y)`` of a dense Pauli label (rightmost = qubit 0).
-
-    The Y factors are written as ``i X Z``; with the Z applied first, the kernel's sum times
-    ``i^nY`` is the expectation value.
-    """
-    text = label.strip().upper()
-    if len(text) != num_qubits or set(text) - set("IXYZ"):
-        raise ValidationError([ValidationIssue(
-            ValidationCode.UNSUPPORTED_FEATURE,
-            f"Pauli label {label!r} must have {num_qubits} characters from I, X, Y, Z",
-        )], NAME)
-    if isinstance(coeff, complex) or not math.isfinite(float(coeff)):
-        raise ValidationError([ValidationIssue(
-            ValidationCode.UNSUPPORTED_FEATURE,
-            f"coefficient of {label!r} must be a finite real number, got {coeff!r}",
-        )], NAME)
-    xmask = zmask = ny = 0
-    for q, ch in enumerate(reversed(text)):
-        if ch in "XY":
-            xmask |= 1 << q
-        if ch in "ZY":
-            zmask |= 1 << q
-        ny += ch == "Y"
-    return float(coeff), xmask, zmask, ny
+        if len(named) * (1 << exe.num_qubits) <= (1 << INLINE_MAX_QUBITS) \
+                and kernels.is_compiled(exe.dtype):
+            return compute()
+        return await asyncio.to_thread(compute)
 
 
 __all__ = [

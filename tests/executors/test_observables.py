@@ -8,7 +8,7 @@ from qiskit import QuantumCircuit
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from hal_workflow.circuits import Circuit
-from hal_workflow.contract.errors import CircuitError, ConfigurationError
+from hal_workflow.contract.errors import CircuitError, ValidationError
 from hal_workflow.executors import observables
 from hal_workflow.executors._tasks import run_estimates
 
@@ -66,9 +66,17 @@ def test_in_basis_appends_rotations_and_a_register() -> None:
 
 
 def test_bad_inputs_are_contract_errors() -> None:
-    with pytest.raises(ConfigurationError, match="3 letters"):
+    with pytest.raises(ValidationError, match="acts on 2 qubits, the circuit has 3"):
         observables.check_observable([(1.0, "ZZ")], 3)
-    with pytest.raises(ConfigurationError, match="I, X, Y, Z"):
+    with pytest.raises(ValidationError, match="I, X, Y, Z"):
         observables.check_observable([(1.0, "ZQZ")], 3)
     with pytest.raises(CircuitError, match="without measurements"):
         observables.in_basis(Circuit.bell(), "ZZ")
+
+
+def test_in_basis_ir_equals_parsing_its_text() -> None:
+    measured = observables.in_basis(ANSATZ, "XYZ")
+    parsed = Circuit.from_qasm(measured.qasm)
+    assert measured.lowered.operations == parsed.lowered.operations
+    assert measured.lowered.clbit_registers == parsed.lowered.clbit_registers
+    assert measured.num_clbits == parsed.num_clbits == 3
