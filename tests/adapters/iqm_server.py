@@ -12,7 +12,8 @@ Jobs move ``waiting -> processing -> completed`` as they are polled (``GET jobs/
 holds a job in that state until it is cancelled, which makes QUEUED/RUNNING and
 cancel-while-queued testable without sleeping. With ``waiting_s``/``processing_s`` a state
 also ends (at the next poll) once it has lasted that many seconds. ``failure`` makes every
-later job fail with that message. With ``token`` set, every request must carry
+later job fail with that message; ``submit_error = (status, message)`` makes every submission
+answer that HTTP error (503: the service is down, 400: the job is refused). With ``token`` set, every request must carry
 ``Authorization: Bearer <token>`` (401 otherwise). Errors use the server's JSON shape
 ``{"message", "error_code", "source"}``.
 """
@@ -214,6 +215,7 @@ class IQMMockServer:
         self.waiting_s = waiting_s
         self.processing_s = processing_s
         self.failure: str | None = None
+        self.submit_error: tuple[int, str] | None = None
         self.alias = alias
         self.calibration_set_id = str(uuid.uuid4())
         self.jobs: dict[str, MockJob] = {}
@@ -416,6 +418,9 @@ class IQMMockServer:
                     keys.add(op["args"]["key"])
 
     def _submit(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self.submit_error is not None:
+            status, message = self.submit_error
+            raise HTTPError(status, message, "unavailable" if status >= 500 else "refused")
         self._validate(request)
         job = MockJob(id=str(uuid.uuid4()), request=request)
         job.timeline.append({"source": "iqm-server", "status": "created", "timestamp": _now()})
