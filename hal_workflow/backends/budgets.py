@@ -75,7 +75,8 @@ class Budget:
         """Read the ``budget`` value of a route spec; ``ConfigurationError`` for a bad one."""
         if not isinstance(value, Mapping):
             raise ConfigurationError(
-                f"route: 'budget' must be a mapping with 'id' and limits, not {type(value).__name__}"
+                "route: 'budget' must be a mapping with 'id' and limits, not "
+                f"{type(value).__name__}"
             )
         unknown = sorted(set(value) - {"id", *_LIMIT_KEYS})
         if unknown:

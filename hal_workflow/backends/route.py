@@ -3,7 +3,8 @@
 Spec::
 
     {"name": "route",
-     "candidates": [{"name": "iqm", "url": "..."}, {"name": "ibm", "backend": "fake_manila"}, "sim"],
+     "candidates": [{"name": "iqm", "url": "..."}, {"name": "ibm", "backend": "fake_manila"},
+                    "sim"],
      "policy": "best-fidelity",          # first-fit | shortest-wait | best-fidelity | cheapest
                                          # | weighted (with "weights")
      "weights": {"fidelity": 1.0, "wait": 0.5, "cost": 0.5},   # weighted only
@@ -178,7 +179,8 @@ class RouteBackend(Backend):
         check_options(spec, OPTIONS, "route")
         raw = spec.get("candidates")
         if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)) or not raw:
-            raise ConfigurationError("route: 'candidates' must be a non-empty list of backend specs")
+            raise ConfigurationError(
+                "route: 'candidates' must be a non-empty list of backend specs")
         self._candidates: list[_Candidate] = []
         for index, candidate in enumerate(raw):
             normalised = normalize_spec(candidate)
@@ -398,7 +400,8 @@ class RouteBackend(Backend):
         failures: list[dict[str, str]] = []
         for position, v in enumerate(ranked):
             if position > 0 and not self._failover:
-                v.outcome, v.reason = "not tried", "failover is off (the spec pins the first choice)"
+                v.outcome = "not tried"
+                v.reason = "failover is off (the spec pins the first choice)"
                 continue
             amount = Spend(v.cost or 0.0, shots * tasks, tasks)
             if self._store is not None and self._budget is not None:

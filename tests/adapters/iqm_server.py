@@ -13,9 +13,9 @@ holds a job in that state until it is cancelled, which makes QUEUED/RUNNING and
 cancel-while-queued testable without sleeping. With ``waiting_s``/``processing_s`` a state
 also ends (at the next poll) once it has lasted that many seconds. ``failure`` makes every
 later job fail with that message; ``submit_error = (status, message)`` makes every submission
-answer that HTTP error (503: the service is down, 400: the job is refused). With ``token`` set, every request must carry
-``Authorization: Bearer <token>`` (401 otherwise). Errors use the server's JSON shape
-``{"message", "error_code", "source"}``.
+answer that HTTP error (503: the service is down, 400: the job is refused). With ``token``
+set, every request must carry ``Authorization: Bearer <token>`` (401 otherwise). Errors use
+the server's JSON shape ``{"message", "error_code", "source"}``.
 """
 
 from __future__ import annotations
