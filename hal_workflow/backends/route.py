@@ -59,6 +59,7 @@ from hal_workflow.backends.registry import get_backend, normalize_spec
 from hal_workflow.contract.backend import Backend, redact_spec
 from hal_workflow.contract.errors import (
     BackendUnavailableError,
+    CircuitError,
     ConfigurationError,
     HalError,
     JobNotFoundError,
@@ -328,7 +329,14 @@ class RouteBackend(Backend):
             verdict.unavailable = True
             verdict.excluded = f"{availability.status.value}: {availability.message or ''}".strip()
             return verdict
-        issues = await self._issues(candidate, circuits, shots) or []
+        try:
+            issues = await self._issues(candidate, circuits, shots) or []
+        except CircuitError:
+            raise  # the text itself is wrong: no candidate can help
+        except HalError as exc:  # the candidate could not even check it
+            verdict.unavailable = True
+            verdict.excluded = f"cannot validate: {type(exc).__name__}: {exc}"
+            return verdict
         if issues:
             verdict.code = issues[0].code
             verdict.excluded = "cannot run it: " + "; ".join(i.message for i in issues)

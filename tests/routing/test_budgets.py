@@ -103,3 +103,30 @@ def test_concurrent_processes_never_overspend(budget_path: Path) -> None:
         accepted = list(pool.map(_reserve_many, [str(budget_path)] * 4, [12] * 4))
     assert sum(accepted) == 25  # 48 attempts, exactly the 25 the budget allows
     assert BudgetStore(budget_path).spent("shared") == Spend(12.5, 250, 25)
+
+
+def test_dask_workers_share_one_budget(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    from distributed import Client
+
+    from hal_workflow.executors import dask as hal_dask
+
+    path = tmp_path / "shared-budgets.sqlite"
+    spec = {"name": "route", "candidates": ["sim"], "seed": 1,
+            "budget": {"id": "dask", "max_tasks": 5}}
+    bindings = [{"theta": 0.0}] * 10
+    env = {"HAL_WORKFLOW__ROUTE__BUDGET_PATH": str(path)}
+    with hal_dask.local_cluster(n_workers=2, dashboard_address=None, env=env) as cluster, \
+            Client(cluster) as client:
+        chunks = hal_dask.submit_sweep(client, FLIP, bindings, spec, shots=10, chunk_size=1)
+        outcomes = []
+        for _, future in chunks:
+            try:
+                outcomes.append(future.result())
+            except BudgetExceededError as exc:
+                outcomes.append(exc)
+        assert len(client.nthreads()) == 2  # two worker processes shared the budget
+    ran = [o for o in outcomes if isinstance(o, list)]
+    assert len(ran) == 5 and all(dict(r[0].counts) == {"0": 10} for r in ran)
+    assert sum(isinstance(o, BudgetExceededError) for o in outcomes) == 5
+    assert BudgetStore(path).spent("dask") == Spend(0.0, 50, 5)
