@@ -175,6 +175,12 @@ def run(file: str, backend: str, shots: int, params: tuple[str, ...], as_json: b
         return
     for bits, count in sorted(result.counts.items(), key=lambda kv: (-kv[1], kv[0])):
         click.echo(f"{bits or '(no bits)'}  {count}")
+    routing = result.metadata.get("routing")
+    if routing:  # a route spec: say where it went and why (on stderr: stdout stays counts)
+        click.echo(f"routed to {result.backend} by {routing.get('policy')}", err=True)
+        for entry in routing.get("candidates", ()):
+            detail = entry.get("reason") or f"score {entry.get('score')}"
+            click.echo(f"  {entry['candidate']}: {entry['outcome']} ({detail})", err=True)
 
 
 @main.command("run-job", hidden=True)

@@ -114,7 +114,8 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def _spec_hash(spec: Mapping[str, Any]) -> str:
-    text = json.dumps(spec, sort_keys=True, default=str)
+    """A short fingerprint of a candidate spec for job ids (credentials masked first)."""
+    text = json.dumps(redact_spec(spec), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 

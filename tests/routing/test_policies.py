@@ -274,3 +274,39 @@ def test_bad_specs_are_configuration_errors(spec: dict[str, Any], needle: str) -
     with pytest.raises(ConfigurationError) as info:
         get_backend({"name": "route", **spec})
     assert needle in str(info.value)
+
+
+def test_credentials_of_candidates_never_show() -> None:
+    from iqm_server import IQMMockServer
+
+    token = "route-test-token-5f1c"
+    with IQMMockServer(token=token) as server:
+        candidate = iqm_spec(server, token=token)
+        spec = {"name": "route", "candidates": [candidate, "sim"]}
+        backend = get_backend(spec)
+        result = hal.run(BELL, backend, shots=10)
+        assert result.backend == "iqm:mock"
+        assert token not in repr(backend) and token not in result.to_json()
+        assert token not in result.job_id
+        server.stop()
+        with pytest.raises(BackendUnavailableError) as info:
+            hal.run(BELL, {**spec, "candidates": [candidate]}, shots=10)
+        assert token not in str(info.value)
+
+
+def test_the_cli_shows_the_routing(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from hal_workflow.cli import main
+
+    path = tmp_path / "bell.qasm"
+    path.write_text(BELL)
+    spec = json.dumps({"name": "route", "candidates": [IBM["fake_manila"], "sim"],
+                       "policy": "best-fidelity"})
+    plain = CliRunner().invoke(main, ["run", str(path), "--backend", spec, "--shots", "50"])
+    assert plain.exit_code == 0, plain.output
+    assert "routed to sim by best-fidelity" in plain.stderr
+    assert "ibm:fake_manila: ranked (score 0.9" in plain.stderr
+    assert set(line.split()[0] for line in plain.stdout.splitlines()) <= {"00", "11"}
+    full = CliRunner().invoke(main, ["run", str(path), "--backend", spec, "--json"])
+    assert json.loads(full.stdout)["metadata"]["routing"]["chosen"] == "sim"
