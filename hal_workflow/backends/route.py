@@ -183,6 +183,10 @@ class RouteBackend(Backend):
         if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)) or not raw:
             raise ConfigurationError(
                 "route: 'candidates' must be a non-empty list of backend specs")
+        most = int(config.get("route.max-candidates"))
+        if len(raw) > most:
+            raise ConfigurationError(
+                f"route: {len(raw)} candidates, more than route.max-candidates ({most})")
         self._candidates: list[_Candidate] = []
         for index, candidate in enumerate(raw):
             normalised = normalize_spec(candidate)
@@ -194,8 +198,14 @@ class RouteBackend(Backend):
         self._prices = _prices(config.get("route.prices", None) or {}, "route.prices")
         self._prices.update(_prices(prices or {}, "prices"))
         self._budget = Budget.from_spec(spec["budget"]) if spec.get("budget") is not None else None
-        self._failover = bool(spec.get("failover", True))
-        self._seed = None if spec.get("seed") is None else int(spec["seed"])
+        self._failover = spec.get("failover", True)
+        if not isinstance(self._failover, bool):
+            raise ConfigurationError(f"route: 'failover' must be true or false, not "
+                                     f"{self._failover!r}")
+        self._seed = spec.get("seed")
+        if self._seed is not None and (isinstance(self._seed, bool)
+                                       or not isinstance(self._seed, int)):
+            raise ConfigurationError(f"route: 'seed' must be an integer, not {self._seed!r}")
         self._store = BudgetStore() if self._budget is not None else None
         self._records: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._records_lock = threading.Lock()

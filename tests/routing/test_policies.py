@@ -269,6 +269,9 @@ def test_weighted_combines_normalised_terms(iqm: Any) -> None:
     ({"candidates": [{"name": "route", "candidates": ["sim"]}]}, "itself a route"),
     ({"candidates": ["nowhere"]}, "unknown backend 'nowhere'"),
     ({"candidates": ["sim"], "colour": "red"}, "unknown option(s) 'colour'"),
+    ({"candidates": ["sim"], "failover": "no"}, "'failover' must be true or false"),
+    ({"candidates": ["sim"], "seed": "7"}, "'seed' must be an integer"),
+    ({"candidates": ["sim"] * 33}, "more than route.max-candidates (32)"),
 ])
 def test_bad_specs_are_configuration_errors(spec: dict[str, Any], needle: str) -> None:
     with pytest.raises(ConfigurationError) as info:
