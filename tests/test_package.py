@@ -25,7 +25,7 @@ def test_import_loads_no_heavy_sdk() -> None:
 
 
 def test_contract_version_and_lazy_names() -> None:
-    assert hal_workflow.CONTRACT_VERSION == "1.0"
+    assert hal_workflow.CONTRACT_VERSION == "1.1"
     for name in ("Circuit", "get_backend", "run", "sweep", "submit", "validate", "Job"):
         assert name in hal_workflow.__all__
         assert callable(getattr(hal_workflow, name))

@@ -3,8 +3,14 @@
 Spec: ``{"name": "braket", "device": "local"}`` is the state-vector ``LocalSimulator``
 (``"local:braket_dm"`` the density-matrix one); a device ARN
 (``"arn:aws:braket:::device/quantum-simulator/amazon/sv1"``) opens an ``AwsDevice`` with the
-credentials and region of the AWS SDK's own chain (environment, config files, roles). Nothing
-secret goes in the spec.
+credentials and region of the AWS SDK's own chain (environment, config files, roles), or of
+the named ``"profile"`` and ``"region"`` (resolved by boto3 where the backend is built, e.g. on
+a worker). Nothing secret goes in the spec. ``"s3_destination"`` (``"s3://bucket/prefix"``)
+sets where results go (default: the SDK's default bucket); ``"retry"`` the retry policy.
+
+Every AWS call goes through :class:`~hal_workflow.backends.retry.RetryPolicy` (the SDK's own
+retries are turned off so that there is one policy). A retried ``CreateQuantumTask`` carries
+the same ``clientToken``, Braket's idempotency token, so it never creates a second task.
 
 Programs go to Braket as OpenQASM 3 after :func:`~hal_workflow.compilation.braket_program.
 to_braket` swaps ``stdgates.inc`` for definitions in Braket's gate names; ``input float``
@@ -29,12 +35,14 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hal_workflow.backends.local_jobs import LocalJob, LocalJobTable
 from hal_workflow.backends.options import check_options
+from hal_workflow.backends.retry import RetryPolicy, is_retryable, retry_after_of
 from hal_workflow.compilation.braket_program import (
     braket_gate_set,
     counts_from_measurements,
@@ -54,6 +62,7 @@ from hal_workflow.contract.errors import (
     JobCancelledError,
     JobFailedError,
     JobNotFoundError,
+    RateLimitedError,
     SubmissionError,
     ValidationError,
 )
@@ -72,6 +81,7 @@ if TYPE_CHECKING:
     from hal_workflow.circuits import Circuit
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 TASK_STATES: dict[str, JobState] = {
     "CREATED": JobState.QUEUED,
@@ -139,13 +149,83 @@ def _aws_errors(what: str, job_id: str | None = None) -> Iterator[None]:
             if job_id is not None:
                 raise JobNotFoundError(job_id, f"Amazon Braket: no task {job_id}") from exc
             raise ConfigurationError(f"Amazon Braket: {what}: {message or code}") from exc
-        if code in {"ThrottlingException", "ServiceQuotaExceededException",
-                    "InternalServiceException", "DeviceOfflineException",
-                    "DeviceRetiredException"}:
-            raise BackendUnavailableError(f"Amazon Braket: {what}: {code}") from exc
+        if code in _THROTTLING:
+            raise RateLimitedError(f"Amazon Braket: {what}: {code}",
+                                   retry_after=retry_after_of(exc)) from exc
+        if code in {"InternalServiceException", "DeviceOfflineException",
+                    "ServiceUnavailableException"} or is_retryable(exc):
+            unavailable = BackendUnavailableError(f"Amazon Braket: {what}: {code}")
+            unavailable.retry_after = retry_after_of(exc)
+            raise unavailable from exc
+        if code in {"ServiceQuotaExceededException", "DeviceRetiredException"}:
+            refused = BackendUnavailableError(f"Amazon Braket: {what}: {code}: {message}")
+            refused.retryable = False  # waiting does not raise a quota or revive a device
+            raise refused from exc
         raise SubmissionError(f"Amazon Braket: {what}: {code}: {message}") from exc
     except BotoCoreError as exc:
-        raise BackendUnavailableError(f"Amazon Braket: {what}: {exc}") from exc
+        failed = BackendUnavailableError(f"Amazon Braket: {what}: {exc}")
+        failed.retryable = is_retryable(exc)  # connection and read timeouts, not bad params
+        raise failed from exc
+
+
+_THROTTLING = frozenset({"ThrottlingException", "TooManyRequestsException", "Throttling"})
+_token = threading.local()
+
+
+@contextlib.contextmanager
+def _client_token(token: str) -> Iterator[None]:
+    """Send ``token`` as ``clientToken`` of every CreateQuantumTask this thread makes."""
+    _token.value = token
+    try:
+        yield
+    finally:
+        _token.value = None
+
+
+def _put_client_token(params: dict[str, Any], **_: Any) -> None:
+    token = getattr(_token, "value", None)
+    if token is not None:
+        params["clientToken"] = token
+
+
+def _boto_session(profile: str | None, region: str | None) -> Any:
+    """A boto3 session for the named profile and region (None: the SDK's own choice)."""
+    import boto3
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        return boto3.Session(profile_name=profile, region_name=region)
+    except ProfileNotFound as exc:
+        raise CredentialsError(
+            f"braket: no AWS profile {profile!r} in ~/.aws/config or ~/.aws/credentials"
+        ) from exc
+
+
+def _aws_session(profile: str | None, region: str | None) -> Any:
+    """A Braket ``AwsSession`` on the named profile/region, with the SDK's own retries off
+    (the retry policy is the one layer) and our idempotency token on each task creation."""
+    from botocore.config import Config
+    from braket.aws import AwsSession
+
+    boto_session = _boto_session(profile, region)
+    with _aws_errors("opening an AWS session"):
+        session = AwsSession(boto_session=boto_session,
+                             config=Config(retries={"total_max_attempts": 1}))
+    # Before botocore fills in a random token of its own:
+    session.braket_client.meta.events.register_first(
+        "before-parameter-build.braket.CreateQuantumTask", _put_client_token)
+    return session
+
+
+def _s3_folder(destination: str | None) -> tuple[str, str] | None:
+    """``"s3://bucket/prefix"`` as Braket's ``(bucket, prefix)``."""
+    if destination is None:
+        return None
+    bucket, _, prefix = destination.removeprefix("s3://").partition("/")
+    if not destination.startswith("s3://") or not bucket:
+        raise ConfigurationError(
+            f"braket: 's3_destination' is s3://BUCKET/PREFIX, got {destination!r}")
+    return bucket, prefix.rstrip("/") or "hal-workflow"
 
 
 def _drop_portability_warning(record: logging.LogRecord) -> bool:
@@ -198,20 +278,35 @@ class _SerialRunner:
 class BraketBackend(Backend):
     """Amazon Braket's local simulators, or a Braket device by ARN."""
 
-    OPTIONS = frozenset({"name", "device"})
+    OPTIONS = frozenset({"name", "device", "profile", "region", "s3_destination", "retry"})
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         spec = dict(spec)
         check_options(
             spec, self.OPTIONS, "braket",
-            "the spec takes 'device' ('local', 'local:<simulator>' or a device ARN); AWS "
-            "credentials and region come from the AWS SDK's own configuration",
+            "the spec takes 'device' ('local', 'local:<simulator>' or a device ARN), and for "
+            "AWS devices 'profile', 'region', 's3_destination' and 'retry'; credentials come "
+            "from the AWS SDK's own configuration",
         )
         device = spec.get("device", "local")
         if not isinstance(device, str) or not device:
             raise ConfigurationError("braket: 'device' must be 'local', 'local:<name>' or an ARN")
+        for key in ("profile", "region", "s3_destination"):
+            if spec.get(key) is not None and not isinstance(spec[key], str):
+                raise ConfigurationError(f"braket: '{key}' must be text, got {spec[key]!r}")
+        self._retry = RetryPolicy.from_spec(spec)
+        self._s3_folder = _s3_folder(spec.get("s3_destination"))
         self._local = device == "local" or device.startswith("local:")
-        self._device = self._open_local(device) if self._local else self._open_aws(device)
+        self._session: Any = None
+        if self._local:
+            self._device = self._open_local(device)
+        elif not device.startswith("arn:aws:braket:"):
+            raise ConfigurationError(
+                f"braket: device {device!r} is neither 'local[:<simulator>]' nor a Braket "
+                "device ARN")
+        else:
+            self._session = _aws_session(spec.get("profile"), spec.get("region"))
+            self._device = self._aws_call("opening device", lambda: self._open_aws(device))
         self._table = _LOCAL_JOBS
         self._runner = _SerialRunner(self._table, f"hal-braket-{id(self):x}")
         self._aws_prepared: dict[str, _Prepared] = {}  # AWS tasks submitted here, by ARN
@@ -244,16 +339,20 @@ class BraketBackend(Backend):
             )
         return LocalSimulator(name)
 
-    @staticmethod
-    def _open_aws(arn: str) -> Any:
-        if not arn.startswith("arn:aws:braket:"):
-            raise ConfigurationError(
-                f"braket: device {arn!r} is neither 'local[:<simulator>]' nor a Braket device ARN"
-            )
+    def _open_aws(self, arn: str) -> Any:
         from braket.aws import AwsDevice
 
         with _aws_errors(f"opening device {arn}"):
-            return AwsDevice(arn)
+            return AwsDevice(arn, aws_session=self._session)
+
+    def _aws_call(self, what: str, fn: Callable[[], _T], job_id: str | None = None) -> _T:
+        """``fn()`` (blocking AWS calls), its errors translated, retried by the spec's policy."""
+
+        def attempt() -> _T:
+            with _aws_errors(what, job_id):
+                return fn()
+
+        return self._retry.named(f"braket: {what}").call(attempt)
 
     def _discover_capabilities(self) -> Capabilities:
         properties = self._device.properties
@@ -287,7 +386,7 @@ class BraketBackend(Backend):
         if self._local:
             return BackendAvailability(AvailabilityStatus.ONLINE, queue_depth=0,
                                        message="local simulator (in this process)")
-        try:
+        try:  # a probe: one attempt
             with _aws_errors("reading device status"):
                 status = await asyncio.to_thread(lambda: self._device.status)
         except HalError as exc:
@@ -370,8 +469,10 @@ class BraketBackend(Backend):
         return JobId(job.job_id)
 
     def _submit_aws(self, prepared: _Prepared, shots: int, inputs: dict[str, float]) -> JobId:
-        with _aws_errors("submitting a task"):
-            task = self._device.run(self._program(prepared), shots=shots, inputs=inputs)
+        program = self._program(prepared)
+        with _client_token(str(uuid.uuid4())):  # the same token on every attempt
+            task = self._aws_call("submitting a task", lambda: self._device.run(
+                program, shots=shots, inputs=inputs, s3_destination_folder=self._s3_folder))
         self._aws_prepared[task.id] = prepared
         return JobId(task.id)
 
@@ -403,13 +504,9 @@ class BraketBackend(Backend):
         """
         if self._local:
             return [self._submit_local(p, shots, i) for p, i in zip(prepared, inputs, strict=True)]
-        programs = [self._program(p) for p in prepared]
-        with _aws_errors("submitting a batch"):
-            # run_batch's default is 0 shots: always pass them.
-            batch = self._device.run_batch(programs, shots=shots, inputs=inputs)
-        for task, p in zip(batch.tasks, prepared, strict=True):
-            self._aws_prepared[task.id] = p
-        return [JobId(task.id) for task in batch.tasks]
+        # One task at a time, each with its own idempotency token, so that a retried task is
+        # never created twice (run_batch's parallel creation has no per-task token).
+        return [self._submit_aws(p, shots, i) for p, i in zip(prepared, inputs, strict=True)]
 
     # -- jobs ----------------------------------------------------------------------------------
     def _aws_task(self, job_id: str) -> Any:
@@ -417,8 +514,8 @@ class BraketBackend(Backend):
             raise JobNotFoundError(str(job_id), f"not a Braket task ARN: {job_id!r}")
         from braket.aws import AwsQuantumTask
 
-        with _aws_errors("looking up a task", job_id):
-            return AwsQuantumTask(job_id)
+        return self._aws_call("looking up a task",
+                              lambda: AwsQuantumTask(job_id, aws_session=self._session), job_id)
 
     def _status(self, job_id: str) -> JobStatus:
         if self._local:
@@ -430,11 +527,12 @@ class BraketBackend(Backend):
                     "process that submitted them"
                 ) from None
         task = self._aws_task(job_id)
-        with _aws_errors("reading task status", job_id):
+
+        def read() -> tuple[str, str | None]:
             vendor = task.state()
-            reason = None
-            if vendor == "FAILED":
-                reason = task.metadata().get("failureReason")
+            return vendor, task.metadata().get("failureReason") if vendor == "FAILED" else None
+
+        vendor, reason = self._aws_call("reading task status", read, job_id)
         return JobStatus(job_id, task_state(vendor), reason=reason, vendor_state=vendor)
 
     async def status(self, job_id: str) -> JobStatus:
@@ -447,8 +545,7 @@ class BraketBackend(Backend):
             raise JobFailedError(job_id, status.reason)
         if status.state is JobState.CANCELLED:
             raise JobCancelledError(job_id)
-        with _aws_errors("reading a task result", job_id):
-            task_result = task.result()  # polls until the task ends
+        task_result = self._aws_call("reading a task result", task.result, job_id)
         if task_result is None:  # the SDK returns None for FAILED/CANCELLED tasks
             status = self._status(job_id)
             if status.state is JobState.CANCELLED:
@@ -486,9 +583,12 @@ class BraketBackend(Backend):
             self._table.cancel(job_id)
             return
         task = self._aws_task(job_id)
-        with _aws_errors("cancelling a task", job_id):
+
+        def cancel() -> None:
             if task.state() not in {"COMPLETED", "FAILED", "CANCELLED"}:
                 task.cancel()
+
+        self._aws_call("cancelling a task", cancel, job_id)
 
     async def cancel(self, job_id: str) -> None:
         await asyncio.to_thread(self._cancel, job_id)

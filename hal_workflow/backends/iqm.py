@@ -2,11 +2,20 @@
 
 Spec: ``{"name": "iqm", "url": "https://...", "quantum_computer": "garnet"}``. ``url`` falls back
 to ``IQM_SERVER_URL``; ``quantum_computer`` (the alias) may be left out when the server has only
-one. Credentials come from ``IQM_TOKEN`` or ``IQM_TOKENS_FILE`` (read by iqm-client); a
-``"token"`` in the spec is accepted but never shown (``repr`` masks it) and must not be combined
-with those variables. Other options: ``calibration_set_id`` (pin one calibration), ``max_shots``
+one. Credentials, by name (resolved where the backend is built, e.g. on a worker):
+``"tokens_file"`` (a tokens file, as ``IQM_TOKENS_FILE`` names one), a ``"token"`` reference
+(``{"env": "VAR"}`` or ``{"file": PATH}``), or a ``"token"`` value (held as a ``Secret``, never
+shown, and never written to job files); without any, iqm-client reads ``IQM_TOKEN`` or
+``IQM_TOKENS_FILE``. Other options: ``calibration_set_id`` (pin one calibration), ``max_shots``
 (default 100000), ``optimization_level`` (default 1), ``seed`` (of the transpiler), ``timeout``
-(seconds per HTTP request, default 60).
+(seconds per HTTP request, default 60), ``retry`` (the retry policy, see
+:mod:`hal_workflow.backends.retry`).
+
+Every server call goes through the retry policy. Reads (status, results, calibration) are
+retried on any transient error. A submit is retried only when the server certainly did not
+create the job (429, 503, a connection that was never made): iqm-client offers no way to
+find a job by a tag, so after an ambiguous failure (a timeout once the request was sent, 502,
+504) the submit is not repeated and the error says so, rather than risk a second job.
 
 Circuits are transpiled with Qiskit to IQM's native ``r``/``cz`` basis on the device's coupling
 map (qubit ``i`` is the ``i``-th qubit of the dynamic quantum architecture) and sent as native
@@ -38,6 +47,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from hal_workflow.backends.iqm_native import METADATA_KEY, MeasurementLayout, to_iqm_circuit
 from hal_workflow.backends.options import check_options
+from hal_workflow.backends.retry import RetryPolicy, is_retryable
 from hal_workflow.circuits.gates import STANDARD_GATES
 from hal_workflow.circuits.ir import IfOp, ResetOp
 from hal_workflow.compilation.checks import bound_values, shots_issues, width_issues
@@ -56,9 +66,11 @@ from hal_workflow.contract.errors import (
     JobCancelledError,
     JobFailedError,
     JobNotFoundError,
+    RateLimitedError,
     SubmissionError,
     ValidationError,
 )
+from hal_workflow.contract.secrets import reveal, wrap_secrets
 from hal_workflow.contract.types import (
     AvailabilityStatus,
     BackendAvailability,
@@ -102,10 +114,12 @@ NATIVE_BASIS = ("r", "cz")
 class IQMBackend(Backend):
     """A quantum computer behind an IQM server (see the module docstring for the spec)."""
 
-    OPTIONS = frozenset({"name", "url", "quantum_computer", "token", "calibration_set_id",
-                         "max_shots", "optimization_level", "seed", "timeout"})
+    OPTIONS = frozenset({"name", "url", "quantum_computer", "token", "tokens_file",
+                         "calibration_set_id", "max_shots", "optimization_level", "seed",
+                         "timeout", "retry"})
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
+        spec = wrap_secrets(spec)  # a token, by value or reference, as a Secret
         check_options(spec, self.OPTIONS, "iqm")
         url = spec.get("url") or os.environ.get("IQM_SERVER_URL")
         if not url:
@@ -115,6 +129,10 @@ class IQMBackend(Backend):
         self._url = str(url)
         self._quantum_computer = spec.get("quantum_computer")
         self._token = spec.get("token")
+        self._tokens_file = spec.get("tokens_file")
+        if self._token is not None and self._tokens_file is not None:
+            raise ConfigurationError("iqm: give 'token' or 'tokens_file', not both")
+        self._retry = RetryPolicy.from_spec(spec)
         self._calibration_set_id = _optional_uuid(spec.get("calibration_set_id"))
         self._max_shots = int(spec.get("max_shots", 100_000))
         self._optimization_level = int(spec.get("optimization_level", 1))
@@ -134,15 +152,21 @@ class IQMBackend(Backend):
         """The IQMClient, built on first use (its constructor already talks to the server)."""
         with self._client_lock:
             if self._client_instance is None:
-                from iqm.iqm_client import IQMClient, IQMServerClient
+                from iqm.iqm_client import IQMClient
                 from iqm.iqm_server_client.iqm_server_executor import IQMServerExecutor
                 from iqm.iqm_server_client.iqm_server_storage import IQMServerStorage
 
+                tokens_file = self._tokens_file
+                if tokens_file is not None:
+                    tokens_file = os.path.expanduser(os.path.expandvars(str(tokens_file)))
+                    if not os.path.isfile(tokens_file):
+                        raise CredentialsError(f"iqm: tokens_file {tokens_file} does not exist")
                 with self._translated("connect"):
-                    server = IQMServerClient(
+                    server = _server_client_class()(
                         self._url,
                         quantum_computer=self._quantum_computer,
-                        token=self._token,
+                        token=reveal(self._token),
+                        tokens_file=tokens_file,
                         client_signature="hal-workflow",
                         timeout=self._timeout,
                     )
@@ -154,15 +178,18 @@ class IQMBackend(Backend):
             return self._client_instance
 
     async def _call(
-        self, what: str, fn: Callable[[IQMClient], _T], job_id: str | None = None
+        self, what: str, fn: Callable[[IQMClient], _T], job_id: str | None = None,
+        retry: RetryPolicy | None = None,
     ) -> _T:
-        """Run ``fn(client)`` on a worker thread, translating IQM errors."""
+        """Run ``fn(client)`` on a worker thread, translating IQM errors, retried by the
+        spec's retry policy (``retry`` overrides it)."""
 
         def call() -> _T:
             with self._translated(what, job_id):
                 return fn(self._client())
 
-        return await asyncio.to_thread(call)
+        policy = (retry or self._retry).named(f"iqm: {what}")
+        return await policy.call_in_thread(call)
 
     @contextlib.contextmanager
     def _translated(self, what: str, job_id: str | None = None) -> Iterator[None]:
@@ -179,6 +206,9 @@ class IQMBackend(Backend):
             yield
         except HalError:
             raise
+        except iqm.RateLimitError as exc:
+            raise RateLimitedError(f"{where}: rate limited by the server ({exc})",
+                                   retry_after=_last_retry_after()) from exc
         except (iqm.AuthenticationError, iqm.ForbiddenError, ClientAuthenticationError) as exc:
             raise CredentialsError(
                 f"{where}: the server rejected the credentials ({exc}); set IQM_TOKEN or "
@@ -195,11 +225,21 @@ class IQMBackend(Backend):
         except ClientConfigurationError as exc:
             raise ConfigurationError(f"{where}: {exc}") from exc
         except (requests.ConnectionError, requests.Timeout, iqm.OperationTimeoutError,
-                iqm.SystemUnavailableError, iqm.BadGatewayError) as exc:
-            raise BackendUnavailableError(f"{where}: server unreachable ({exc})") from exc
+                iqm.SystemUnavailableError, iqm.BadGatewayError, iqm.InternalSystemError) as exc:
+            unavailable = BackendUnavailableError(f"{where}: server unreachable ({exc})")
+            unavailable.retry_after = _last_retry_after()
+            if what == "submit" and not _never_processed(exc):
+                # The request may have reached the server: retrying could create a second job.
+                unavailable.retryable = False
+                unavailable.args = (
+                    f"{where}: no answer after the job was sent ({exc}); not retried because "
+                    "the server may have created it, and iqm-client cannot look a job up by tag",)
+            raise unavailable from exc
         except (iqm.IQMError, requests.RequestException, ValueError) as exc:
-            error = SubmissionError if what == "submit" else BackendUnavailableError
-            raise error(f"{where}: {type(exc).__name__}: {exc}") from exc
+            kind = SubmissionError if what == "submit" else BackendUnavailableError
+            failed = kind(f"{where}: {type(exc).__name__}: {exc}")
+            failed.retryable = what != "submit" and is_retryable(exc)
+            raise failed from exc
 
     def _name(self) -> str:
         caps = getattr(self, "_capabilities", None)
@@ -207,10 +247,13 @@ class IQMBackend(Backend):
 
     # -- capabilities and calibration -------------------------------------------------------
     def _discover_capabilities(self) -> Capabilities:
-        client = self._client()
-        with self._translated("read the quantum architecture"):
-            dqa = client.get_dynamic_quantum_architecture(self._calibration_set_id)
-            alias = client.quantum_computer_name
+        def read() -> tuple[Any, str]:
+            client = self._client()
+            with self._translated("read the quantum architecture"):
+                return (client.get_dynamic_quantum_architecture(self._calibration_set_id),
+                        client.quantum_computer_name)
+
+        dqa, alias = self._retry.named("iqm: connect").call(read)
         self._qubits = list(dqa.qubits)
         index = {name: i for i, name in enumerate(self._qubits)}
         pairs: set[tuple[int, int]] = set()
@@ -261,8 +304,9 @@ class IQMBackend(Backend):
 
     # -- availability and validation ------------------------------------------------------
     async def availability(self) -> BackendAvailability:
-        try:
-            health = await self._call("health", lambda c: c.get_health())
+        try:  # a probe: one attempt, an unreachable server is OFFLINE at once
+            health = await self._call("health", lambda c: c.get_health(),
+                                      retry=self._retry.replace(max_attempts=1))
         except BackendUnavailableError as exc:
             return BackendAvailability(AvailabilityStatus.OFFLINE, message=str(exc))
         return BackendAvailability(AvailabilityStatus.ONLINE, message=str(health))
@@ -557,3 +601,53 @@ def _calibration(finder: Any, dqa: Any, qubits: list[str], timestamp: float,
 
 
 __all__ = ["NATIVE_BASIS", "STATE_TABLE", "IQMBackend"]
+
+
+_response_headers = threading.local()
+
+
+def _last_retry_after() -> float | None:
+    """The ``Retry-After`` of the last error response this thread received, in seconds."""
+    value = getattr(_response_headers, "retry_after", None)
+    try:
+        return None if value is None else max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _never_processed(exc: BaseException) -> bool:
+    """True when a failed request certainly did not reach the server's job logic: 429, 503,
+    or a connection that was never made (refused, connect timeout)."""
+    import requests
+    from exa.common.errors import iqm_error as iqm
+
+    if isinstance(exc, (iqm.RateLimitError, iqm.SystemUnavailableError, requests.ConnectTimeout)):
+        return True
+    chain: BaseException | None = exc
+    while chain is not None:  # requests wraps urllib3's NewConnectionError (connection refused)
+        if "NewConnectionError" in repr(chain) or isinstance(chain, ConnectionRefusedError):
+            return True
+        chain = chain.__cause__ or chain.__context__
+    return False
+
+
+@functools.lru_cache(maxsize=1)
+def _server_client_class() -> type:
+    """iqm-client's ``IQMServerClient``, noting each error response's ``Retry-After`` (the
+    client's own errors drop the response, and with it the server's wait hint)."""
+    from iqm.iqm_client import IQMServerClient
+
+    class _Client(IQMServerClient):  # type: ignore[misc]
+        def send_request(self, http_method: Callable[..., Any], url_path: str,
+                         **kwargs: Any) -> Any:
+            @functools.wraps(http_method)  # keeps __name__, which decides POST/GET handling
+            def noting(*args: Any, **kw: Any) -> Any:
+                response = http_method(*args, **kw)
+                _response_headers.retry_after = (
+                    None if response.ok else response.headers.get("Retry-After"))
+                return response
+
+            _response_headers.retry_after = None
+            return super().send_request(noting, url_path, **kwargs)
+
+    return _Client

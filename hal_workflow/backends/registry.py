@@ -13,12 +13,16 @@ factory) called with the normalised spec mapping.
 from __future__ import annotations
 
 import importlib
+import json
+import numbers
+import os
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from hal_workflow.contract.errors import ConfigurationError, HalError
+from hal_workflow.contract.secrets import Secret, wrap_secrets
 
 if TYPE_CHECKING:
     from hal_workflow.contract.backend import Backend
@@ -42,20 +46,107 @@ BackendFactory = Callable[[dict[str, Any]], "Backend"]
 _registered: dict[str, BackendFactory | str] = {}
 
 
+_PLAIN = (str, bytes, numbers.Number, Secret, os.PathLike)
+
+
+def max_spec_depth() -> int:
+    """How deeply specs and their values may nest (configuration ``limits.max-spec-depth``)."""
+    from hal_workflow import config
+
+    return int(config.get("limits.max-spec-depth", 32))
+
+
+def check_spec_data(spec: Mapping[str, Any], limit: int | None = None) -> None:
+    """Raise ``ConfigurationError`` unless ``spec`` is plain data nested at most ``limit`` deep.
+
+    Plain data: text, numbers, booleans, None, paths, :class:`Secret`, and lists, tuples, sets
+    and mappings (with text keys) of those. Walked without recursion, so a spec nested 20,000
+    deep (or one that contains itself) is refused with a message, not a ``RecursionError``.
+    """
+    limit = max_spec_depth() if limit is None else limit
+    stack: list[tuple[Any, int, str]] = [(spec, 1, "")]
+    while stack:
+        value, depth, where = stack.pop()
+        if isinstance(value, Mapping | list | tuple | set | frozenset) and depth > limit:
+            raise ConfigurationError(
+                f"backend spec nests deeper than {limit} levels (at {where or 'the top'}); "
+                "the limit is the configuration key limits.max-spec-depth"
+            )
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise ConfigurationError(
+                        f"backend spec keys are text; {where or 'the spec'} has key {key!r}")
+                stack.append((item, depth + 1, f"{where}.{key}" if where else key))
+        elif isinstance(value, list | tuple | set | frozenset):
+            stack.extend((item, depth + 1, f"{where}[{i}]") for i, item in enumerate(value))
+        elif value is not None and not isinstance(value, _PLAIN):
+            raise ConfigurationError(
+                f"backend spec key {where!r} holds a {type(value).__name__}; a spec is plain "
+                "data (text, numbers, booleans, None, lists and mappings) so that it pickles "
+                "and can be written to a job file"
+            )
+
+
 def normalize_spec(spec: BackendSpec) -> dict[str, Any]:
-    """The mapping form of ``spec`` (``"sim"`` -> ``{"name": "sim"}``); a fresh dict."""
+    """The mapping form of ``spec`` (``"sim"`` -> ``{"name": "sim"}``); a fresh dict.
+
+    Credentials in it, at any depth, are held as :class:`~hal_workflow.contract.secrets.Secret`
+    (text or ``{"env": ...}``/``{"file": ...}`` references under a secret key).
+
+    Raises:
+        ConfigurationError: not a name or a mapping with a ``name``, nested deeper than
+            ``limits.max-spec-depth``, or holding something other than plain data.
+    """
     if isinstance(spec, str):
         if not spec.strip():
             raise ConfigurationError("empty backend spec")
         return {"name": spec.strip()}
     if isinstance(spec, Mapping):
         name = spec.get("name")
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError(f"backend spec needs a 'name' string, got keys {sorted(spec)}")
-        return dict(spec)
+        if not isinstance(name, str) or not name.strip():
+            keys = sorted(map(str, spec))
+            raise ConfigurationError(f"backend spec needs a 'name' string, got keys {keys}")
+        check_spec_data(spec)
+        return wrap_secrets(spec)  # type: ignore[no-any-return]
     raise ConfigurationError(
         f"a backend spec is a name or a mapping with 'name', not {type(spec).__name__}"
     )
+
+
+def spec_from_text(text: str, source: str = "--backend") -> BackendSpec:
+    """A spec from command-line or file text: a name, or a JSON object.
+
+    Nesting is checked before the JSON parser runs, so a deeply nested text is refused with a
+    ``ConfigurationError`` naming ``source`` instead of a ``RecursionError``.
+    """
+    text = text.strip()
+    if not text.startswith("{"):
+        return text
+    limit = max_spec_depth()
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:  # bracket depth outside strings: linear, no recursion
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                raise ConfigurationError(
+                    f"{source}: the spec nests deeper than {limit} levels; the limit is the "
+                    "configuration key limits.max-spec-depth")
+        elif char in "]}":
+            depth -= 1
+    try:
+        spec = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ConfigurationError(f"{source} is not valid JSON: {exc}") from None
+    if not isinstance(spec, dict):
+        raise ConfigurationError(f"{source}: a JSON spec is an object with a 'name'")
+    return spec
 
 
 def register_backend(name: str, factory: BackendFactory | str) -> None:
@@ -113,9 +204,14 @@ def get_backend(spec: BackendSpec) -> Backend:
     """
     normalised = normalize_spec(spec)
     factory = resolve_factory(normalised["name"])
+    if getattr(factory, "secret_keys", None):  # keys declared by an adapter just loaded
+        normalised = wrap_secrets(normalised)
     try:
         return factory(normalised)
     except HalError:
         raise
-    except TypeError as exc:
-        raise ConfigurationError(f"backend {normalised['name']!r}: bad options: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        # An option of the wrong type or value that the adapter converted without checking.
+        raise ConfigurationError(
+            f"backend {normalised['name']!r}: bad options: {type(exc).__name__}: {exc}"
+        ) from exc

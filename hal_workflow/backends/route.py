@@ -62,6 +62,7 @@ from hal_workflow.contract.errors import (
     CircuitError,
     ConfigurationError,
     HalError,
+    HalTimeoutError,
     JobNotFoundError,
     ValidationError,
 )
@@ -108,9 +109,14 @@ _QISKIT_ALIASES = {"prx": "r"}  # native gate names Qiskit spells differently
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` is worth trying on another candidate: the backend is unavailable, or
-    the error says it is retryable (contract 1.1 ``retryable``)."""
-    return isinstance(exc, BackendUnavailableError) or getattr(exc, "retryable", False) is True
+    """Whether a failed submission is worth giving to another candidate.
+
+    Yes for an error that is ``retryable`` (contract 1.1: unavailable, rate limited) and has
+    already been retried by the adapter's retry policy; no for a permanent error, and no for a
+    timeout, after which the job may exist on the first candidate all the same.
+    """
+    return (isinstance(exc, HalError) and exc.retryable
+            and not isinstance(exc, HalTimeoutError))
 
 
 def _spec_hash(spec: Mapping[str, Any]) -> str:

@@ -15,13 +15,18 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from hal_workflow.contract.secrets import SECRET_KEY_PATTERN, redact
 from hal_workflow.contract.errors import (
     BackendUnavailableError,
     HalError,
     HalTimeoutError,
     JobCancelledError,
     JobFailedError,
+)
+from hal_workflow.contract.secrets import (
+    SECRET_KEY_PATTERN,
+    declare_secret_keys,
+    redact,
+    wrap_secrets,
 )
 from hal_workflow.contract.types import (
     BackendAvailability,
@@ -36,7 +41,7 @@ from hal_workflow.contract.types import (
 if TYPE_CHECKING:
     from hal_workflow.circuits import Circuit
 
-CONTRACT_VERSION = "1.0"
+CONTRACT_VERSION = "1.1"
 
 
 _SECRET_KEY = SECRET_KEY_PATTERN
@@ -58,9 +63,16 @@ class Backend(abc.ABC):
     """
 
     contract_version: ClassVar[str] = CONTRACT_VERSION
+    secret_keys: ClassVar[frozenset[str]] = frozenset()
+    """Spec keys of this adapter that hold credentials beyond the usual names (``token``,
+    ``password``, ``*secret*``, ...); their values are held as ``Secret`` (since 1.1)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declare_secret_keys(cls.secret_keys)
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
-        self._spec: dict[str, Any] = dict(spec)
+        self._spec: dict[str, Any] = wrap_secrets(dict(spec))
         try:
             capabilities = self._discover_capabilities()
         except HalError:

@@ -15,7 +15,17 @@ if TYPE_CHECKING:
 
 
 class HalError(Exception):
-    """Root of every error raised through the HAL contract."""
+    """Root of every error raised through the HAL contract.
+
+    Since contract 1.1 every error says whether trying the same call again may succeed:
+    ``retryable`` (a class default that an instance may override) and ``retry_after``, the
+    seconds the backend asked the caller to wait first (an HTTP ``Retry-After``), or None.
+    Validation, circuit and configuration errors are never retryable; an unreachable backend,
+    a rate limit and a timeout are.
+    """
+
+    retryable: bool = False
+    retry_after: float | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Errors cross process boundaries (Dask, Parsl) by pickle. The default rebuilds an
@@ -75,7 +85,25 @@ class UnsupportedExtensionError(HalError):
 
 
 class BackendUnavailableError(HalError):
-    """The backend cannot be reached or is offline (network, maintenance, missing SDK)."""
+    """The backend cannot be reached or is offline (network, maintenance, missing SDK).
+
+    Retryable (contract 1.1): the same call may succeed once the backend is back.
+    """
+
+    retryable = True
+
+
+class RateLimitedError(BackendUnavailableError):
+    """The backend refused a call because too many were made (HTTP 429, throttling).
+
+    Retryable; ``retry_after`` carries the wait the backend asked for, when it gave one.
+    Added in contract 1.1.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        if retry_after is not None:
+            self.retry_after = float(retry_after)
 
 
 class SubmissionError(HalError):
@@ -108,7 +136,12 @@ class JobCancelledError(HalError):
 
 
 class HalTimeoutError(HalError, TimeoutError):
-    """A wait ran past its timeout. The job itself keeps running."""
+    """A wait ran past its timeout. The job itself keeps running.
+
+    Retryable (contract 1.1): waiting again may see the job finish.
+    """
+
+    retryable = True
 
 
 class ConfigurationError(HalError):
@@ -129,6 +162,7 @@ __all__ = [
     "JobCancelledError",
     "JobFailedError",
     "JobNotFoundError",
+    "RateLimitedError",
     "SubmissionError",
     "UnsupportedExtensionError",
     "ValidationError",

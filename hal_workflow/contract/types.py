@@ -154,7 +154,7 @@ class Capabilities(_Serialisable):
     supports_mid_circuit_measurement: bool = False
     extensions: frozenset[str] = frozenset()
     formats: frozenset[str] = frozenset({"openqasm3"})
-    contract_version: str = "1.0"
+    contract_version: str = "1.1"
     native_gates: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from hal_workflow.contract.errors import ConfigurationError, JobNotFoundError
+from hal_workflow.contract.secrets import to_storable
 
 JOB_ROOT_ENV = "HAL_WORKFLOW_JOB_ROOT"
 FORMAT_VERSION = 1
@@ -124,7 +125,7 @@ class JobDir:
         write_json(self.path / "job.json", {
             "format": FORMAT_VERSION,
             "scheduler": scheduler,
-            "backend": dict(backend),
+            "backend": to_storable(backend),  # credentials by reference, never by value
             "shots": int(shots),
             "array": array,
             "tasks": [{"circuit": f"circuit-{c}.qasm", "parameters": dict(p) if p else None}

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import pytest
 
 from hal_workflow.contract import (
+    CONTRACT_VERSION,
     EXTENSION_NAMES,
     BackendAvailability,
     BatchExtension,
@@ -368,8 +369,8 @@ class ConformanceSuite:
         assert Capabilities.from_json(caps.to_json()) == caps
 
     def test_contract_version(self, backend: Backend, caps: Capabilities) -> None:
-        assert caps.contract_version == "1.0"
-        assert backend.contract_version == "1.0"
+        assert caps.contract_version == CONTRACT_VERSION
+        assert backend.contract_version == CONTRACT_VERSION
 
     # -- extensions --------------------------------------------------------------------
     def test_advertised_extensions_are_offered(self, backend: Backend, caps: Capabilities) -> None:

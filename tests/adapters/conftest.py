@@ -23,3 +23,13 @@ def iqm_server() -> Iterator[object]:
             patch.delenv(name, raising=False)
         with IQMMockServer() as server:
             yield server
+
+
+@pytest.fixture(autouse=True)
+def fast_retries() -> Iterator[None]:
+    """The configured retry policy with short waits: errors are still retried (the
+    behaviour under test), but a test of an unreachable server takes milliseconds."""
+    from hal_workflow import config
+
+    with config.set({"retry.initial-delay": 0.001, "retry.max-delay": 0.01}):
+        yield

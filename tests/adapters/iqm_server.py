@@ -12,10 +12,15 @@ Jobs move ``waiting -> processing -> completed`` as they are polled (``GET jobs/
 holds a job in that state until it is cancelled, which makes QUEUED/RUNNING and
 cancel-while-queued testable without sleeping. With ``waiting_s``/``processing_s`` a state
 also ends (at the next poll) once it has lasted that many seconds. ``failure`` makes every
-later job fail with that message; ``submit_error = (status, message)`` makes every submission
-answer that HTTP error (503: the service is down, 400: the job is refused). With ``token``
-set, every request must carry ``Authorization: Bearer <token>`` (401 otherwise). Errors use
-the server's JSON shape ``{"message", "error_code", "source"}``.
+later job fail with that message. With ``token`` set, every request must carry
+``Authorization: Bearer <token>`` (401 otherwise). Errors use the server's JSON shape
+``{"message", "error_code", "source"}``.
+
+Faults for retry tests: ``inject("POST", r"jobs/.*/circuit", Fault(429, retry_after="1"),
+Fault(503), Fault(delay=2.0, handle=True))`` makes the next requests matching that route
+answer those faults in turn (a status with an optional ``Retry-After``; a stall of ``delay``
+seconds, after handling the request when ``handle`` is true, so that a job is created but its
+answer comes too late). ``hits`` counts every request by (method, route).
 """
 
 from __future__ import annotations
@@ -165,6 +170,16 @@ def _now() -> str:
 
 
 @dataclass
+class Fault:
+    """One injected answer: ``status`` (with ``retry_after``) and/or a stall of ``delay`` s."""
+
+    status: int | None = None
+    retry_after: str | None = None
+    delay: float = 0.0
+    handle: bool = False  # run the request (e.g. create the job) before the fault
+
+
+@dataclass
 class MockJob:
     id: str
     request: dict[str, Any]
@@ -215,11 +230,12 @@ class IQMMockServer:
         self.waiting_s = waiting_s
         self.processing_s = processing_s
         self.failure: str | None = None
-        self.submit_error: tuple[int, str] | None = None
         self.alias = alias
         self.calibration_set_id = str(uuid.uuid4())
         self.jobs: dict[str, MockJob] = {}
         self.request_log: list[tuple[str, str, bool]] = []  # (method, path, had Authorization)
+        self.faults: list[tuple[str, str, Fault]] = []  # (method, route pattern, fault)
+        self.hits: Counter[tuple[str, str]] = Counter()
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
         self._http: ThreadingHTTPServer | None = None
@@ -289,16 +305,40 @@ class IQMMockServer:
             ("DELETE", rf"jobs/{job}", self._delete),
         ]
 
+    def inject(self, method: str, route: str, *faults: Fault | int) -> None:
+        """Answer the next requests of ``method`` whose route (after ``/api/v1/``) matches
+        the regular expression ``route`` with ``faults``, in order (an int is a status)."""
+        with self._lock:
+            self.faults.extend((method, route, f if isinstance(f, Fault) else Fault(f))
+                               for f in faults)
+
+    def _fault(self, method: str, route: str) -> Fault | None:
+        with self._lock:
+            for i, (verb, pattern, fault) in enumerate(self.faults):
+                if verb == method and re.fullmatch(pattern, route):
+                    del self.faults[i]
+                    return fault
+        return None
+
     def _serve(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         path = handler.path.split("?", 1)[0]
         auth = handler.headers.get("Authorization")
         self.request_log.append((method, path, auth is not None))
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
+        headers: dict[str, str] = {}
         try:
             if self.token is not None and auth != f"Bearer {self.token}":
                 raise HTTPError(401, "missing or invalid access token", "unauthorized")
             route = path.removeprefix("/api/v1/")
+            self.hits[(method, route)] += 1
+            fault = self._fault(method, route)
+            if fault is not None and not fault.handle:
+                time.sleep(fault.delay)
+                if fault.status is not None:
+                    if fault.retry_after is not None:
+                        headers["Retry-After"] = fault.retry_after
+                    raise HTTPError(fault.status, f"injected {fault.status}", "injected")
             for verb, pattern, action in self._routes():
                 match = re.fullmatch(pattern, route)
                 if verb == method and match:
@@ -311,15 +351,24 @@ class IQMMockServer:
             else:
                 raise HTTPError(404, f"no route for {method} {path}", "not_found")
             status, data = (204, b"") if payload is None else (200, json.dumps(payload).encode())
+            if fault is not None and fault.handle:  # done, but the answer comes late or wrong
+                time.sleep(fault.delay)
+                if fault.status is not None:
+                    raise HTTPError(fault.status, f"injected {fault.status}", "injected")
         except HTTPError as exc:
             status = exc.status
             data = json.dumps({"message": exc.message, "error_code": exc.error_code,
                                "source": "iqm-server"}).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json")
+            for name, value in headers.items():
+                handler.send_header(name, value)
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
+            pass
 
     # -- architecture and calibration -------------------------------------------------------
     def _quantum_computers(self) -> dict[str, Any]:
@@ -418,9 +467,6 @@ class IQMMockServer:
                     keys.add(op["args"]["key"])
 
     def _submit(self, request: dict[str, Any]) -> dict[str, Any]:
-        if self.submit_error is not None:
-            status, message = self.submit_error
-            raise HTTPError(status, message, "unavailable" if status >= 500 else "refused")
         self._validate(request)
         job = MockJob(id=str(uuid.uuid4()), request=request)
         job.timeline.append({"source": "iqm-server", "status": "created", "timestamp": _now()})

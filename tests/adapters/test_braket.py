@@ -27,6 +27,8 @@ from hal_workflow.contract import (
     CredentialsError,
     JobNotFoundError,
     JobState,
+    RateLimitedError,
+    SubmissionError,
     ValidationCode,
     ValidationError,
 )
@@ -255,3 +257,136 @@ def test_aws_device_unreachable_keeps_secrets(
         get_backend({"name": "braket", "device": SV1})
     assert FAKE_SECRET not in str(info.value)
     assert FAKE_SECRET not in caplog.text
+
+
+# -- an AWS device behind a fault-injecting Braket client ---------------------------------------
+class FakeBraketService:
+    """Answers the Braket client's calls in place of AWS (a ``before-call`` hook, as botocore's
+    Stubber does: the request was built and validated by the real client), failing the next
+    calls of an operation with the injected AWS errors first."""
+
+    def __init__(self, device_capabilities: str) -> None:
+        self.capabilities = device_capabilities
+        self.faults: dict[str, list[tuple[str, int, str | None]]] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.tasks: dict[str, dict[str, Any]] = {}  # clientToken -> task
+
+    def inject(self, operation: str, *faults: tuple[str, int, str | None]) -> None:
+        self.faults.setdefault(operation, []).extend(faults)
+
+    def record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        """``before-parameter-build``: the call's API parameters, as the client will send."""
+        self._params = params
+
+    def __call__(self, model: Any, **_: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        params = self._params  # set by ``record`` for this very call, on this thread
+        self.calls.append((model.name, dict(params)))
+        pending = self.faults.get(model.name)
+        if pending:
+            code, status, retry_after = pending.pop(0)
+            headers = {"retry-after": retry_after} if retry_after else {}
+            return (AWSResponse("https://braket", status, headers, None),
+                    {"Error": {"Code": code, "Message": "injected"},
+                     "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": headers}})
+        return AWSResponse("https://braket", 200, {}, None), self._answer(model.name, params)
+
+    def _answer(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        if operation == "GetDevice":
+            return {"deviceArn": SV1, "deviceName": "SV1", "providerName": "Amazon Braket",
+                    "deviceType": "SIMULATOR", "deviceStatus": "ONLINE",
+                    "deviceCapabilities": self.capabilities, "deviceQueueInfo": []}
+        if operation == "CreateQuantumTask":
+            token = params["clientToken"]
+            if token not in self.tasks:  # Braket's idempotency: same token, same task
+                arn = f"arn:aws:braket:us-east-1:123456789012:quantum-task/{len(self.tasks)}"
+                self.tasks[token] = {"quantumTaskArn": arn, "status": "QUEUED"}
+            return {"quantumTaskArn": self.tasks[token]["quantumTaskArn"]}
+        if operation == "GetQuantumTask":
+            task = next(t for t in self.tasks.values()
+                        if t["quantumTaskArn"] == params["quantumTaskArn"])
+            return {**task, "deviceArn": SV1, "shots": 10, "outputS3Bucket": "b",
+                    "outputS3Directory": "p", "createdAt": "2026-01-01T00:00:00Z",
+                    "deviceParameters": "{}"}
+        raise AssertionError(f"unexpected call {operation}")
+
+
+@pytest.fixture
+def fake_aws(no_aws: pytest.MonkeyPatch, tmp_path: Any) -> FakeBraketService:
+    """A named profile in a temporary HOME's AWS files, and the fake service behind every
+    Braket client the adapter opens."""
+    from braket.devices import LocalSimulator
+
+    import hal_workflow.backends.braket as braket_module
+
+    (tmp_path / "config").write_text("[profile halprof]\nregion = eu-west-2\n")
+    (tmp_path / "credentials").write_text(
+        f"[halprof]\naws_access_key_id = AKIAHALPROFILE\naws_secret_access_key = {FAKE_SECRET}\n")
+    service = FakeBraketService(LocalSimulator("braket_sv").properties.json())
+    real = braket_module._boto_session
+    sessions: list[Any] = []
+
+    def session(profile: str | None, region: str | None) -> Any:
+        made = real(profile, region)
+        made.events.register("before-parameter-build.braket", service.record)
+        made.events.register("before-call.braket", service)
+        sessions.append(made)
+        return made
+
+    no_aws.setattr(braket_module, "_boto_session", session)
+    service.sessions = sessions  # type: ignore[attr-defined]
+    return service
+
+
+AWS_SPEC = {"name": "braket", "device": SV1, "profile": "halprof",
+            "s3_destination": "s3://hal-bucket/results", "retry": {"max-attempts": 4}}
+
+
+def test_profile_and_region_by_name(fake_aws: FakeBraketService) -> None:
+    backend = get_backend(AWS_SPEC)
+    (session,) = fake_aws.sessions  # type: ignore[attr-defined]
+    assert session.profile_name == "halprof" and session.region_name == "eu-west-2"
+    assert session.get_credentials().access_key == "AKIAHALPROFILE"
+    assert backend.name == "braket:SV1" and FAKE_SECRET not in repr(backend)
+    other = get_backend({**AWS_SPEC, "region": "us-west-1"})
+    assert other is not backend and fake_aws.sessions[1].region_name == "us-west-1"  # type: ignore[attr-defined]
+    with pytest.raises(CredentialsError, match="no AWS profile 'nope'"):
+        get_backend({**AWS_SPEC, "profile": "nope"})
+
+
+def test_retried_create_keeps_its_client_token(fake_aws: FakeBraketService,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    fake_aws.inject("GetDevice", ("InternalServiceException", 500, None))
+    fake_aws.inject("CreateQuantumTask", ("ThrottlingException", 429, "0"),
+                    ("ServiceUnavailableException", 503, None),
+                    ("InternalServiceException", 500, None))
+    fake_aws.inject("GetQuantumTask", ("ThrottlingException", 400, None))
+    backend = get_backend(AWS_SPEC)
+    with caplog.at_level(logging.INFO, logger="hal_workflow.backends.retry"):
+        job_id = asyncio.run(backend.submit(circuits.bell()[0], 10))
+        status = asyncio.run(backend.status(job_id))
+    creates = [params for name, params in fake_aws.calls if name == "CreateQuantumTask"]
+    assert len(creates) == 4 and len({p["clientToken"] for p in creates}) == 1
+    assert len(fake_aws.tasks) == 1 and job_id.endswith("quantum-task/0")
+    assert creates[0]["outputS3Bucket"] == "hal-bucket"
+    assert status.state is JobState.QUEUED and status.vendor_state == "QUEUED"
+    assert "braket: submitting a task failed (RateLimitedError" in caplog.text
+    # A second submit is a new task with a new token.
+    asyncio.run(backend.submit(circuits.bell()[0], 10))
+    assert len(fake_aws.tasks) == 2
+
+
+def test_aws_errors_that_are_not_transient_are_not_retried(
+        fake_aws: FakeBraketService) -> None:
+    backend = get_backend(AWS_SPEC)
+    fake_aws.inject("CreateQuantumTask", ("ValidationException", 400, None))
+    with pytest.raises(SubmissionError, match="ValidationException") as info:
+        asyncio.run(backend.submit(circuits.bell()[0], 10))
+    assert not info.value.retryable
+    fake_aws.inject("CreateQuantumTask", *[("ThrottlingException", 429, "0")] * 4)
+    with pytest.raises(RateLimitedError) as limited:
+        asyncio.run(backend.submit(circuits.bell()[0], 10))
+    assert limited.value.retry_after == 0.0
+    creates = [name for name, _ in fake_aws.calls if name == "CreateQuantumTask"]
+    assert len(creates) == 5 and not fake_aws.tasks  # 1 refused + 4 throttled, no task

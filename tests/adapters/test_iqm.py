@@ -22,7 +22,7 @@ import pytest
 pytest.importorskip("iqm.iqm_client")
 
 from iqm.station_control.interface.models.jobs_new import JobStatus as IQMJobStatus
-from iqm_server import IQMMockServer, final_state
+from iqm_server import Fault, IQMMockServer, final_state
 from qiskit.quantum_info import Statevector
 
 from hal_workflow.backends.iqm import NATIVE_BASIS, STATE_TABLE, IQMBackend
@@ -37,6 +37,7 @@ from hal_workflow.contract import (
     JobFailedError,
     JobNotFoundError,
     JobState,
+    RateLimitedError,
     ValidationCode,
     ValidationError,
 )
@@ -374,3 +375,106 @@ def test_server_can_progress_jobs_by_time() -> None:
         result = run(backend.run(circuits.bell()[0], 20, timeout=30))
     assert sum(result.counts.values()) == 20
     assert result.timings["total_s"] >= 0.4  # 0.2 s waiting, then 0.2 s processing
+
+
+# -- retries ---------------------------------------------------------------------------------------
+SUBMIT = r"jobs/mock/circuit"
+STATUS = r"jobs/[0-9a-f-]{36}"
+
+
+def test_submit_and_polls_survive_429_503_and_timeouts(caplog: pytest.LogCaptureFixture) -> None:
+    """The server answers 429 (Retry-After), 503 and stalls past the client's timeout, in
+    sequence, on submit and on status polls; the job still completes, and exactly one exists."""
+    with IQMMockServer() as server:
+        backend = IQMBackend(spec(server, timeout=0.5, retry={"max-attempts": 6}))
+        server.inject("POST", SUBMIT, Fault(429, retry_after="1"), Fault(503), 503)
+        server.inject("GET", STATUS, Fault(delay=1.0), Fault(503), Fault(429, retry_after="0"),
+                      Fault(delay=1.0, handle=True))
+        started = asyncio.get_event_loop_policy().new_event_loop().time()
+        with caplog.at_level(logging.INFO, logger="hal_workflow.backends.retry"):
+            result = run(backend.run(circuits.bell()[0], 40, timeout=60))
+        waited = asyncio.get_event_loop_policy().new_event_loop().time() - started
+        assert len(server.jobs) == 1  # retried submits made no second job
+        assert server.hits[("POST", "jobs/mock/circuit")] == 4  # 429, 503, 503, then the job
+        assert not server.faults  # every injected fault was met, and survived
+    assert set(result.counts) <= {"00", "11"} and sum(result.counts.values()) == 40
+    assert waited >= 1.0  # the Retry-After of 1 s was honoured
+    assert "iqm: submit failed (RateLimitedError" in caplog.text
+    assert "iqm: status failed (BackendUnavailableError" in caplog.text
+
+
+def test_rate_limit_gives_up_with_retry_after() -> None:
+    with IQMMockServer() as server:
+        backend = IQMBackend(spec(server, retry={"max-attempts": 2}))
+        server.inject("POST", SUBMIT, *[Fault(429, retry_after="0")] * 2)
+        with pytest.raises(RateLimitedError) as info:
+            run(backend.submit(circuits.bell()[0], 10))
+        assert info.value.retryable and info.value.retry_after == 0.0
+        assert server.hits[("POST", "jobs/mock/circuit")] == 2 and not server.jobs
+
+
+def test_ambiguous_submit_timeout_is_not_repeated() -> None:
+    """The server makes the job but answers too late: a retry could make a second job, and
+    iqm-client cannot look a job up by tag, so the submit is not repeated."""
+    with IQMMockServer() as server:
+        backend = IQMBackend(spec(server, timeout=0.5))
+        server.inject("POST", SUBMIT, Fault(delay=1.5, handle=True))
+        with pytest.raises(BackendUnavailableError, match="not retried") as info:
+            run(backend.submit(circuits.bell()[0], 10))
+        assert info.value.retryable is False
+        assert server.hits[("POST", "jobs/mock/circuit")] == 1 and len(server.jobs) == 1
+
+
+def test_retry_false_makes_one_attempt() -> None:
+    with IQMMockServer() as server:
+        backend = IQMBackend(spec(server, retry=False))
+        server.inject("GET", STATUS, 503)
+        job_id = run(backend.submit(circuits.bell()[0], 10))
+        with pytest.raises(BackendUnavailableError) as info:
+            run(backend.status(job_id))
+        assert info.value.retryable  # the caller may still try again later
+        assert run(backend.status(job_id)).job_id == job_id
+
+
+# -- credentials by name -------------------------------------------------------------------------
+def access_token(subject: str) -> str:
+    """A JWT-shaped access token valid for an hour (iqm-client reads its ``exp``)."""
+    import base64
+    import json
+    import time
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return ".".join([part({"alg": "none"}), part({"sub": subject, "exp": time.time() + 3600}),
+                     "sig"])
+
+
+def test_tokens_file_by_name(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spec names a tokens file; the backend (on whatever node builds it) reads it."""
+    import json
+
+    token = access_token(SECRET)
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps({"access_token": token, "refresh_token": ""}))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with IQMMockServer(token=token) as server:
+        backend = IQMBackend(spec(server, tokens_file="~/tokens.json"))
+        assert sum(run(backend.run(circuits.bell()[0], 20, timeout=30)).counts.values()) == 20
+        assert all(had_auth for _, _, had_auth in server.request_log)
+        assert "~/tokens.json" in repr(backend) and token not in repr(backend)
+        with pytest.raises(CredentialsError, match=r"tokens_file .*missing\.json does not exist"):
+            IQMBackend(spec(server, tokens_file=str(tmp_path / "missing.json")))
+        with pytest.raises(ConfigurationError, match="not both"):
+            IQMBackend(spec(server, tokens_file=str(tokens), token=token))
+
+
+def test_token_by_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_IQM_TOKEN", SECRET)
+    with IQMMockServer(token=SECRET) as server:
+        backend = IQMBackend(spec(server, token={"env": "MY_IQM_TOKEN"}))
+        assert sum(run(backend.run(circuits.bell()[0], 20, timeout=30)).counts.values()) == 20
+        assert "MY_IQM_TOKEN" in repr(backend) and SECRET not in repr(backend)
+        monkeypatch.delenv("MY_IQM_TOKEN")
+        with pytest.raises(CredentialsError, match="MY_IQM_TOKEN is not set"):
+            IQMBackend(spec(server, token={"env": "MY_IQM_TOKEN"}))

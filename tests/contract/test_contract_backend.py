@@ -85,7 +85,7 @@ def test_extension_negotiation() -> None:
 
 @pytest.mark.parametrize(
     "key", ["token", "IQM_TOKEN", "api_key", "api-key", "ApiKey", "password", "passwd",
-            "client_secret", "credentials", "aws_credential_file"],
+            "client_secret", "credentials", "aws_secret_access_key", "aws_session_token"],
 )
 def test_redact_spec_hides_secret_keys(key: str) -> None:
     spec = {"name": "dev", key: "s3cr3t-value", "shots": 10}
@@ -98,7 +98,16 @@ def test_backend_repr_never_shows_a_token() -> None:
     backend = ClassicalBackend({"name": "classical", "token": "tok-123456"})
     for text in (repr(backend), str(backend), f"{backend}"):
         assert "tok-123456" not in text and "classical" in text and "***" in text
-    assert backend.spec["token"] == "tok-123456"  # the spec itself still works
+    assert backend.spec["token"].get() == "tok-123456"  # held as a Secret, still usable
+
+
+@pytest.mark.parametrize(
+    "key", ["tokens_file", "token_env", "aws_credential_file", "aws_profile", "ibm_account"])
+def test_keys_that_name_a_credentials_location_stay_readable(key: str) -> None:
+    # A path, a variable or an account name is what a job file must keep so that the worker
+    # can find the credential again; it is not the credential (docs/contract-v1.md, 11).
+    spec = {"name": "dev", key: "~/.where/it-is"}
+    assert redact_spec(spec) == spec
 
 
 @pytest.fixture

@@ -28,6 +28,8 @@ CASES: list[tuple[errors.HalError, str, dict[str, object]]] = [
     (errors.HalTimeoutError("job job-1 still RUNNING after 5 s"), "job-1", {}),
     (errors.ConfigurationError("unknown option 'qubitz'"), "'qubitz'", {}),
     (errors.CredentialsError("IQM_TOKEN is not set"), "IQM_TOKEN", {}),
+    (errors.RateLimitedError("dev: 429 Too Many Requests", retry_after=7),
+     "429", {"retry_after": 7.0, "retryable": True}),
 ]
 
 
@@ -58,7 +60,8 @@ def test_all_are_hal_errors(case: tuple[errors.HalError, str, dict[str, object]]
 def test_hierarchy() -> None:
     assert issubclass(errors.HalTimeoutError, TimeoutError)
     assert issubclass(errors.CredentialsError, errors.ConfigurationError)
-    others = set(errors.__all__) - {"HalError", "CredentialsError"}
+    assert issubclass(errors.RateLimitedError, errors.BackendUnavailableError)
+    others = set(errors.__all__) - {"HalError", "CredentialsError", "RateLimitedError"}
     for name in others:  # everything else hangs directly below HalError
         assert getattr(errors, name).__bases__[0] is errors.HalError, name
 
@@ -91,3 +94,24 @@ def test_errors_pickle_intact(case: tuple[errors.HalError, str, dict[str, object
     assert str(again) == str(error) and again.args == error.args
     for name, value in attributes.items():
         assert getattr(again, name) == value
+
+
+# Contract 1.1: which errors say "try again" (docs/contract-v1.md, section 8.4).
+RETRYABLE = {"BackendUnavailableError", "RateLimitedError", "HalTimeoutError"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_retryable_by_class(case: tuple[errors.HalError, str, dict[str, object]]) -> None:
+    error = case[0]
+    assert error.retryable is (type(error).__name__ in RETRYABLE)
+    if not isinstance(error, errors.RateLimitedError):
+        assert error.retry_after is None
+
+
+def test_retry_fields_per_instance_and_through_pickle() -> None:
+    refused = errors.SubmissionError("503 from the gateway")
+    refused.retryable, refused.retry_after = True, 2.5
+    again = pickle.loads(pickle.dumps(refused))
+    assert again.retryable is True and again.retry_after == 2.5
+    assert errors.SubmissionError("queue full").retryable is False  # the class default stays
+    assert errors.RateLimitedError("slow down").retry_after is None

@@ -109,7 +109,7 @@ def test_capabilities_normalise_and_answer() -> None:
     assert caps.connected(0, 1) and caps.connected(1, 0) and not caps.connected(1, 2)
     assert Capabilities("d", 3, ["h"]).connected(0, 2)  # no map: all-to-all
     assert caps.simulator and not caps.hardware
-    assert caps.contract_version == CONTRACT_VERSION == "1.0"
+    assert caps.contract_version == CONTRACT_VERSION == "1.1"
     assert caps.formats == frozenset({"openqasm3"})
 
 
@@ -154,5 +154,5 @@ def test_result_calibration_from_mapping() -> None:
 
 
 def test_versions_and_extension_names() -> None:
-    assert CONTRACT_VERSION == "1.0" == Backend.contract_version == hal_workflow.CONTRACT_VERSION
+    assert CONTRACT_VERSION == "1.1" == Backend.contract_version == hal_workflow.CONTRACT_VERSION
     assert frozenset({"batch", "sessions", "calibration", "pulse"}) == EXTENSION_NAMES

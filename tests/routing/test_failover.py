@@ -1,8 +1,9 @@
 """Failover, cancellation and reattaching through the router, on the local IQM server.
 
 The server is made unavailable in the two ways a real service is: it answers 503 to
-submissions (health still fine, so the router chooses it and the submission fails after the
-adapter's retries) or it stops answering at all (the router excludes it at the next routing).
+submissions (health still fine, so the router chooses it and the submission fails once the
+retry policy gives up) or it stops answering at all (the router excludes it at the next
+routing). The retry policy is shortened here so that giving up takes a fraction of a second.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import pytest
 from routing_helpers import BELL, FLIP, iqm_spec
 
 import hal_workflow as hal
+from hal_workflow import config
 from hal_workflow.backends.budgets import BudgetStore
 from hal_workflow.backends.registry import get_backend
 from hal_workflow.contract import (
@@ -33,6 +36,23 @@ from hal_workflow.orchestration.sync import run_sync
 pytest.importorskip("iqm.iqm_client")
 
 ROOT = Path(__file__).resolve().parents[2]
+SUBMIT = r"jobs/[^/]+/circuit"
+
+
+@pytest.fixture(autouse=True)
+def quick_retries() -> Iterator[None]:
+    with config.set({"retry.max-attempts": 2, "retry.initial-delay": 0.01,
+                     "retry.max-delay": 0.02}):
+        yield
+
+
+def down(server: Any) -> None:
+    """Every submission answers 503 (more than the retry policy will try)."""
+    server.inject("POST", SUBMIT, *([503] * 50))
+
+
+def up(server: Any) -> None:
+    server.faults.clear()
 
 
 def route(server: Any, **options: Any) -> dict[str, Any]:
@@ -41,7 +61,7 @@ def route(server: Any, **options: Any) -> dict[str, Any]:
 
 
 def test_unavailable_on_submit_fails_over_to_the_next_candidate(iqm: Any) -> None:
-    iqm.submit_error = (503, "down for maintenance")
+    down(iqm)
     result = hal.run(BELL, route(iqm), shots=50)
     record = result.metadata["routing"]
     assert result.backend == "sim" == record["chosen"]
@@ -52,16 +72,16 @@ def test_unavailable_on_submit_fails_over_to_the_next_candidate(iqm: Any) -> Non
 
 
 def test_a_permanent_error_does_not_fail_over(iqm: Any, budget_path: Path) -> None:
-    iqm.submit_error = (400, "circuit refused by the device")
+    iqm.inject("POST", SUBMIT, 400)
     budget = {"id": "perm", "max_tasks": 10}
-    with pytest.raises(ValidationError, match="circuit refused"):
+    with pytest.raises(ValidationError, match="injected 400"):
         hal.run(BELL, route(iqm, budget=budget), shots=50)
     assert BudgetStore(budget_path).spent("perm").tasks == 0  # refunded, nothing ran
 
 
 def test_a_pinned_spec_does_not_fail_over(iqm: Any) -> None:
-    iqm.submit_error = (503, "down for maintenance")
-    with pytest.raises(BackendUnavailableError, match="down for maintenance"):
+    down(iqm)
+    with pytest.raises(BackendUnavailableError, match="503"):
         hal.run(BELL, route(iqm, failover=False), shots=50)
 
 
@@ -74,9 +94,9 @@ def test_failover_mid_sweep_keeps_exactly_one_result_per_element(iqm: Any) -> No
     results: list[Any] = []
     for number, chunk in enumerate(chunks):
         if number == 2:
-            iqm.submit_error = (503, "down for maintenance")  # chosen, then fails over
+            down(iqm)  # chosen, then fails over
         if number == 3:
-            iqm.submit_error = None  # back
+            up(iqm)  # back
         if number == 4:
             iqm.stop()  # gone: excluded at routing
         results += run_sweep(spec, FLIP, [bindings[i] for i in chunk], shots,
