@@ -364,6 +364,20 @@ class RouteBackend(Backend):
             verdict.fidelity, verdict.calibration = await _fidelity(backend, circuits)
         return verdict
 
+    async def _assess_in_time(self, candidate: _Candidate, circuits: Sequence[Circuit | str],
+                              shots: int) -> _Assessment:
+        """:meth:`_assess`, excluding a candidate that does not answer within
+        ``route.assess-timeout`` seconds (a slow service must not hold up the others)."""
+        from hal_workflow import config
+
+        limit = float(config.get("route.assess-timeout"))
+        try:
+            return await asyncio.wait_for(self._assess(candidate, circuits, shots), limit)
+        except asyncio.TimeoutError:
+            return _Assessment(candidate, candidate.label, unavailable=True,
+                               excluded=f"did not answer within {limit:g} s "
+                                        "(route.assess-timeout)")
+
     def _rank(self, eligible: list[_Assessment]) -> list[_Assessment]:
         """``eligible`` best first, each with its ``score`` (higher is better)."""
         policy = self._policy
@@ -396,7 +410,7 @@ class RouteBackend(Backend):
         """Choose a candidate and submit there with ``submit(backend)``; failover on transient
         errors. Returns the candidate, the candidate's job ids and the routing record."""
         verdicts = list(await asyncio.gather(
-            *(self._assess(c, circuits, shots) for c in self._candidates)))
+            *(self._assess_in_time(c, circuits, shots) for c in self._candidates)))
         for v in verdicts:
             if v.excluded is not None:
                 v.outcome = "excluded"

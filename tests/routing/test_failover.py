@@ -46,9 +46,9 @@ def quick_retries() -> Iterator[None]:
         yield
 
 
-def down(server: Any) -> None:
-    """Every submission answers 503 (more than the retry policy will try)."""
-    server.inject("POST", SUBMIT, *([503] * 50))
+def down(server: Any, status: int = 503) -> None:
+    """Every submission answers ``status`` (more often than the retry policy will try)."""
+    server.inject("POST", SUBMIT, *([status] * 50))
 
 
 def up(server: Any) -> None:
@@ -60,13 +60,17 @@ def route(server: Any, **options: Any) -> dict[str, Any]:
             **options}
 
 
-def test_unavailable_on_submit_fails_over_to_the_next_candidate(iqm: Any) -> None:
-    down(iqm)
+@pytest.mark.parametrize(("status", "error"), [(503, "BackendUnavailableError"),
+                                               (429, "RateLimitedError")])
+def test_unavailable_on_submit_fails_over_to_the_next_candidate(iqm: Any, status: int,
+                                                                error: str) -> None:
+    down(iqm, status)
     result = hal.run(BELL, route(iqm), shots=50)
     record = result.metadata["routing"]
     assert result.backend == "sim" == record["chosen"]
     assert [f["candidate"] for f in record["failover"]] == ["iqm:mock"]
-    assert "BackendUnavailableError" in record["failover"][0]["reason"]
+    assert record["failover"][0]["reason"].startswith(error)
+    assert iqm.hits[("POST", "jobs/mock/circuit")] == 2  # the retry policy's two attempts
     assert record["candidates"][0]["outcome"] == "failed"
     assert not iqm.jobs  # nothing reached the device
 
@@ -161,3 +165,17 @@ def test_a_job_id_from_other_candidates_is_not_found(iqm: Any) -> None:
         run_sync(other.status(job_id))
     with pytest.raises(JobNotFoundError, match="not a routed job id"):
         run_sync(backend.status("sim-1"))
+
+
+def test_a_slow_candidate_is_left_out_of_the_decision(iqm: Any) -> None:
+    from iqm_server import Fault
+
+    backend = get_backend(route(iqm))
+    assert hal.run(BELL, backend, shots=10).backend == "iqm:mock"  # connected and warm
+    iqm.inject("GET", r"quantum-computers/mock/health", Fault(delay=3.0))
+    with config.set({"route.assess-timeout": 0.5}):
+        result = hal.run(BELL, backend, shots=10)
+    assert result.backend == "sim"
+    slow = result.metadata["routing"]["candidates"][0]
+    assert slow["outcome"] == "excluded"
+    assert slow["reason"] == "did not answer within 0.5 s (route.assess-timeout)"
