@@ -437,6 +437,7 @@ class RouteBackend(Backend):
             self._raise_none_left(verdicts, budget_refusals)
         ranked = self._rank(eligible)
         failures: list[dict[str, str]] = []
+        totals: Spend | None = None
         for position, v in enumerate(ranked):
             if position > 0 and not self._failover:
                 v.outcome = "not tried"
@@ -445,7 +446,7 @@ class RouteBackend(Backend):
             amount = Spend(v.cost or 0.0, shots * tasks, tasks)
             if self._store is not None and self._budget is not None:
                 try:
-                    self._store.reserve(self._budget, amount)
+                    totals = self._store.reserve(self._budget, amount)
                 except BudgetExceededError as exc:  # another process spent it meanwhile
                     v.outcome, v.reason = "excluded", str(exc)
                     budget_refusals.append(exc)
@@ -462,7 +463,7 @@ class RouteBackend(Backend):
                 failures.append({"candidate": v.label, "reason": v.reason})
                 continue
             v.outcome = "chosen"
-            record = self._record(v, verdicts, failures)
+            record = self._record(v, verdicts, failures, totals)
             return v.candidate, [str(i) for i in ids], record
         if budget_refusals and not failures:
             raise budget_refusals[0]
@@ -470,7 +471,7 @@ class RouteBackend(Backend):
         raise BackendUnavailableError(f"route: every candidate failed ({detail})")
 
     def _record(self, chosen: _Assessment, verdicts: list[_Assessment],
-                failures: list[dict[str, str]]) -> dict[str, Any]:
+                failures: list[dict[str, str]], totals: Spend | None) -> dict[str, Any]:
         record: dict[str, Any] = {
             "policy": self._policy,
             "chosen": chosen.label,
@@ -483,10 +484,9 @@ class RouteBackend(Backend):
             record["weights"] = dict(self._weights)
         if chosen.calibration is not None:
             record["calibration"] = chosen.calibration.to_dict()
-        if self._budget is not None and self._store is not None:
-            spent = self._store.spent(self._budget.id)
-            record["budget"] = {"id": self._budget.id, "spent_cost": spent.cost,
-                                "spent_shots": spent.shots, "spent_tasks": spent.tasks}
+        if self._budget is not None and totals is not None:  # this job included
+            record["budget"] = {"id": self._budget.id, "spent_cost": totals.cost,
+                                "spent_shots": totals.shots, "spent_tasks": totals.tasks}
         return record
 
     def _raise_none_left(self, verdicts: list[_Assessment],
