@@ -293,11 +293,20 @@ class RouteBackend(Backend):
 
     async def validate(self, circuit: Circuit | str, shots: int | None = None) -> ValidationResult:
         """Valid when at least one candidate can run the circuit; else every candidate's issues."""
+        async def issues_of(candidate: _Candidate) -> list[ValidationIssue] | None:
+            try:
+                return await self._issues(candidate, [circuit], shots)
+            except CircuitError:
+                raise
+            except HalError as exc:  # could not ask: says nothing about the circuit
+                candidate.error = f"cannot validate: {exc}"
+                return None
+
         issues: list[ValidationIssue] = []
         for candidate, found in zip(self._candidates, await asyncio.gather(
-                *(self._issues(c, [circuit], shots) for c in self._candidates)), strict=True):
+                *(issues_of(c) for c in self._candidates)), strict=True):
             if found is None:
-                continue  # not built: says nothing about the circuit
+                continue  # not built or not answering: says nothing about the circuit
             if not found:
                 return ValidationResult()
             issues += [ValidationIssue(i.code, f"{candidate.label}: {i.message}") for i in found]

@@ -179,3 +179,13 @@ def test_a_slow_candidate_is_left_out_of_the_decision(iqm: Any) -> None:
     slow = result.metadata["routing"]["candidates"][0]
     assert slow["outcome"] == "excluded"
     assert slow["reason"] == "did not answer within 0.5 s (route.assess-timeout)"
+
+
+def test_failover_moves_the_budget_reservation(iqm: Any, budget_path: Path) -> None:
+    prices = {"iqm:mock": {"per_task": 2.0}, "sim": {"per_task": 0.5}}
+    spec = route(iqm, prices=prices, budget={"id": "moved", "max_cost": 10.0})
+    down(iqm)
+    result = hal.run(BELL, spec, shots=20)
+    assert result.backend == "sim"
+    assert BudgetStore(budget_path).spent("moved").cost == 0.5  # iqm's 2.0 was refunded
+    assert result.metadata["routing"]["budget"]["spent_cost"] == 0.5
