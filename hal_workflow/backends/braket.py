@@ -399,11 +399,13 @@ class BraketBackend(Backend):
         self._runner.close()
 
     # -- validation ------------------------------------------------------------------------
-    def _check(self, circuit: Circuit | str, shots: int | None) -> tuple[list, Circuit]:
+    def _check(
+        self, circuit: Circuit | str, shots: int | None, required: bool = False
+    ) -> tuple[list, Circuit]:
         circuit = as_circuit(circuit)  # CircuitError for malformed text
         caps = self.capabilities()
         issues = [
-            *shots_issues(shots, caps.max_shots),
+            *shots_issues(shots, caps.max_shots, required=required),
             *width_issues(circuit.num_qubits, caps.num_qubits, caps.name),
             *unsupported_features(circuit, self._gate_set, self._modifiers),
         ]
@@ -414,7 +416,7 @@ class BraketBackend(Backend):
         return ValidationResult(tuple(issues))
 
     def _prepare(self, circuit: Circuit | str, shots: int) -> _Prepared:
-        issues, checked = self._check(circuit, shots)
+        issues, checked = self._check(circuit, shots, required=True)
         if issues:
             raise ValidationError(issues, self.name)
         return _Prepared(

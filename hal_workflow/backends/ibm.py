@@ -6,8 +6,15 @@ on a fake backend of ``qiskit_ibm_runtime.fake_provider`` (``"fake_manila"`` or 
 calibration. Any other backend name (``"ibm_torino"``) opens a ``QiskitRuntimeService``, which
 finds its account the SDK's own way: the ``QISKIT_IBM_TOKEN`` / ``QISKIT_IBM_CHANNEL`` /
 ``QISKIT_IBM_INSTANCE`` environment variables, else the saved account. Tokens never go in the
-spec. Optional keys: ``channel`` and ``instance`` (passed to the service), ``optimization_level``
-(default 1) and ``seed`` (fixes transpiler and, in local mode, simulator randomness).
+spec; it names the credentials instead: ``account`` (the name of an account saved with
+``QiskitRuntimeService.save_account(name=...)``, read where the backend is built), ``channel``
+and ``instance``. Other optional keys: ``optimization_level`` (default 1), ``seed`` (fixes
+transpiler and, in local mode, simulator randomness) and ``retry`` (the retry policy).
+
+Every runtime call (opening the service and backend, submitting, status, results, cancel) goes
+through :class:`~hal_workflow.backends.retry.RetryPolicy`. Each job is tagged
+``hal-workflow-<uuid>`` (``job_tags``); before a submit is tried again, the tag is looked up
+(``service.jobs(job_tags=...)``), so a submit whose answer was lost is adopted, not repeated.
 
 Circuits arrive as OpenQASM 3 and are transpiled to the device's ``Target`` with Qiskit's preset
 pass manager (the runtime only accepts ISA circuits). The result carries that transpiled circuit
@@ -31,9 +38,9 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from qiskit import ClassicalRegister, QuantumCircuit
@@ -53,6 +60,7 @@ from qiskit_ibm_runtime.exceptions import (
 from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
 
 from hal_workflow.backends.options import check_options
+from hal_workflow.backends.retry import RetryPolicy, is_retryable, retry_after_of
 from hal_workflow.compilation.checks import bound_values, shots_issues
 from hal_workflow.compilation.qiskit_bridge import (
     as_circuit,
@@ -71,6 +79,7 @@ from hal_workflow.contract.errors import (
     JobCancelledError,
     JobFailedError,
     JobNotFoundError,
+    RateLimitedError,
     SubmissionError,
     ValidationError,
 )
@@ -91,6 +100,7 @@ if TYPE_CHECKING:
     from hal_workflow.circuits import Circuit
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 RUNTIME_STATES: dict[str, JobState] = {
     "INITIALIZING": JobState.QUEUED,
@@ -170,7 +180,13 @@ def _ibm_errors(what: str, job_id: str | None = None) -> Iterator[None]:
             raise CredentialsError(f"IBM Quantum: {what}: not authorised") from exc
         if getattr(exc, "status_code", None) == 404 and job_id is not None:
             raise JobNotFoundError(job_id, _scrub(f"IBM Quantum: {exc}")) from exc
-        raise BackendUnavailableError(f"IBM Quantum: {what}: {_scrub(str(exc))}") from exc
+        if getattr(exc, "status_code", None) == 429:
+            raise RateLimitedError(f"IBM Quantum: {what}: rate limited",
+                                   retry_after=retry_after_of(exc)) from exc
+        unavailable = BackendUnavailableError(f"IBM Quantum: {what}: {_scrub(str(exc))}")
+        # 5xx and timeouts may pass; a request the service refused (400, 409...) will not.
+        unavailable.retryable = is_retryable(exc) or getattr(exc, "status_code", -1) in (None, -1)
+        raise unavailable from exc
     except IBMInputValueError as exc:
         raise SubmissionError(f"IBM Quantum: {what}: {_scrub(str(exc))}") from exc
     except IBMError as exc:
@@ -245,7 +261,8 @@ class _Prepared:
 class IBMBackend(Backend):
     """IBM Quantum devices (or their fake twins) through qiskit-ibm-runtime's SamplerV2."""
 
-    OPTIONS = frozenset({"name", "backend", "channel", "instance", "optimization_level", "seed"})
+    OPTIONS = frozenset({"name", "backend", "account", "channel", "instance",
+                         "optimization_level", "seed", "retry"})
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         spec = dict(spec)
@@ -264,6 +281,7 @@ class IBMBackend(Backend):
         level = _integer_option(spec, "optimization_level", 1, range(4))
         self._optimization_level = 1 if level is None else level
         self._seed = _integer_option(spec, "seed", None)
+        self._retry = RetryPolicy.from_spec(spec)
         self._service: Any = None
         self._device = self._open(device, spec)
         self._local = isinstance(self._device, FakeBackendV2)
@@ -280,18 +298,35 @@ class IBMBackend(Backend):
             raise ConfigurationError(
                 f"ibm: unknown fake backend {device!r}; known: {', '.join(known)}"
             )
+        for key in ("account", "channel", "instance"):
+            if spec.get(key) is not None and not isinstance(spec[key], str):
+                raise ConfigurationError(f"ibm: {key!r} must be text, got {spec[key]!r}")
+        account = spec.get("account")
         try:
-            with _ibm_errors(f"opening backend {device!r}"):
-                self._service = QiskitRuntimeService(
-                    channel=spec.get("channel"), instance=spec.get("instance")
-                )
+            self._service = self._call(f"opening backend {device!r}", lambda: QiskitRuntimeService(
+                name=account, channel=spec.get("channel"), instance=spec.get("instance")))
         except (ValueError, TypeError) as exc:  # a bad channel or instance
             raise ConfigurationError(f"ibm: {_scrub(str(exc))}") from exc
+        except CredentialsError as exc:
+            if account is None:
+                raise
+            raise CredentialsError(
+                f"IBM Quantum: no usable saved account {account!r} ({exc}); save it with "
+                f"QiskitRuntimeService.save_account(name={account!r}, ...)") from exc
         try:
-            with _ibm_errors(f"opening backend {device!r}"):
-                return self._service.backend(device)
+            return self._call(f"opening backend {device!r}", lambda: self._service.backend(device))
         except ConfigurationError as exc:
             raise ConfigurationError(f"ibm: the account has no backend {device!r}") from exc
+
+    def _call(self, what: str, fn: Callable[[], _T], job_id: str | None = None,
+              retry: RetryPolicy | None = None) -> _T:
+        """``fn()`` (blocking runtime calls), errors translated, retried by the spec's policy."""
+
+        def attempt() -> _T:
+            with _ibm_errors(what, job_id):
+                return fn()
+
+        return (retry or self._retry).named(f"ibm: {what}").call(attempt)
 
     def _discover_capabilities(self) -> Capabilities:
         configuration = self._device.configuration()
@@ -363,13 +398,13 @@ class IBMBackend(Backend):
         )
 
     def _check(
-        self, circuit: Circuit | str, shots: int | None
+        self, circuit: Circuit | str, shots: int | None, required: bool = False
     ) -> tuple[list[ValidationIssue], _Prepared | None]:
         """Every reason ``circuit`` cannot run with ``shots``, and the prepared circuit if any.
 
         Raises ``CircuitError`` for text that does not parse.
         """
-        issues = shots_issues(shots, self.capabilities().max_shots)
+        issues = shots_issues(shots, self.capabilities().max_shots, required=required)
         try:
             prepared = self._prepare_cached(as_circuit(circuit))
         except ValidationError as exc:  # too wide for the device, or not transpilable
@@ -381,7 +416,7 @@ class IBMBackend(Backend):
         return ValidationResult(tuple(issues))
 
     def _prepare(self, circuit: Circuit | str, shots: int) -> _Prepared:
-        issues, prepared = self._check(circuit, shots)
+        issues, prepared = self._check(circuit, shots, required=True)
         if issues or prepared is None:
             raise ValidationError(issues, self.name)
         return prepared
@@ -393,19 +428,42 @@ class IBMBackend(Backend):
         return [by_name[name] for name in prepared.parameters]
 
     # -- submission --------------------------------------------------------------------
-    def _sampler(self, mode: Any) -> SamplerV2:
-        options: dict[str, Any] = {}
+    def _sampler(self, mode: Any, tag: str) -> SamplerV2:
+        options: dict[str, Any] = {"environment": {"job_tags": [tag]}}
         if self._local and self._seed is not None:
             options["simulator"] = {"seed_simulator": self._seed}
         return SamplerV2(mode=mode, options=options)
 
+    def _tagged(self, tag: str) -> Any | None:
+        """The runtime job tagged ``tag``, if the service has one (None in local mode)."""
+        if self._service is None:
+            return None
+        jobs = self._service.jobs(job_tags=[tag], limit=1, backend_name=self._device.name)
+        return jobs[0] if jobs else None
+
     def _run_pubs(
         self, pubs: list[tuple[Any, ...]], prepared: list[_Prepared], mode: Any = None
     ) -> str:
-        """Start one runtime job for ``pubs`` and record it; return its runtime id."""
-        calibration = self._calibration()
-        with _ibm_errors("submitting a job"):
-            job = self._sampler(mode if mode is not None else self._device).run(pubs)
+        """Start one runtime job for ``pubs`` and record it; return its runtime id.
+
+        Retried by the policy; from the second attempt on, the job's tag is looked up first,
+        so a job whose creation succeeded but whose answer was lost is adopted, not repeated.
+        """
+        calibration = self._call("reading calibration data", self._calibration)
+        tag = f"hal-workflow-{uuid.uuid4().hex}"
+        tries = 0
+
+        def submit() -> Any:
+            nonlocal tries
+            tries += 1
+            found = self._tagged(tag) if tries > 1 else None
+            if found is not None:
+                logger.info("ibm: adopted runtime job %s (tag %s) after a failed submit",
+                            found.job_id(), tag)
+                return found
+            return self._sampler(mode if mode is not None else self._device, tag).run(pubs)
+
+        job = self._call("submitting a job", submit)
         runtime_id = job.job_id()
         with _SUBMISSIONS_LOCK:
             _SUBMISSIONS[runtime_id] = _Submission(
@@ -477,8 +535,7 @@ class IBMBackend(Backend):
                 f"unknown job id {job_id!r}; jobs of the local testing mode live only in the "
                 "process that submitted them",
             )
-        with _ibm_errors("looking up a job", job_id):
-            job = self._service.job(runtime_id)
+        job = self._call("looking up a job", lambda: self._service.job(runtime_id), job_id)
         pubs = (getattr(job, "inputs", None) or {}).get("pubs", [])
         executed = []
         for pub in pubs:
@@ -495,11 +552,13 @@ class IBMBackend(Backend):
         future = getattr(job, "_future", None)
         if record.local and isinstance(future, concurrent.futures.Future):
             return _future_status(job_id, future)
-        with _ibm_errors("reading job status", job_id):
+
+        def read() -> tuple[JobState, str, str | None]:
             state, vendor = runtime_state(job.status())
-            reason = None
-            if state is JobState.FAILED:
-                reason = _scrub(job.error_message() or "") or None
+            failed = state is JobState.FAILED
+            return state, vendor, (_scrub(job.error_message() or "") or None) if failed else None
+
+        state, vendor, reason = self._call("reading job status", read, job_id)
         return JobStatus(job_id, state, reason=reason, vendor_state=vendor)
 
     async def status(self, job_id: str) -> JobStatus:
@@ -508,8 +567,8 @@ class IBMBackend(Backend):
     def _result(self, job_id: str) -> ExecutionResult:
         runtime_id, pub, index = self._parse_id(job_id)
         record = self._submission(job_id)
-        try:
-            primitive_result = record.job.result()  # blocks until the job ends
+        try:  # blocks until the job ends; a lost connection is retried
+            primitive_result = self._retry.named("ibm: reading a result").call(record.job.result)
         except Exception as exc:  # the job's own failure, or it was cancelled
             status = self._status(job_id)
             if status.state is JobState.CANCELLED:
@@ -553,9 +612,8 @@ class IBMBackend(Backend):
         record = self._submission(job_id)
         if self._status(job_id).is_terminal:
             return
-        with _ibm_errors("cancelling a job", job_id):
-            # A local job cannot stop once it runs (cancel() returns False); it then completes.
-            record.job.cancel()
+        # A local job cannot stop once it runs (cancel() returns False); it then completes.
+        self._call("cancelling a job", record.job.cancel, job_id)
 
     async def cancel(self, job_id: str) -> None:
         """Cancel the runtime job behind ``job_id``: every circuit of its batch or sweep."""

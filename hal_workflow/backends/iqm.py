@@ -347,14 +347,14 @@ class IQMBackend(Backend):
                              optimization_level=self._optimization_level, seed=self._seed)
 
     def _check(
-        self, circuit: Circuit | str, shots: int | None
+        self, circuit: Circuit | str, shots: int | None, required: bool = False
     ) -> tuple[list[ValidationIssue], Circuit, QuantumCircuit | None]:
         """Every reason ``circuit`` cannot run, the parsed circuit and its transpiled form.
 
         Raises ``CircuitError`` for text that does not parse.
         """
         parsed = as_circuit(circuit)
-        issues = shots_issues(shots, self._capabilities.max_shots)
+        issues = shots_issues(shots, self._capabilities.max_shots, required=required)
         try:
             return issues, parsed, self._transpiled(parsed)
         except ValidationError as exc:
@@ -375,7 +375,7 @@ class IQMBackend(Backend):
         Raises ``CircuitError`` for text that does not parse and ``ValidationError`` for a
         circuit that cannot run here (the issues ``validate`` reports, or unbound inputs).
         """
-        issues, parsed, transpiled = self._check(circuit, shots)
+        issues, parsed, transpiled = self._check(circuit, shots, required=True)
         if issues or transpiled is None:
             raise ValidationError(issues, self.name)
         values = bound_values(parsed.parameters, parameters, self.name)

@@ -361,10 +361,13 @@ class QDMIBackend(Backend):
         status = DEVICE_STATES.get(vendor, AvailabilityStatus.OFFLINE)
         return BackendAvailability(status, queue_depth=queue, message=f"device status {vendor}")
 
-    def _issues(self, circuit: Circuit, shots: int | None) -> list[ValidationIssue]:
-        """Every reason ``circuit`` cannot run here as it is."""
+    def _issues(
+        self, circuit: Circuit, shots: int | None, required: bool = False
+    ) -> list[ValidationIssue]:
+        """Every reason ``circuit`` cannot run here as it is (``required``: shots must be
+        given, as on submit)."""
         caps = self._capabilities
-        issues = shots_issues(shots, caps.max_shots)
+        issues = shots_issues(shots, caps.max_shots, required=required)
         if not self.accepts_programs:
             issues.append(ValidationIssue(
                 ValidationCode.UNSUPPORTED_FEATURE,
@@ -426,7 +429,7 @@ class QDMIBackend(Backend):
         self, circuit: Circuit | str, shots: int, parameters: Mapping[str, float] | None
     ) -> str:
         parsed = as_circuit(circuit)
-        issues = self._issues(parsed, shots)
+        issues = self._issues(parsed, shots, required=True)
         if issues:
             raise ValidationError(issues, self.name)
         text = self.program(parsed, parameters)

@@ -14,9 +14,13 @@ from hal_workflow.contract.types import ValidationCode, ValidationIssue
 __all__ = ["binding_issues", "bound_values", "shots_issues", "width_issues"]
 
 
-def shots_issues(shots: int | None, max_shots: int) -> list[ValidationIssue]:
-    """An issue unless ``shots`` is None (not given) or an integer from 1 to ``max_shots``."""
-    if shots is None:
+def shots_issues(
+    shots: int | None, max_shots: int, *, required: bool = False
+) -> list[ValidationIssue]:
+    """An issue unless ``shots`` is an integer from 1 to ``max_shots``, or None (not given)
+    where it is not ``required`` (``validate``; ``submit`` requires it). Booleans, floats
+    and text are refused here, up front, rather than failing inside a job."""
+    if shots is None and not required:
         return []
     if isinstance(shots, int) and not isinstance(shots, bool) and 1 <= shots <= max_shots:
         return []

@@ -28,6 +28,7 @@ from hal_workflow.contract import (
     CredentialsError,
     JobNotFoundError,
     JobState,
+    RateLimitedError,
 )
 from hal_workflow.testing import ConformanceSuite, circuits
 
@@ -234,3 +235,110 @@ def test_token_never_shows(
         get_backend({"name": "ibm", "backend": "fake_manila", "token": FAKE_TOKEN})
     assert FAKE_TOKEN not in str(info.value)
     assert FAKE_TOKEN not in repr(IBMBackend(SPEC))
+
+
+
+# -- the runtime behind a fault-injecting service and sampler -------------------------------------
+class FaultyCloud:
+    """Stands in for IBM's cloud: a ``QiskitRuntimeService`` replacement that resolves the
+    account as the runtime does (``AccountManager.get`` over the saved-accounts file), runs
+    jobs on a fake backend, and finds jobs by tag; its sampler fails the next ``run`` calls
+    with the injected faults ("lost": the job is made, then the answer times out)."""
+
+    def __init__(self) -> None:
+        self.accounts: list[Any] = []
+        self.faults: list[Any] = []
+        self.created: dict[str, Any] = {}  # tag -> job
+        self.runs = 0
+
+    def service(self, name: str | None = None, channel: str | None = None,
+                instance: str | None = None) -> Any:
+        from qiskit_ibm_runtime.accounts import AccountManager, AccountNotFoundError
+
+        account = AccountManager.get(name=name, channel=channel)
+        if account is None:
+            raise AccountNotFoundError("no account")
+        self.accounts.append(account)
+        cloud = self
+
+        class Service:
+            def backend(self, device: str) -> Any:
+                return FakeManilaV2()
+
+            def jobs(self, job_tags: list[str], limit: int, backend_name: str) -> list[Any]:
+                return [cloud.created[t] for t in job_tags if t in cloud.created][:limit]
+
+        return Service()
+
+    def sampler(self) -> type:
+        from qiskit_ibm_runtime import SamplerV2
+        from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+        from requests import ReadTimeout
+
+        cloud = self
+
+        class Sampler(SamplerV2):
+            def run(self, pubs: Any, **kwargs: Any) -> Any:
+                cloud.runs += 1
+                fault = cloud.faults.pop(0) if cloud.faults else None
+                if isinstance(fault, int):
+                    raise RequestsApiError(f"'{fault} Server Error'", status_code=fault)
+                job = super().run(pubs, **kwargs)
+                (tag,) = self.options.environment.job_tags
+                cloud.created[tag] = job
+                if fault == "lost":
+                    raise ReadTimeout("read timed out")
+                return job
+
+        return Sampler
+
+
+@pytest.fixture
+def cloud(no_account: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> FaultyCloud:
+    from qiskit_ibm_runtime import QiskitRuntimeService
+
+    import hal_workflow.backends.ibm as ibm_module
+
+    QiskitRuntimeService.save_account(channel="ibm_quantum_platform", token=FAKE_TOKEN,
+                                      instance="crn:v1:hal-test", name="halacct")
+    fake = FaultyCloud()
+    monkeypatch.setattr(ibm_module, "QiskitRuntimeService", fake.service)
+    monkeypatch.setattr(ibm_module, "SamplerV2", fake.sampler())
+    return fake
+
+
+CLOUD = {"name": "ibm", "backend": "ibm_fakecloud", "account": "halacct", "seed": 5}
+
+
+def test_saved_account_by_name(cloud: FaultyCloud) -> None:
+    backend = get_backend(CLOUD)
+    (account,) = cloud.accounts
+    assert account.token == FAKE_TOKEN and account.instance == "crn:v1:hal-test"
+    assert "halacct" in repr(backend) and FAKE_TOKEN not in repr(backend)
+    with pytest.raises(CredentialsError, match="no usable saved account 'other'") as info:
+        get_backend({**CLOUD, "account": "other"})
+    assert FAKE_TOKEN not in str(info.value)
+
+
+def test_submit_retries_and_adopts_a_lost_job(cloud: FaultyCloud,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    backend = get_backend(CLOUD)
+    cloud.faults = [503, 429, "lost"]
+    with caplog.at_level(logging.INFO):
+        result = asyncio.run(backend.run(circuits.bell()[0], 100, timeout=120))
+    assert cloud.runs == 3 and len(cloud.created) == 1  # the lost job was adopted, not rerun
+    assert sum(result.counts.values()) == 100
+    assert "ibm: submitting a job failed (RateLimitedError" in caplog.text
+    assert "adopted runtime job" in caplog.text
+
+
+def test_permanent_runtime_errors_are_not_retried(cloud: FaultyCloud) -> None:
+    backend = get_backend({**CLOUD, "retry": {"max-attempts": 3}})
+    cloud.faults = [400]
+    with pytest.raises(BackendUnavailableError) as info:
+        asyncio.run(backend.submit(circuits.bell()[0], 10))
+    assert cloud.runs == 1 and not info.value.retryable
+    cloud.faults = [429, 429, 429]
+    with pytest.raises(RateLimitedError):
+        asyncio.run(backend.submit(circuits.bell()[0], 10))
+    assert cloud.runs == 4 and not cloud.created
