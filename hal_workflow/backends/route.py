@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 from hal_workflow.backends.budgets import Budget, BudgetExceededError, BudgetStore, Spend
 from hal_workflow.backends.options import check_options
 from hal_workflow.backends.registry import get_backend, normalize_spec
+from hal_workflow.compilation.checks import shots_issues
 from hal_workflow.contract.backend import Backend, redact_spec
 from hal_workflow.contract.errors import (
     BackendUnavailableError,
@@ -509,6 +510,13 @@ class RouteBackend(Backend):
                                   f"{v.label}: {v.reason or v.excluded}") for v in verdicts]
         raise ValidationError(issues, "route")
 
+    def _check_shots(self, shots: Any) -> None:
+        """Shots that are no positive integer (within the largest candidate's limit) are a
+        ``ValidationError`` before anything is routed, priced or reserved."""
+        issues = shots_issues(shots, self._capabilities.max_shots, required=True)
+        if issues:
+            raise ValidationError(issues, "route")
+
     # -- job ids and records -----------------------------------------------------------------
     def _job_id(self, candidate: _Candidate, inner: str, record: dict[str, Any]) -> JobId:
         job_id = f"route:{candidate.index}:{candidate.key}:{inner}"
@@ -542,6 +550,7 @@ class RouteBackend(Backend):
                      parameters: Mapping[str, float] | None = None, *,
                      seed: int | None = None) -> JobId:
         """Route ``circuit``, then submit it to the chosen candidate (see the module docs)."""
+        self._check_shots(shots)
         seed = self._seed if seed is None else seed
 
         async def submit(backend: Backend) -> list[str]:
@@ -557,6 +566,7 @@ class RouteBackend(Backend):
                            bindings: Sequence[Mapping[str, float]] | None,
                            seed: int | None) -> list[JobId]:
         """One routing decision for a whole batch or sweep; every element on one candidate."""
+        self._check_shots(shots)
         seed = self._seed if seed is None else seed
         count = len(bindings) if bindings is not None else len(circuits)
         if count == 0:

@@ -313,3 +313,19 @@ def test_the_cli_shows_the_routing(tmp_path: Any) -> None:
     assert set(line.split()[0] for line in plain.stdout.splitlines()) <= {"00", "11"}
     full = CliRunner().invoke(main, ["run", str(path), "--backend", spec, "--json"])
     assert json.loads(full.stdout)["metadata"]["routing"]["chosen"] == "sim"
+
+
+@pytest.mark.parametrize("shots", [None, True, 2.5, "100", 0, -3, 10**12])
+def test_bad_shots_are_refused_before_routing(shots: Any, budget_path: Any) -> None:
+    from hal_workflow.backends.budgets import BudgetStore
+    from hal_workflow.orchestration.sync import run_sync
+
+    backend = get_backend({"name": "route", "candidates": ["sim"],
+                           "budget": {"id": "shots-input", "max_tasks": 5}})
+    with pytest.raises(ValidationError) as info:
+        run_sync(backend.submit(BELL, shots))
+    assert info.value.issues[0].code is ValidationCode.SHOTS_OUT_OF_RANGE
+    assert repr(shots) in str(info.value)
+    with pytest.raises(ValidationError):
+        run_sync(backend.extension("batch").submit_sweep(BELL, [{}], shots))
+    assert BudgetStore(budget_path).spent("shots-input").tasks == 0
