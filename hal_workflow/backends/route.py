@@ -425,7 +425,8 @@ class RouteBackend(Backend):
             if v.excluded is not None:
                 v.outcome = "excluded"
         tasks = len(circuits)
-        spent = self._store.spent(self._budget.id) if self._store and self._budget else None
+        spent = (await asyncio.to_thread(self._store.spent, self._budget.id)
+                 if self._store and self._budget else None)
         budget_refusals: list[BudgetExceededError] = []
         eligible = []
         for v in verdicts:
@@ -456,7 +457,7 @@ class RouteBackend(Backend):
             amount = Spend(v.cost or 0.0, shots * tasks, tasks)
             if self._store is not None and self._budget is not None:
                 try:
-                    totals = self._store.reserve(self._budget, amount)
+                    totals = await asyncio.to_thread(self._store.reserve, self._budget, amount)
                 except BudgetExceededError as exc:  # another process spent it meanwhile
                     v.outcome, v.reason = "excluded", str(exc)
                     budget_refusals.append(exc)
@@ -464,9 +465,9 @@ class RouteBackend(Backend):
             assert v.candidate.backend is not None
             try:
                 ids = await submit(v.candidate.backend)
-            except HalError as exc:
+            except Exception as exc:  # nothing was submitted: give the reservation back
                 if self._store is not None and self._budget is not None:
-                    self._store.refund(self._budget, amount)
+                    await asyncio.to_thread(self._store.refund, self._budget, amount)
                 if not is_transient(exc):
                     raise
                 v.outcome, v.reason = "failed", f"{type(exc).__name__}: {exc}"
