@@ -689,15 +689,14 @@ class _IBMSessions:
         """Open a runtime ``Session`` (``batch=True``: a runtime ``Batch``) on the device."""
         kind = Batch if batch else RuntimeSession
         max_time = None if max_time_s is None else int(max_time_s)
-        with _ibm_errors("opening a session"):
-            runtime = await asyncio.to_thread(
-                kind, backend=self._backend._device, max_time=max_time
-            )
+        call = self._backend._call
+        runtime = await asyncio.to_thread(
+            call, "opening a session",
+            lambda: kind(backend=self._backend._device, max_time=max_time))
         try:
             yield _IBMSession(self._backend, runtime)
         finally:
-            with _ibm_errors("closing a session"):
-                await asyncio.to_thread(runtime.close)
+            await asyncio.to_thread(call, "closing a session", runtime.close)
 
 
 class _IBMCalibration:
@@ -707,5 +706,5 @@ class _IBMCalibration:
         self._backend = backend
 
     async def snapshot(self) -> CalibrationSnapshot:
-        with _ibm_errors("reading calibration data"):
-            return await asyncio.to_thread(self._backend._calibration)
+        return await asyncio.to_thread(
+            self._backend._call, "reading calibration data", self._backend._calibration)

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from hal_workflow.contract.errors import ConfigurationError, JobNotFoundError
-from hal_workflow.contract.secrets import to_storable
 
 JOB_ROOT_ENV = "HAL_WORKFLOW_JOB_ROOT"
 FORMAT_VERSION = 1
@@ -120,6 +119,8 @@ class JobDir:
         array: bool,
     ) -> None:
         """Write the circuits and ``job.json``; ``tasks`` are (circuit number, parameters)."""
+        from hal_workflow.contract.secrets import to_storable
+
         for number, text in enumerate(circuits):
             (self.path / f"circuit-{number}.qasm").write_text(text, encoding="utf-8")
         write_json(self.path / "job.json", {

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from hal_workflow.backends.registry import BackendSpec, get_backend, normalize_spec
 from hal_workflow.contract.extensions import run_many
-from hal_workflow.contract.secrets import fingerprint_default
 
 if TYPE_CHECKING:
     from hal_workflow.circuits import Circuit
@@ -34,6 +33,8 @@ _helper_lock = threading.Lock()
 
 def spec_key(spec: BackendSpec) -> str:
     """A canonical string for a spec, used to share one backend per spec in a process."""
+    from hal_workflow.contract.secrets import fingerprint_default
+
     # Secrets as salted digests: specs differing only in a token get different backends.
     return json.dumps(normalize_spec(spec), sort_keys=True, default=fingerprint_default)
 

@@ -320,8 +320,13 @@ def fake_aws(no_aws: pytest.MonkeyPatch, tmp_path: Any) -> FakeBraketService:
 
     import hal_workflow.backends.braket as braket_module
 
-    (tmp_path / "config").write_text("[profile halprof]\nregion = eu-west-2\n")
-    (tmp_path / "credentials").write_text(
+    # The AWS files where boto3 looks by default: ~/.aws of a temporary HOME.
+    no_aws.delenv("AWS_CONFIG_FILE")
+    no_aws.delenv("AWS_SHARED_CREDENTIALS_FILE")
+    no_aws.setenv("HOME", str(tmp_path))
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "config").write_text("[profile halprof]\nregion = eu-west-2\n")
+    (tmp_path / ".aws" / "credentials").write_text(
         f"[halprof]\naws_access_key_id = AKIAHALPROFILE\naws_secret_access_key = {FAKE_SECRET}\n")
     service = FakeBraketService(LocalSimulator("braket_sv").properties.json())
     real = braket_module._boto_session
