@@ -323,6 +323,12 @@ def run(out: _Output, file: str, backend: str | None, shots: int,
     circuit, bound = _circuit_and_params(file, params)
     result = run_circuit(circuit, spec, shots, bound)
     out.emit(result.to_dict(), lambda: _counts_text(result.counts))
+    routing = result.metadata.get("routing")
+    if routing:  # a route spec: where it went and why (--json has it in the metadata)
+        out.note(f"routed to {result.backend} by {routing.get('policy')}")
+        for entry in routing.get("candidates", ()):
+            detail = entry.get("reason") or f"score {entry.get('score')}"
+            out.note(f"  {entry['candidate']}: {entry['outcome']} ({detail})")
 
 
 @main.command()

@@ -39,6 +39,7 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "slurm": "hal_workflow.orchestration.scheduler:SlurmBackend",
     "pbs": "hal_workflow.orchestration.scheduler:PBSBackend",
     "cudaq": "hal_workflow.backends.cudaq:CudaqBackend",
+    "route": "hal_workflow.backends.route:RouteBackend",
 }
 """Name -> ``module:attribute`` of the backends that ship with hal-workflow."""
 

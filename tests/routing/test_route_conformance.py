@@ -1,0 +1,73 @@
+"""The conformance kit on route specs: a router is a backend like any other.
+
+One kit check is restated: the contract's ``result.backend == backend.name`` becomes "the
+result names the candidate that ran the job" (``backend.name`` is ``route``), which is what
+routing promises instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, ClassVar
+
+import pytest
+from routing_helpers import IBM, iqm_spec
+
+from hal_workflow.testing import ConformanceSuite
+from hal_workflow.testing.conformance import Harness, JobTrace
+
+
+class _RouteChecks:
+    chosen: ClassVar[str]
+
+    def test_bell_counts(self, hal: Harness, bell_trace: JobTrace) -> None:
+        result = self._completed(bell_trace)  # type: ignore[attr-defined]
+        self.check_counts(result, self._shots(hal.backend), 2)  # type: ignore[attr-defined]
+        assert result.job_id == bell_trace.job_id
+        assert hal.backend.name == "route"
+        assert result.backend == self.chosen == result.metadata["routing"]["chosen"]
+
+
+class TestRouteToSimulator(_RouteChecks, ConformanceSuite):
+    """best-fidelity between an IBM fake backend and the noiseless simulator: the simulator."""
+
+    backend_spec: ClassVar[dict[str, Any]] = {
+        "name": "route", "policy": "best-fidelity", "seed": 11,
+        "candidates": [IBM["fake_manila"], "sim"]}
+    chosen = "sim"
+
+
+@pytest.fixture(scope="module")
+def route_iqm_server() -> Iterator[Any]:
+    from iqm_server import IQMMockServer
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("IQM_TOKEN", "IQM_TOKENS_FILE", "IQM_SERVER_URL", "IQM_QUANTUM_COMPUTER"):
+            patch.delenv(name, raising=False)
+        with IQMMockServer() as server:
+            yield server
+
+
+class TestRouteToIQM(_RouteChecks, ConformanceSuite):
+    """first-fit with the IQM server first: jobs live on the server and reattach by id."""
+
+    jobs_outlive_process = True
+    chosen = "iqm:mock"
+    server: Any
+
+    @pytest.fixture(scope="class", autouse=True)
+    @classmethod
+    def _local_server(cls, route_iqm_server: Any) -> None:
+        pytest.importorskip("iqm.iqm_client")
+        cls.server = route_iqm_server
+        cls.backend_spec = {"name": "route", "policy": "first-fit",
+                            "candidates": [iqm_spec(route_iqm_server), "sim"]}
+
+    @contextlib.asynccontextmanager
+    async def queued_job(self, backend: Any) -> AsyncIterator[str | None]:
+        self.server.waiting_polls = None
+        try:
+            yield await backend.submit(self.bell_circuit, 10)
+        finally:
+            self.server.waiting_polls = 1
