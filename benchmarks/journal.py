@@ -74,7 +74,7 @@ def memory(jobs: int, directory: Path) -> None:
 
 
 def _size(j: object) -> float:
-    path = Path(str(getattr(j, "path")))
+    path = Path(str(j.path))
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 2**20
 
 

@@ -15,7 +15,6 @@ Third-party packages add their own through the entry-point group
 from __future__ import annotations
 
 import functools
-
 import threading
 from collections.abc import Callable, Mapping
 from importlib import import_module
