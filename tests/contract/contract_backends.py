@@ -82,7 +82,8 @@ class ClassicalBackend(Backend):
     def parse(self, circuit: Any) -> tuple[int, int, list[tuple[str, list[int]]]]:
         qubits = clbits = 0
         ops: list[tuple[str, list[int]]] = []
-        for number, raw in enumerate(str(circuit).splitlines(), start=1):
+        text = getattr(circuit, "qasm", circuit)  # a Circuit or OpenQASM text (contract §6.1)
+        for number, raw in enumerate(str(text).splitlines(), start=1):
             line = raw.strip()
             if decl := _DECL.match(line):
                 if decl[1] == "qubit":
