@@ -10,7 +10,15 @@ Spec options (all optional)::
      "fusion": True,               # fuse gates into blocks (False: one kernel call per gate)
      "max_fused_qubits": 4,        # largest fused dense block (1..5)
      "block_qubits": 12,           # cache block: 2^k x 8 amplitudes (tuning)
-     "blocking_threshold": 16}     # states this wide or wider run cache-blocked (tuning)
+     "blocking_threshold": 16,     # states this wide or wider run cache-blocked (tuning)
+     "method": "auto"}             # or "statevector", "stabilizer" (config simulator.method)
+
+Methods: ``"statevector"`` evolves 2^n amplitudes (up to :data:`MAX_QUBITS`, as memory
+allows). ``"stabilizer"`` runs Clifford circuits (measurement, reset and classically
+controlled gates included) on a tableau, up to :data:`~hal_workflow.simulator.stabilizer.
+MAX_QUBITS` qubits (:mod:`hal_workflow.simulator.stabilizer`). ``"auto"`` (the default) picks
+the stabilizer method for Clifford circuits wider than :data:`AUTO_STABILIZER_QUBITS`, as
+bound, and the statevector method otherwise; ``metadata["method"]`` records the choice.
 
 Jobs of small circuits run inline in ``submit`` (lowest latency: no thread, no re-parsing, the
 compiled plan is cached per circuit text); wide or per-shot circuits run on a worker thread,
@@ -67,7 +75,7 @@ from hal_workflow.contract.types import (
     ValidationIssue,
     ValidationResult,
 )
-from hal_workflow.simulator import kernels
+from hal_workflow.simulator import kernels, stabilizer
 from hal_workflow.simulator.engine import (
     DTYPES,
     SMALL_SAMPLE_QUBITS,
@@ -99,8 +107,12 @@ EXPECTATION_CHUNK_BYTES = 64 << 20
 
 _OPTIONS = {
     "name", "seed", "precision", "threads", "max_memory_bytes", "fusion", "max_fused_qubits",
-    "block_qubits", "blocking_threshold",
+    "block_qubits", "blocking_threshold", "method",
 }
+METHODS = ("auto", "statevector", "stabilizer")
+AUTO_STABILIZER_QUBITS = 20
+"""With ``method="auto"``, Clifford circuits wider than this run on the stabilizer tableau
+(narrower ones cost microseconds as statevectors, with plans cached per circuit)."""
 
 CircuitLike = Circuit | str | LoweredCircuit
 
@@ -209,6 +221,19 @@ def _int_option(spec: Mapping[str, Any], key: str, minimum: int, maximum: int | 
     return int(value)
 
 
+def _method_option(spec: Mapping[str, Any]) -> str:
+    """The spec's ``method``, else the configuration's ``simulator.method``."""
+    method = spec.get("method")
+    if method is None:
+        from hal_workflow import config
+
+        method = config.get("simulator.method", "auto")
+    if method not in METHODS:
+        raise ConfigurationError(
+            f"sim: option 'method' must be one of {', '.join(METHODS)}, got {method!r}")
+    return str(method)
+
+
 def _parse_options(spec: Mapping[str, Any]) -> tuple[EngineOptions, int | None, int | None]:
     unknown = sorted(set(spec) - _OPTIONS)
     if unknown:
@@ -250,6 +275,7 @@ class SimulatorBackend(Backend):
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self._options, self._seed, self._max_memory = _parse_options(spec)
+        self._method = _method_option(spec)
         self._jobs = LocalJobTable(f"{NAME}-{secrets.token_hex(3)}", spec)
         self._plans: OrderedDict[Any, Executable] = OrderedDict()
         self._plans_lock = threading.Lock()
@@ -265,9 +291,12 @@ class SimulatorBackend(Backend):
     # -- capabilities -----------------------------------------------------------------------
     def _discover_capabilities(self) -> Capabilities:
         fits = int(math.log2(max(total_memory() // self._itemsize, 2)))
+        self._statevector_qubits = max(1, min(MAX_QUBITS, fits))
+        widest = self._statevector_qubits if self._method == "statevector" else max(
+            self._statevector_qubits, stabilizer.MAX_QUBITS)
         return Capabilities(
             name=NAME,
-            num_qubits=max(1, min(MAX_QUBITS, fits)),
+            num_qubits=widest,
             gate_set=GATE_SET,
             coupling_map=None,
             max_shots=MAX_SHOTS,
@@ -319,7 +348,7 @@ class SimulatorBackend(Backend):
             found = None  # an id() reused by a newer object
         if found is None:
             if obj is None:
-                obj = Circuit.from_qasm(key)
+                obj = as_circuit(key)  # the conversion registry's parse, shared
             lowered = obj if isinstance(obj, LoweredCircuit) else obj.lowered
             try:
                 found = Executable(lowered, self._options)
@@ -364,6 +393,13 @@ class SimulatorBackend(Backend):
                 f"circuit has {n} qubits; sim ({self._options.precision}) simulates at most "
                 f"{caps.num_qubits} on this machine",
             ))
+        elif n > self._statevector_qubits:
+            issues.append(ValidationIssue(
+                ValidationCode.TOO_MANY_QUBITS,
+                f"circuit has {n} qubits and is not a Clifford circuit (as bound): the "
+                f"statevector method simulates at most {self._statevector_qubits} here; "
+                f"Clifford circuits run on the stabilizer method up to {caps.num_qubits}",
+            ))
         else:
             copies = 2 if exe.per_shot else 1
             needed = copies * (1 << n) * self._itemsize
@@ -378,12 +414,7 @@ class SimulatorBackend(Backend):
                         f"{copies} x 2^{n} {self._options.precision} amplitudes); "
                         f"{limit} bytes ({_format_bytes(limit)}) available ({source})",
                     ))
-        integral = isinstance(shots, (int, np.integer)) and not isinstance(shots, bool)
-        if shots is not None and not (integral and 1 <= shots <= caps.max_shots):
-            issues.append(ValidationIssue(
-                ValidationCode.SHOTS_OUT_OF_RANGE,
-                f"shots must be an integer between 1 and {caps.max_shots}, got {shots!r}",
-            ))
+        issues += self._shots_issues(shots)
         if check_unbound:
             missing = exe.missing(parameters)
             if missing:
@@ -392,6 +423,57 @@ class SimulatorBackend(Backend):
                     f"unbound input parameter(s): {', '.join(missing)}",
                 ))
         return issues
+
+    def _shots_issues(self, shots: int | None) -> list[ValidationIssue]:
+        maximum = self._capabilities.max_shots
+        integral = isinstance(shots, (int, np.integer)) and not isinstance(shots, bool)
+        if shots is None or (integral and 1 <= shots <= maximum):
+            return []
+        return [ValidationIssue(
+            ValidationCode.SHOTS_OUT_OF_RANGE,
+            f"shots must be an integer between 1 and {maximum}, got {shots!r}",
+        )]
+
+    # -- the stabilizer method ------------------------------------------------------------
+    def _stabilizer_plan(self, circuit: CircuitLike, parameters: Mapping[str, float]
+                         ) -> stabilizer.StabilizerProgram | None:
+        """The stabilizer program of ``circuit`` as bound, when the method takes it (see the
+        module docstring); None sends it to the statevector method. With method
+        ``"stabilizer"`` a non-Clifford circuit is a ValidationError."""
+        if self._method == "statevector":
+            return None
+        lowered = circuit if isinstance(circuit, LoweredCircuit) else as_circuit(circuit).lowered
+        n = lowered.num_qubits
+        if n > stabilizer.MAX_QUBITS or set(lowered.parameters) - set(parameters):
+            return None  # too wide for any method, or unbound: the checks below report it
+        if self._method == "auto" and n <= AUTO_STABILIZER_QUBITS:
+            return None
+        program = stabilizer.compile_clifford(lowered, parameters)
+        if program is None and self._method == "stabilizer":
+            raise ValidationError([ValidationIssue(
+                ValidationCode.GATE_NOT_SUPPORTED,
+                "method 'stabilizer' runs Clifford circuits only (h, s, cx, ..., rotations by "
+                "multiples of pi/2); this circuit has another gate as bound",
+            )], NAME)
+        return program
+
+    def _submit_stabilizer(self, program: stabilizer.StabilizerProgram, shots: int,
+                           parameters: Mapping[str, float] | None, seed: int,
+                           text: str | None) -> JobId:
+        ValidationResult(tuple(self._shots_issues(shots))).raise_for_issues(NAME)
+        job = self._jobs.create(circuit=text, shots=shots, parameters=parameters, publish=True)
+
+        def work(job: LocalJob) -> ExecutionResult:
+            start = time.perf_counter()
+            rng = np.random.Generator(np.random.PCG64(seed))
+            counts = program.sample(shots, rng, job.cancel_event.is_set)
+            return ExecutionResult(
+                counts=counts, shots=shots, job_id=job.job_id, backend=NAME,
+                timings={"execution_s": time.perf_counter() - start}, executed_program=text,
+                metadata={"seed": seed, "method": "stabilizer"})
+
+        _worker.submit(self._run_and_notify, job, work)
+        return JobId(job.job_id)
 
     def _check_parameters(self, exe: Executable, parameters: Mapping[str, float] | None) -> None:
         if not parameters:
@@ -412,6 +494,11 @@ class SimulatorBackend(Backend):
         """Every reason ``circuit`` cannot run. ``parameters``, when given, must bind every
         ``input`` (UNBOUND_PARAMETERS otherwise); ``submit`` always checks that."""
         try:
+            if self._method != "statevector":
+                program = await asyncio.to_thread(self._stabilizer_plan, circuit,
+                                                  as_bindings(parameters) or {})
+                if program is not None:
+                    return ValidationResult(tuple(self._shots_issues(shots)))
             if self._parse_off_loop(circuit):
                 exe = await asyncio.to_thread(self.executable, circuit)
             else:
@@ -540,6 +627,10 @@ class SimulatorBackend(Backend):
         if self._closed:
             raise HalError("sim: backend is closed")
         parameters = as_bindings(parameters)
+        program = self._stabilizer_plan(circuit, parameters or {})
+        if program is not None:
+            return self._submit_stabilizer(program, shots, parameters, self._job_seed(seed),
+                                           self._program_text(circuit))
         exe = self._checked(circuit, shots, parameters, session)
         job_seed = self._job_seed(seed)
         program = self._program_text(circuit)
@@ -575,8 +666,14 @@ class SimulatorBackend(Backend):
                shots: int, seed: int | None) -> list[JobId]:
         if self._closed:
             raise HalError("sim: backend is closed")
-        exe = self.executable(circuit)
         bindings = [as_bindings(b) or {} for b in bindings]
+        if self._method != "statevector" and bindings:
+            programs = [self._stabilizer_plan(circuit, b) for b in bindings]
+            if all(p is not None for p in programs):  # element i seeded seed + i, as below
+                base, text = self._job_seed(seed), self._program_text(circuit)
+                return [self._submit_stabilizer(p, shots, b, base + i, text)  # type: ignore[arg-type]
+                        for i, (p, b) in enumerate(zip(programs, bindings, strict=True))]
+        exe = self.executable(circuit)
         for binding in bindings:
             self._check_parameters(exe, binding)
         issues = self._issues(exe, shots, None, False)

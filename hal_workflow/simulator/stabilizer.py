@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hal_workflow.backends.local_jobs import JobCancelled
 from hal_workflow.circuits.ir import (
     BarrierOp,
     GateOp,
@@ -313,7 +314,7 @@ class StabilizerProgram:
         for instr in self.prefix:
             base.apply(instr)
         if cancelled is not None and cancelled():
-            raise _Cancelled
+            raise JobCancelled
         if not self.rest:
             bits = self._sample_terminal(base, shots, rng)
         elif _pauli_feedback_only(self.rest):
@@ -322,7 +323,7 @@ class StabilizerProgram:
             bits = np.zeros((shots, self.num_clbits), dtype=np.uint8)
             for shot in range(shots):
                 if cancelled is not None and shot % 16 == 0 and cancelled():
-                    raise _Cancelled
+                    raise JobCancelled
                 bits[shot] = self._one_shot(base.copy(), rng)
         return _counts(bits, self.num_clbits)
 
@@ -358,7 +359,7 @@ class StabilizerProgram:
         shot_bits = np.zeros((self.num_clbits, shots), dtype=bool)
         for step, instr in enumerate(self.rest):
             if cancelled is not None and step % 64 == 0 and cancelled():
-                raise _Cancelled
+                raise JobCancelled
             kind = instr[0]
             if kind == "measure":
                 q, c = instr[1], instr[2]
@@ -557,10 +558,6 @@ def _frame_gate(instr: Instr, fx: np.ndarray, fz: np.ndarray) -> None:
         fx[[a, b]] = fx[[b, a]]
         fz[[a, b]] = fz[[b, a]]
     # x, y, z: Paulis commute with frames up to sign
-
-
-class _Cancelled(Exception):
-    """Raised when the job's cancel flag is seen between shots."""
 
 
 def _counts(bits: np.ndarray, num_clbits: int) -> dict[str, int]:

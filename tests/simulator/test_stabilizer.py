@@ -213,3 +213,83 @@ def test_parameters_decide_per_binding() -> None:
     lowered = Circuit.from_qasm(text).lowered
     assert is_clifford(lowered, {"theta": math.pi / 2})
     assert not is_clifford(lowered, {"theta": 0.25})
+
+
+# -- the method inside the "sim" backend -------------------------------------------------------
+
+
+def ghz_text(n: int) -> str:
+    lines = [*header(n), "h q[0];"] + [f"cx q[{i}], q[{i + 1}];" for i in range(n - 1)]
+    return "\n".join(lines + [f"c[{i}] = measure q[{i}];" for i in range(n)])
+
+
+def test_sim_runs_wide_clifford_circuits_on_the_tableau() -> None:
+    import hal_workflow as hal
+
+    result = hal.run(ghz_text(500), backend={"name": "sim", "seed": 3}, shots=400)
+    assert result.metadata["method"] == "stabilizer"
+    assert set(result.counts) == {"0" * 500, "1" * 500}
+    again = hal.run(ghz_text(500), backend={"name": "sim", "seed": 3}, shots=400)
+    assert again.counts == result.counts  # the seed fixes the samples
+    small = hal.run(ghz_text(5), backend={"name": "sim", "seed": 3}, shots=400)
+    assert small.metadata["method"] != "stabilizer"  # auto: narrow circuits stay statevector
+
+
+def test_method_option() -> None:
+    import hal_workflow as hal
+    from hal_workflow import ConfigurationError, ValidationCode, ValidationError
+
+    forced = hal.run(ghz_text(4), backend={"name": "sim", "method": "stabilizer", "seed": 1},
+                     shots=2000)
+    assert forced.metadata["method"] == "stabilizer"
+    assert_matches(forced.counts, {"0000": 0.5, "1111": 0.5})
+    with pytest.raises(ValidationError) as refused:  # statevector only: 500 qubits is too many
+        hal.run(ghz_text(500), backend={"name": "sim", "method": "statevector"}, shots=10)
+    assert refused.value.issues[0].code is ValidationCode.TOO_MANY_QUBITS
+    t_gate = "\n".join([*header(2), "t q[0];", "c[0] = measure q[0];"])
+    with pytest.raises(ValidationError, match="Clifford circuits only"):
+        hal.run(t_gate, backend={"name": "sim", "method": "stabilizer"}, shots=10)
+    wide_t = "\n".join([*header(40), "t q[0];", "c[0] = measure q[0];"])
+    report = hal.validate(wide_t, backend="sim", shots=10)
+    assert not report.valid and "not a Clifford circuit" in report.issues[0].message
+    with pytest.raises(ConfigurationError, match="method"):
+        hal.get_backend({"name": "sim", "method": "mps"})
+
+
+def test_stabilizer_sweep_keeps_the_seeding_rule() -> None:
+    import hal_workflow as hal
+
+    n = 30
+    lines = [*header(n), "input float theta;", "h q[0];", "rz(theta) q[0];", "h q[0];"]
+    lines += [f"cx q[{i}], q[{i + 1}];" for i in range(n - 1)]
+    text = "\n".join(lines + [f"c[{i}] = measure q[{i}];" for i in range(n)])
+    bindings = [{"theta": k * math.pi / 2} for k in range(6)]
+    spec = {"name": "sim", "seed": 11}
+    swept = hal.sweep(text, bindings, backend=spec, shots=300)
+    for i, (binding, result) in enumerate(zip(bindings, swept, strict=True)):
+        assert result.metadata["method"] == "stabilizer"
+        alone = hal.run(text, backend={"name": "sim", "seed": 11 + i}, shots=300,
+                        parameters=binding)
+        assert alone.counts == result.counts
+    assert swept[0].counts == {"0" * n: 300}  # rz(0): h h is the identity
+    assert swept[2].counts == {"1" * n: 300}  # rz(pi): h z h is x
+
+
+def test_cancel_a_long_stabilizer_job() -> None:
+    import asyncio
+
+    from hal_workflow import JobState, get_backend
+
+    n = 200  # classically controlled h: sampled shot by shot, long enough to cancel
+    lines = [*header(n), "h q[0];", "c[0] = measure q[0];", "if (c[0]) { h q[1]; }"]
+    lines += [f"cx q[{i}], q[{i + 1}];" for i in range(1, n - 1)]
+    text = "\n".join(lines + [f"c[{i}] = measure q[{i}];" for i in range(n)])
+
+    async def scenario() -> JobState:
+        backend = get_backend("sim")
+        job_id = await backend.submit(text, 200_000)
+        await asyncio.sleep(0.2)
+        await backend.cancel(job_id)
+        return (await backend.wait(job_id, timeout=30)).state
+
+    assert asyncio.run(scenario()) is JobState.CANCELLED
