@@ -430,19 +430,17 @@ class _ExpressionParser:
         return self.tokens[self.position][0] if self.position < len(self.tokens) else None
 
     def additive(self) -> Any:
-        node = self.multiplicative()
-        while self.peek() in ("+", "-"):
-            op = self.tokens[self.position][0]
-            self.position += 1
-            node = ast.BinaryExpression(_BINARY[op], node, self.multiplicative())
-        return node
+        return self.left_associative(("+", "-"), self.multiplicative)
 
     def multiplicative(self) -> Any:
-        node = self.unary()
-        while self.peek() in ("*", "/"):
-            op = self.tokens[self.position][0]
+        return self.left_associative(("*", "/"), self.unary)
+
+    def left_associative(self, ops: tuple[str, ...], operand: Callable[[], Any]) -> Any:
+        """``operand (op operand)*`` folded to the left, as ``a - b - c`` is ``(a - b) - c``."""
+        node = operand()
+        while (op := self.peek()) in ops:
             self.position += 1
-            node = ast.BinaryExpression(_BINARY[op], node, self.unary())
+            node = ast.BinaryExpression(_BINARY[op], node, operand())  # type: ignore[index]
         return node
 
     def unary(self) -> Any:
