@@ -67,19 +67,25 @@ class _Fallback(Exception):
     """The program leaves the fast subset (or is wrong): use the full parser."""
 
 
-def lower_fast(text: str, source: str | None, limits: Limits) -> Lowering | None:
-    """The lowering of ``text`` if it is a valid straight-line program, else ``None``.
+def lower_fast(text: str, source: str | None, limits: Limits,
+               stopped: list[int] | None = None) -> Lowering | None:
+    """The lowering of ``text`` if it is a valid straight-line program, else ``None``
+    (then the line where the fast path stopped is appended to ``stopped``).
 
     Raises:
         CircuitLimitError: the program exceeds ``limits``.
     """
-    if "/*" in text:
-        return None
+    lowerer = _FastLowerer(text, source, limits)
     try:
-        return _guarded(source, lambda: _FastLowerer(text, source, limits).run())
+        if "/*" in text:
+            lowerer.line = text.count("\n", 0, text.index("/*")) + 1
+            raise _Fallback
+        return _guarded(source, lowerer.run)
     except CircuitLimitError:
         raise
     except (_Fallback, CircuitError):
+        if stopped is not None:
+            stopped.append(lowerer.line)
         return None
 
 
@@ -92,6 +98,7 @@ class _FastLowerer:
         self.operands: dict[tuple[str, str], tuple[list[int], bool]] = {}
         self.calls: dict[str, tuple[str, tuple[Param, ...], list[tuple[int, ...]]]] = {}
         self.out: list[Operation] = []
+        self.line = 1  # the line being read
         self.handlers: dict[str, Callable[[str, int, int], None]] = {
             "OPENQASM": self.version, "include": self.include, "qubit": self.qubits,
             "qreg": self.qubits, "bit": self.bits, "creg": self.bits, "input": self.input,
@@ -106,6 +113,7 @@ class _FastLowerer:
         while number < len(lines):
             line = lines[number]
             number += 1
+            self.line = number
             code = line if "//" not in line else _code(line)
             if "gate" in code and _GATE_START.match(code):  # a definition, maybe several lines
                 first, start = number, offset + len(code) - len(code.lstrip())
@@ -430,19 +438,17 @@ class _ExpressionParser:
         return self.tokens[self.position][0] if self.position < len(self.tokens) else None
 
     def additive(self) -> Any:
-        node = self.multiplicative()
-        while self.peek() in ("+", "-"):
-            op = self.tokens[self.position][0]
-            self.position += 1
-            node = ast.BinaryExpression(_BINARY[op], node, self.multiplicative())
-        return node
+        return self.left_associative(("+", "-"), self.multiplicative)
 
     def multiplicative(self) -> Any:
-        node = self.unary()
-        while self.peek() in ("*", "/"):
-            op = self.tokens[self.position][0]
+        return self.left_associative(("*", "/"), self.unary)
+
+    def left_associative(self, ops: tuple[str, ...], operand: Callable[[], Any]) -> Any:
+        """``operand (op operand)*`` folded to the left, as ``a - b - c`` is ``(a - b) - c``."""
+        node = operand()
+        while (op := self.peek()) in ops:
             self.position += 1
-            node = ast.BinaryExpression(_BINARY[op], node, self.unary())
+            node = ast.BinaryExpression(_BINARY[op], node, operand())  # type: ignore[index]
         return node
 
     def unary(self) -> Any:

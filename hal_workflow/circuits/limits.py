@@ -44,6 +44,7 @@ class Limits:
     max_gates: int = 10_000_000
     max_loop_iterations: int = 10_000_000
     max_nesting_depth: int = 64
+    max_parser_bytes: int = 2 << 20
 
     @classmethod
     def current(cls) -> Limits:
@@ -69,16 +70,25 @@ class Limits:
             max_gates=value("max-gates", defaults.max_gates),
             max_loop_iterations=value("max-loop-iterations", defaults.max_loop_iterations),
             max_nesting_depth=value("max-nesting-depth", defaults.max_nesting_depth),
+            max_parser_bytes=value("max-parser-bytes", defaults.max_parser_bytes),
         )
 
     def check_text(self, text: str, source: str | None) -> None:
         """Refuse program text over ``limits.max-file-bytes`` (UTF-8 bytes)."""
-        # a str holds at most 4 bytes per character: count exactly only near the limit
-        if len(text) * 4 > self.max_file_bytes:
-            size = len(text.encode("utf-8", "surrogatepass"))
-            if size > self.max_file_bytes:
-                raise CircuitLimitError("program is {value} bytes", size, "limits.max-file-bytes",
-                                        self.max_file_bytes, source=source)
+        size = _size_over(text, self.max_file_bytes)
+        if size is not None:
+            raise CircuitLimitError("program is {value} bytes", size, "limits.max-file-bytes",
+                                    self.max_file_bytes, source=source)
+
+    def check_parser_input(self, text: str, source: str | None, line: int | None) -> None:
+        """Refuse handing the full parser more than ``limits.max-parser-bytes``; ``line`` is
+        where the fast path stopped (what needs the full parser)."""
+        size = _size_over(text, self.max_parser_bytes)
+        if size is not None:
+            raise CircuitLimitError(
+                "program is {value} bytes and needs the full OpenQASM parser (what the "
+                "straight-line fast path does not take starts on this line)", size,
+                "limits.max-parser-bytes", self.max_parser_bytes, source=source, line=line)
 
     def check_file(self, path: str) -> None:
         """Refuse a file over ``limits.max-file-bytes`` before reading it."""
@@ -91,6 +101,14 @@ class Limits:
         if size > self.max_file_bytes:
             raise CircuitLimitError("program is {value} bytes", size, "limits.max-file-bytes",
                                     self.max_file_bytes, source=path)
+
+
+def _size_over(text: str, limit: int) -> int | None:
+    """The UTF-8 size of ``text`` if it exceeds ``limit``, else None."""
+    if len(text) * 4 <= limit:  # a character is at most 4 bytes: no need to count
+        return None
+    size = len(text.encode("utf-8", "surrogatepass"))
+    return size if size > limit else None
 
 
 def with_source(error: CircuitError, source: str) -> CircuitError:

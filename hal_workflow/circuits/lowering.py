@@ -107,10 +107,11 @@ def lower(text: str, source: str | None = None, limits: Limits | None = None) ->
 
     limits = limits or Limits.current()
     limits.check_text(text, source)
-    fast = lower_fast(text, source, limits)
+    stopped: list[int] = []
+    fast = lower_fast(text, source, limits, stopped)
     if fast is not None:
         return fast
-    check_program_text(text, source, limits)
+    check_program_text(text, source, limits, stopped[0] if stopped else None)
     program = parse(text, source)
     return lower_program(program, text, source, limits)
 
@@ -139,13 +140,16 @@ def _guarded(source: str | None, work: Callable[[], _T]) -> _T:
                            source=source) from exc
 
 
-def check_program_text(text: str, source: str | None, limits: Limits) -> None:
-    """Refuse what the parser should never see: no program at all, or brackets nested deeper
-    than ``limits.max-nesting-depth`` (the parser recurses once per level)."""
+def check_program_text(text: str, source: str | None, limits: Limits,
+                       line: int | None = None) -> None:
+    """Refuse what the parser should never see: no program at all, more text than
+    ``limits.max-parser-bytes`` (``line``: where the fast path stopped), or brackets nested
+    deeper than ``limits.max-nesting-depth`` (the parser recurses once per level)."""
     code = _COMMENTS.sub(" ", text)
     if not code.strip():
         what = "file is empty" if not text.strip() else "file has only comments"
         raise CircuitError(f"no quantum program: {what}", source=source)
+    limits.check_parser_input(text, source, line)
     depth = deepest = 0
     for match in _BRACKETS.finditer(code):
         if match[0] in _OPENING:

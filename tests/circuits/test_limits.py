@@ -143,6 +143,17 @@ def test_file_size_limit_for_text_and_files(limit, tmp_path: Path) -> None:
     assert info.value.source == str(path)
 
 
+def test_full_parser_input_is_bounded_where_the_fast_path_stops(limit) -> None:
+    limit("max-parser-bytes", 300)
+    straight = H + "x q[0];\n" * 40
+    assert len(straight) > 300
+    assert Circuit.from_qasm(straight).gate_counts == {"x": 40}  # the fast path takes it
+    error = refused(H + "x q[1];\nfor int i in [0:1] { x q[0]; }\n" + "h q[0];\n" * 40,
+                    "limits.max-parser-bytes")
+    assert error.line == 5 and "needs the full OpenQASM parser" in str(error)
+    Circuit.from_qasm(H + "for int i in [0:1] { x q[0]; }\n")  # small ones still parse
+
+
 def test_limit_errors_keep_their_type_with_a_file_name(limit, tmp_path: Path) -> None:
     path = tmp_path / "loops.qasm"
     path.write_text(H + "for int i in [0:99999999] { x q[0]; }\n")
