@@ -59,6 +59,7 @@ from hal_workflow.contract import (
     JobId,
     JobStatus,
     QubitCalibration,
+    SubmissionError,
     ValidationCode,
     ValidationError,
     ValidationIssue,
@@ -324,6 +325,7 @@ class ExampleSession:
     def __init__(self, backend: ExampleBackend) -> None:
         self._backend = backend
         self._session_id = f"example-session-{uuid.uuid4().hex[:8]}"
+        self.closed = False
 
     @property
     def session_id(self) -> str:
@@ -332,6 +334,8 @@ class ExampleSession:
     async def submit(
         self, circuit: Any, shots: int, parameters: Mapping[str, float] | None = None
     ) -> JobId:
+        if self.closed:  # the reservation is gone: refuse rather than run outside it
+            raise SubmissionError(f"session {self._session_id} is closed")
         return await self._backend.submit(circuit, shots, parameters)
 
 
@@ -343,7 +347,11 @@ class ExampleSessions:
 
     @contextlib.asynccontextmanager
     async def session(self, max_time_s: float | None = None) -> AsyncIterator[ExampleSession]:
-        yield ExampleSession(self._backend)  # a service would close the reservation here
+        session = ExampleSession(self._backend)
+        try:
+            yield session
+        finally:
+            session.closed = True  # a service would also release the reservation here
 
 
 class ExampleCalibration:

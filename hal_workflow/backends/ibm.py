@@ -663,6 +663,7 @@ class _IBMSession:
         self._runtime = runtime_session
         # Local testing mode has no session id; give the session one of our own.
         self._id = runtime_session.session_id or f"local-session-{uuid.uuid4()}"
+        self.closed = False
 
     @property
     def session_id(self) -> str:
@@ -671,6 +672,8 @@ class _IBMSession:
     async def submit(
         self, circuit: Circuit | str, shots: int, parameters: Mapping[str, float] | None = None
     ) -> JobId:
+        if self.closed:  # local mode would run it anyway; the cloud refuses a closed session
+            raise SubmissionError(f"session {self.session_id} is closed")
         return await asyncio.to_thread(
             self._backend._submit_one, circuit, shots, parameters, self._runtime
         )
@@ -693,9 +696,11 @@ class _IBMSessions:
         runtime = await asyncio.to_thread(
             call, "opening a session",
             lambda: kind(backend=self._backend._device, max_time=max_time))
+        session = _IBMSession(self._backend, runtime)
         try:
-            yield _IBMSession(self._backend, runtime)
+            yield session
         finally:
+            session.closed = True
             await asyncio.to_thread(call, "closing a session", runtime.close)
 
 

@@ -52,6 +52,7 @@ from hal_workflow.contract.errors import (
     ConfigurationError,
     HalError,
     HalTimeoutError,
+    SubmissionError,
     ValidationError,
 )
 from hal_workflow.contract.types import (
@@ -618,6 +619,8 @@ class SimulatorSession:
     async def submit(self, circuit: CircuitLike, shots: int,
                      parameters: Mapping[str, float] | None = None, *,
                      seed: int | None = None) -> JobId:
+        if self._id not in self._backend._pinned:  # left the context: the session is closed
+            raise SubmissionError(f"session {self._id} is closed")
         return self._backend._submit(circuit, shots, parameters, seed, session=self._id)
 
 

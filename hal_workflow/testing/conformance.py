@@ -20,6 +20,7 @@ import math
 import pickle
 import time
 import traceback
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -49,6 +50,7 @@ from hal_workflow.contract import (
     ValidationCode,
     ValidationError,
     ValidationResult,
+    submit_many,
 )
 from hal_workflow.contract.backend import _SECRET_KEY
 from hal_workflow.contract.secrets import reveal
@@ -58,6 +60,11 @@ if TYPE_CHECKING:
     from hal_workflow.contract import Backend
 
 _T = TypeVar("_T")
+
+# The long job sized for each backend under test (sized once per backend object).
+_SIZED: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+# Most gates the sizing puts in one program before widening instead (parsing cost).
+_MAX_LONG_GATES = 10_000
 
 _PROTOCOLS: dict[str, type] = {
     "batch": BatchExtension,
@@ -71,6 +78,7 @@ KNOBS = (
     "noisy", "shots", "sigmas", "plausible_fraction", "timeout", "poll_interval",
     "max_poll_interval", "jobs_outlive_process", "long_circuit", "bell_circuit", "ghz_circuit",
     "rotation_circuit", "bit_order_circuit", "unknown_job_id", "max_loop_block_s",
+    "cancel_window_s", "cancels_running_jobs", "loop_sweep_size",
 )
 """The class attributes that tune the suite (documented on :class:`ConformanceSuite`)."""
 
@@ -202,8 +210,18 @@ class ConformanceSuite:
         dispatch): a backend rebuilt from the spec must read a job another instance
         submitted. ``False`` skips that check.
     ``long_circuit``
-        OpenQASM 3 text of a job that runs long enough to be cancelled while RUNNING.
-        ``None`` builds a deep circuit sized to the backend (:meth:`long_circuit_for`).
+        OpenQASM 3 text of a job that runs, uncancelled, for at least ``cancel_window_s``.
+        ``None``: the kit sizes one from measured runs (:meth:`long_circuit_for`), growing a
+        deep circuit's depth and width until a run takes that long.
+    ``cancel_window_s``
+        How long the kit's long job must run uncancelled (default 2.0 s): long enough that a
+        cancel which works always wins the race, so a cancel that does nothing is caught.
+    ``cancels_running_jobs``
+        ``False`` for a backend whose RUNNING jobs cannot be stopped (a device mid-shot, a
+        local SDK call that cannot be interrupted); the running-cancel check is then skipped
+        with that reason, and :meth:`queued_job` MUST provide a job held QUEUED instead.
+    ``loop_sweep_size``
+        Bindings in the sweep the event-loop check runs beside its heartbeat (default 200).
     ``bell_circuit``, ``ghz_circuit``, ``rotation_circuit``, ``bit_order_circuit``
         The circuits of the execution checks (OpenQASM 3 over ``h``, ``cx``, ``ry``, ``x``
         and measurement). A backend without those gates may provide equivalents with the
@@ -213,7 +231,8 @@ class ConformanceSuite:
     ``max_loop_block_s``
         Longest the event loop may be held by one backend call. Default 1.0.
 
-    Hooks (methods): :meth:`make_backend`, :meth:`long_circuit_for`, :meth:`queued_job`.
+    Hooks (methods): :meth:`make_backend`, :meth:`long_circuit_for`, :meth:`queued_job`,
+    :meth:`pulse_program` (required when the backend offers ``pulse``).
     """
 
     backend_spec: ClassVar[str | Mapping[str, Any] | None] = None
@@ -232,6 +251,9 @@ class ConformanceSuite:
     bit_order_circuit: ClassVar[str] = circuits.bit_order()[0]
     unknown_job_id: ClassVar[str] = "hal-conformance-no-such-job-0000"
     max_loop_block_s: ClassVar[float] = 1.0
+    cancel_window_s: ClassVar[float] = 2.0
+    cancels_running_jobs: ClassVar[bool] = True
+    loop_sweep_size: ClassVar[int] = 200
 
     # -- hooks -------------------------------------------------------------------------
     def make_backend(self, spec: str | Mapping[str, Any] | None = None) -> Backend:
@@ -246,11 +268,42 @@ class ConformanceSuite:
             )
         return get_backend(spec)
 
-    def long_circuit_for(self, capabilities: Capabilities) -> str:
-        """The job the cancel checks cancel: ``long_circuit``, else a deep circuit."""
+    async def long_circuit_for(self, backend: Backend) -> str:
+        """The job the cancel and timeout checks use: ``long_circuit``, else one sized here.
+
+        A deep entangling circuit grows (more layers, then more qubits) until one uncancelled
+        run of it takes ``cancel_window_s``; the size is measured, not guessed, so the same
+        check works on a numba simulator, a slow SDK and a batch scheduler.
+        """
         if self.long_circuit is not None:
             return self.long_circuit
-        return circuits.deep(min(capabilities.num_qubits, 10), layers=150)
+        cached = _SIZED.get(backend)
+        if cached is not None:
+            return cached
+        caps = backend.capabilities()
+        width, layers = min(caps.num_qubits, 8), 8
+        max_width = min(caps.num_qubits, 24)
+        for _ in range(24):
+            circuit = circuits.deep(width, layers)
+            started = time.monotonic()
+            await backend.run(circuit, 1, timeout=self.timeout)
+            elapsed = time.monotonic() - started
+            if elapsed >= self.cancel_window_s:
+                _SIZED[backend] = circuit
+                return circuit
+            factor = min(8.0, max(2.0, 1.5 * self.cancel_window_s / max(elapsed, 1e-3)))
+            if int(layers * factor) * (3 * width - 1) <= _MAX_LONG_GATES:
+                layers = int(layers * factor) + 1
+            elif width < max_width:  # deeper programs mostly cost parsing: widen the state
+                width = min(max_width, width + 2)
+            else:
+                break
+        pytest.fail(
+            f"could not size a job that runs {self.cancel_window_s} s on this backend (last: "
+            f"{width} qubits x {layers} layers); set long_circuit to such a job, or override "
+            "queued_job() and set cancels_running_jobs = False",
+            pytrace=False,
+        )
 
     @contextlib.asynccontextmanager
     async def queued_job(self, backend: Backend) -> AsyncIterator[str | None]:
@@ -260,6 +313,12 @@ class ConformanceSuite:
         job); clean up whatever held it after the ``yield``.
         """
         yield None
+
+    def pulse_program(self, formats: frozenset[str]) -> tuple[Any, int] | None:
+        """A pulse payload in one of ``formats`` that this backend runs, with its number of
+        classical bits. A backend offering ``pulse`` MUST override this: the kit runs the
+        payload and checks its counts, so an extension that accepts nothing fails."""
+        return None
 
     # -- fixtures (class-scoped: one backend, one event loop per class) -----------------
     @pytest.fixture(scope="class")
@@ -418,9 +477,21 @@ class ConformanceSuite:
         assert isinstance(session, Session), "session() must yield a Session"
         assert isinstance(session_id, str) and session_id
         assert len(set(ids)) == 2
-        for job_id in ids:
+        for job_id in ids:  # jobs already submitted still complete after the session closed
             result = hal.run(hal.backend.result_when_done(job_id, self.timeout), "result")
             self.check_counts(result, shots, 2)
+        # Leaving the context closes the session (§9.2): a session that still takes jobs holds
+        # no reservation of its own; it only forwards to submit().
+        try:
+            late = hal.run(session.submit(self.bell_circuit, shots), "submit to a closed session")
+        except HalError:
+            return
+        hal.run(hal.backend.cancel(late), "cancel")
+        pytest.fail(
+            f"session {session_id} accepted job {late} after it was closed; leaving the "
+            "context must close the session",
+            pytrace=False,
+        )
 
     def test_calibration_extension(self, hal: Harness) -> None:
         ext = self._extension(hal.backend, "calibration")
@@ -432,8 +503,20 @@ class ConformanceSuite:
     def test_pulse_extension(self, hal: Harness) -> None:
         ext = self._extension(hal.backend, "pulse")
         formats = ext.formats
-        assert isinstance(formats, frozenset) and formats
+        assert isinstance(formats, frozenset) and formats, (
+            f"the pulse extension must list the payload formats it accepts, got {formats!r}"
+        )
         assert all(isinstance(f, str) and f for f in formats)
+        program = self.pulse_program(formats)
+        assert program is not None, (
+            "the backend offers 'pulse': override pulse_program() with a payload it runs, so "
+            "the kit can check that pulse jobs run"
+        )
+        payload, num_clbits = program
+        shots = self._shots(hal.backend)
+        job_id = hal.run(ext.submit_pulse(payload, shots), "submit_pulse")
+        result = hal.run(hal.backend.result_when_done(job_id, self.timeout), "pulse result")
+        self.check_counts(result, shots, num_clbits)
 
     def _extension(self, backend: Backend, name: str) -> Any:
         if name not in backend.capabilities().extensions:
@@ -529,15 +612,30 @@ class ConformanceSuite:
 
     def test_event_loop_not_blocked(self, hal: Harness, bell_trace: JobTrace) -> None:
         backend = hal.backend
+        shots = self._shots(backend)
+        long_circuit = hal.run(self.long_circuit_for(backend), "sizing the long job")
 
         async def calls() -> None:
             await backend.availability()
-            await backend.validate(self.bell_circuit, self._shots(backend))
-            job_id = await backend.submit(self.bell_circuit, self._shots(backend))
+            await backend.validate(self.bell_circuit, shots)
+            job_id = await backend.submit(self.bell_circuit, shots)
             await backend.status(job_id)
             await backend.result_when_done(job_id, self.timeout)
+            # the larger work a workflow sends: a long job and a sweep
+            await backend.validate(long_circuit, 1)
+            job_id = await backend.submit(long_circuit, 1)
+            await backend.status(job_id)
+            await backend.result_when_done(job_id, self.timeout)
+            bindings = [
+                {"theta": math.pi * i / self.loop_sweep_size} for i in range(self.loop_sweep_size)
+            ]
+            ids = await submit_many(backend, self.rotation_circuit, shots, bindings)
+            for each in ids:
+                await backend.result_when_done(each, self.timeout)
 
-        _, longest = hal.run(hal.loop_blocked_for(calls()), "availability/submit/status/result")
+        _, longest = hal.run(
+            hal.loop_blocked_for(calls()), "availability/submit/status/result, long job, sweep"
+        )
         assert longest <= self.max_loop_block_s, (
             f"a backend call held the event loop for {longest:.2f} s; wrap blocking SDK calls "
             "in asyncio.to_thread"
@@ -633,16 +731,44 @@ class ConformanceSuite:
         final = hal.run(abandon(), "result() abandoned by its caller")
         assert final.state is JobState.COMPLETED, f"abandoning result() ended the job: {final}"
 
-    def test_cancel_reaches_terminal_state(self, hal: Harness, caps: Capabilities) -> None:
+    def test_cancel_running_job(self, hal: Harness) -> None:
+        if not self.cancels_running_jobs:
+            pytest.skip("cancels_running_jobs is False: RUNNING jobs of this backend cannot stop")
         backend = hal.backend
-        job_id = hal.run(backend.submit(self.long_circuit_for(caps), 1), "submit long job")
-        hal.run(backend.cancel(job_id), "cancel")
-        final = hal.run(backend.wait(job_id, self.timeout), "wait after cancel")
-        assert final.is_terminal
-        assert hal.run(backend.status(job_id), "status").state is final.state
-        if final.state is JobState.CANCELLED:
-            with pytest.raises(JobCancelledError):
-                hal.run(backend.result(job_id), "result of a cancelled job")
+        circuit = hal.run(self.long_circuit_for(backend), "sizing the long job")
+
+        async def cancel_running() -> tuple[JobStatus, JobStatus, float]:
+            job_id = await backend.submit(circuit, 1)
+            before = await backend.status(job_id)
+            started = time.monotonic()
+            await backend.cancel(job_id)
+            returned = time.monotonic() - started
+            return before, await backend.wait(job_id, self.timeout), returned
+
+        before, final, returned = hal.run(cancel_running(), "cancel of a running job")
+        assert not before.is_terminal, (
+            f"a job sized to run {self.cancel_window_s} s was {before.state.value} right after "
+            "submit: submit() must return once the job is accepted, not when it is done"
+        )
+        assert final.state is JobState.CANCELLED, (
+            f"cancel() did not stop a job that runs {self.cancel_window_s} s uncancelled: it "
+            f"ended {final.state.value} ({final.reason})"
+        )
+        assert returned < self.cancel_window_s, (
+            f"cancel() took {returned:.1f} s; it returns once the request is accepted (§4.3)"
+        )
+        assert hal.run(backend.status(final.job_id), "status").state is JobState.CANCELLED
+        with pytest.raises(JobCancelledError):
+            hal.run(backend.result(final.job_id), "result of a cancelled job")
+
+    def test_some_cancel_is_checked(self) -> None:
+        if self.cancels_running_jobs:
+            return  # test_cancel_running_job checks cancellation
+        overridden = type(self).queued_job is not ConformanceSuite.queued_job
+        assert overridden, (
+            "cancels_running_jobs is False and queued_job() is not overridden: the kit could "
+            "not check that cancel() works at all; provide a job held QUEUED"
+        )
 
     def test_cancel_finished_job_is_noop(self, hal: Harness, bell_trace: JobTrace) -> None:
         result = self._completed(bell_trace)
@@ -672,14 +798,23 @@ class ConformanceSuite:
         with pytest.raises(JobCancelledError):
             hal.run(backend.result(after.job_id), "result of a cancelled job")
 
-    def test_wait_timeout_keeps_job(self, hal: Harness, caps: Capabilities) -> None:
+    def test_wait_timeout_keeps_job(self, hal: Harness) -> None:
         backend = hal.backend
-        job_id = hal.run(backend.submit(self.long_circuit_for(caps), 1), "submit long job")
+        circuit = hal.run(self.long_circuit_for(backend), "sizing the long job")
+        job_id = hal.run(backend.submit(circuit, 1), "submit long job")
         try:
-            status = hal.run(backend.wait(job_id, timeout=0.0), "wait(timeout=0)")
-            assert status.is_terminal, "wait() returned a job that is not terminal"
-        except HalTimeoutError:
-            assert isinstance(hal.run(backend.status(job_id), "status"), JobStatus)
+            started = time.monotonic()
+            with pytest.raises(HalTimeoutError):
+                hal.run(backend.wait(job_id, timeout=0.05), "wait(timeout=0.05) on a long job")
+            waited = time.monotonic() - started
+            assert waited < self.cancel_window_s / 2, (
+                f"wait(timeout=0.05) returned after {waited:.2f} s"
+            )
+            status = hal.run(backend.status(job_id), "status")
+            assert not status.is_terminal, (
+                f"the long job was {status.state.value} after wait() timed out: a timeout "
+                "must leave the job running"
+            )
         finally:
             hal.run(backend.cancel(job_id), "cancel")
             hal.run(backend.wait(job_id, self.timeout), "wait")

@@ -6,13 +6,14 @@ the kit's check for that promise must fail on it (and passes on the example, see
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from hal_workflow.testing import ConformanceSuite
 from hal_workflow.testing.conformance import KNOBS
 
 Example = load_example().ExampleBackend
-SPEC = {"name": "example", "num_qubits": 5, "seed": 5}
+SPEC = {"name": "example", "num_qubits": 10, "seed": 5}
 Failed = pytest.fail.Exception
 
 
@@ -102,6 +103,46 @@ class AdvertisesMissingExtension(Example):
         return Capabilities(**{**caps.__dict__, "extensions": caps.extensions | {"pulse"}})
 
 
+class CancelDoesNothing(Example):
+    async def cancel(self, job_id: str) -> None:
+        await self.status(job_id)  # JobNotFoundError still works; the job runs on
+
+
+class WaitIgnoresTimeout(Example):
+    async def wait(self, job_id: str, timeout: float | None = None, **kwargs: Any) -> JobStatus:
+        return await super().wait(job_id, None, **kwargs)
+
+
+class SessionsForwardToSubmit(Example):
+    """A sessions extension that is only submit() under another name."""
+
+    def _extensions(self) -> Mapping[str, object]:
+        backend = self
+
+        class Forwarding:
+            session_id = "forwarding"
+
+            async def submit(self, circuit: Any, shots: int, parameters: Any = None) -> str:
+                return await backend.submit(circuit, shots, parameters)
+
+        class Sessions:
+            @contextlib.asynccontextmanager
+            async def session(self, max_time_s: float | None = None) -> AsyncIterator[Any]:
+                yield Forwarding()
+
+        return {**super()._extensions(), "sessions": Sessions()}
+
+
+class BlocksTheLoopOnLargeWork(Example):
+    """Runs small circuits off the loop but parses large ones on it (0.5 ms per operation)."""
+
+    async def submit(self, circuit: Any, shots: int, parameters: Any = None) -> Any:
+        text = circuit if isinstance(circuit, str) else ""
+        if text.count(";") > 500:
+            time.sleep(0.0005 * text.count(";"))
+        return await super().submit(circuit, shots, parameters)
+
+
 BROKEN = [
     (UncachedCapabilities, "test_capabilities_cached", {}, "cached object"),
     (BitZeroLeftmost, "test_bit_order", {}, "impossible for this circuit"),
@@ -113,6 +154,10 @@ BROKEN = [
     (AcceptsEverything, "test_too_many_qubits", {}, "validate accepted"),
     (BlocksTheLoop, "test_event_loop_not_blocked", {}, "held the event loop"),
     (AdvertisesMissingExtension, "test_advertised_extensions_are_offered", {}, "'pulse'"),
+    (CancelDoesNothing, "test_cancel_running_job", {}, "did not stop a job"),
+    (WaitIgnoresTimeout, "test_wait_timeout_keeps_job", {}, "HalTimeoutError"),
+    (SessionsForwardToSubmit, "test_sessions_extension", {}, "after it was closed"),
+    (BlocksTheLoopOnLargeWork, "test_event_loop_not_blocked", {}, "held the event loop"),
 ]
 
 
@@ -162,10 +207,35 @@ class WithoutFormats(WithPulse):
     formats = frozenset()
 
 
+class PulseSuite(ConformanceSuite):
+    def pulse_program(self, formats: frozenset[str]) -> tuple[Any, int] | None:
+        return "example pulse schedule", 1
+
+
+class RunsPulses(WithPulse):
+    """A pulse extension whose payloads run (as a one-qubit measurement)."""
+
+    def _extensions(self) -> Mapping[str, object]:
+        backend = self
+
+        class Running(Pulses):
+            async def submit_pulse(self, payload: Any, shots: int) -> str:
+                return await backend.submit(
+                    'OPENQASM 3.0;\nqubit[1] q;\nbit[1] c;\nc[0] = measure q[0];\n', shots
+                )
+
+        return {**super()._extensions(), "pulse": Running(self.formats)}
+
+
 def test_pulse_check() -> None:
-    run_check(WithPulse(SPEC), "test_pulse_extension")
-    with pytest.raises(AssertionError):
-        run_check(WithoutFormats(SPEC), "test_pulse_extension")
+    run_check(RunsPulses(SPEC), "test_pulse_extension", PulseSuite)
+    with pytest.raises(AssertionError, match="payload formats"):
+        run_check(WithoutFormats(SPEC), "test_pulse_extension", PulseSuite)
+    # an extension that takes nothing it could run fails, as does a suite without a program
+    with pytest.raises(SubmissionError, match="cannot play pulses"):
+        run_check(WithPulse(SPEC), "test_pulse_extension", PulseSuite)
+    with pytest.raises(AssertionError, match="override pulse_program"):
+        run_check(RunsPulses(SPEC), "test_pulse_extension")
 
 
 class SharedJobs(Example):

@@ -20,7 +20,7 @@ class TestSimulator(ConformanceSuite):
 
 
 class TestExampleBackend(ConformanceSuite):
-    backend_spec: ClassVar[dict[str, Any]] = {"name": "example", "num_qubits": 5, "seed": 1234}
+    backend_spec: ClassVar[dict[str, Any]] = {"name": "example", "num_qubits": 10, "seed": 1234}
 
     @contextlib.asynccontextmanager
     async def queued_job(self, backend: Any) -> AsyncIterator[str | None]:
