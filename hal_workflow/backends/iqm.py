@@ -347,14 +347,14 @@ class IQMBackend(Backend):
                              optimization_level=self._optimization_level, seed=self._seed)
 
     def _check(
-        self, circuit: Circuit | str, shots: int | None, required: bool = False
+        self, circuit: Circuit | str, shots: int | None
     ) -> tuple[list[ValidationIssue], Circuit, QuantumCircuit | None]:
         """Every reason ``circuit`` cannot run, the parsed circuit and its transpiled form.
 
         Raises ``CircuitError`` for text that does not parse.
         """
         parsed = as_circuit(circuit)
-        issues = shots_issues(shots, self._capabilities.max_shots, required=required)
+        issues = shots_issues(shots, self._capabilities.max_shots)
         try:
             return issues, parsed, self._transpiled(parsed)
         except ValidationError as exc:
@@ -363,6 +363,12 @@ class IQMBackend(Backend):
     async def validate(self, circuit: Circuit | str, shots: int | None = None) -> ValidationResult:
         issues, _, _ = await asyncio.to_thread(self._check, circuit, shots)
         return ValidationResult(tuple(issues))
+
+    def _require_shots(self, shots: int | None) -> None:
+        """``ValidationError`` unless ``shots`` is given and in range (submit needs it)."""
+        issues = shots_issues(shots, self._capabilities.max_shots, required=True)
+        if issues:
+            raise ValidationError(issues, self.name)
 
     def native_circuit(
         self,
@@ -375,7 +381,7 @@ class IQMBackend(Backend):
         Raises ``CircuitError`` for text that does not parse and ``ValidationError`` for a
         circuit that cannot run here (the issues ``validate`` reports, or unbound inputs).
         """
-        issues, parsed, transpiled = self._check(circuit, shots, required=True)
+        issues, parsed, transpiled = self._check(circuit, shots)
         if issues or transpiled is None:
             raise ValidationError(issues, self.name)
         values = bound_values(parsed.parameters, parameters, self.name)
@@ -403,6 +409,8 @@ class IQMBackend(Backend):
         shots: int,
         parameters: Mapping[str, float] | None = None,
     ) -> JobId:
+        self._require_shots(shots)
+
         def submit(client: IQMClient) -> str:
             native = self.native_circuit(circuit, parameters, shots)
             return self._submit_natives(client, [native], shots)
@@ -413,6 +421,7 @@ class IQMBackend(Backend):
         self, items: list[tuple[Circuit | str, Mapping[str, float] | None]], shots: int
     ) -> list[JobId]:
         """One IQM job for every (circuit, binding); element ``k`` is ``<job id>#<k>``."""
+        self._require_shots(shots)
 
         def submit(client: IQMClient) -> list[JobId]:
             natives = [self.native_circuit(c, p, shots) for c, p in items]
