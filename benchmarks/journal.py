@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -73,7 +74,7 @@ def memory(jobs: int, directory: Path) -> None:
     j.close()
 
 
-def _size(j: object) -> float:
+def _size(j: Any) -> float:
     path = Path(str(j.path))
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 2**20
 
