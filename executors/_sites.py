@@ -1,8 +1,8 @@
 """Building blocks for the site configs in ``configs/parsl/`` (one place, not one per site).
 
 A site module's ``make_config(**overrides)`` takes each setting from, in order: the explicit
-argument, the environment variable ``HAL_WORKFLOW_<SITE>_<KEY>`` (``HAL_WORKFLOW_SLURM_
-PARTITION``; we avoid ``SLURM_*`` names, which Slurm's own commands read), then a default.
+argument (a site file's keys arrive this way, see ``executors/config.py``), the deprecated
+environment variable ``HAL_WORKFLOW_<SITE>_<KEY>`` (with a FutureWarning), then a default.
 Every HighThroughputExecutor built here finds Parsl's scripts next to this Python (so a
 non-activated virtualenv works) and caps the simulator's threads in its workers' environment.
 """
@@ -12,18 +12,34 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 from hal_workflow.executors._resources import export_lines, thread_environment
 
+SITE_FILE_KEYS = {"partition": "partition", "queue": "queue", "walltime": "walltime",
+                  "account": "account", "qos": "qos", "cores_per_node": "cores",
+                  "cpus_per_node": "cores", "mem_per_node": "memory",
+                  "worker_init": "prologue", "worker_init_lines": "prologue"}
+"""Keyword arguments of the Parsl sites -> the site-file key that now holds each."""
+
 
 def setting(site: str, key: str, value: Any = None, default: Any = None) -> Any:
-    """``value`` if given, else ``$HAL_WORKFLOW_<SITE>_<KEY>``, else ``default``."""
+    """``value`` if given, else ``$HAL_WORKFLOW_<SITE>_<KEY>`` (deprecated: a FutureWarning
+    names the site-file key that replaces it), else ``default``."""
     if value is not None:
         return value
-    from_env = os.environ.get(f"HAL_WORKFLOW_{site}_{key}".upper())
-    return from_env if from_env not in (None, "") else default
+    variable = f"HAL_WORKFLOW_{site}_{key}".upper()
+    from_env = os.environ.get(variable)
+    if from_env in (None, ""):
+        return default
+    new = SITE_FILE_KEYS.get(key.lower())
+    instead = (f"the key '{new}' of a site file (sites/NAME.yaml, see configs/README.md)"
+               if new else f"the {key.lower()}= argument or the site file's 'parsl:' section")
+    warnings.warn(f"{variable} is deprecated and will be removed in the next release; use "
+                  f"{instead}", FutureWarning, stacklevel=3)
+    return from_env
 
 
 def worker_init(extra: str | None, backend_threads: int) -> str:

@@ -591,4 +591,4 @@ def run_job(job_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(prog_name="hal-workflow")

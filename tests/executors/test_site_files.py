@@ -93,3 +93,11 @@ def test_a_dask_worker_from_the_ci_site_file_runs_a_circuit(tmp_path: Path) -> N
         result = hal_dask.submit_circuit(client, Circuit.bell(), backend="sim",
                                          shots=200).result(timeout=120)
     assert set(result.counts) <= {"00", "11"} and sum(result.counts.values()) == 200
+
+
+def test_old_site_variables_still_work_with_a_warning_naming_the_site_file_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAL_WORKFLOW_SLURM_PARTITION", "from-env")
+    with pytest.warns(FutureWarning, match=r"HAL_WORKFLOW_SLURM_PARTITION.*'partition'"):
+        provider = parsl_config("slurm", run_dir=str(tmp_path)).executors[0].provider
+    assert provider.partition == "from-env"
