@@ -33,7 +33,8 @@ cu(0.3, 0.2, 0.1, 0.7) q[2], q[0]; ccx q[0], q[1], q[3]; cswap q[3], q[0], q[2];
 ctrl(2) @ ry(a) q[0], q[1], q[2]; negctrl @ h q[3], q[1]; inv @ u3(0.3, a, 0.5) q[2];
 pow(2) @ t q[1]; ctrl @ sx q[0], q[3]; ctrl @ gphase(0.4) q[2]; ch q[1], q[0];
 cy q[2], q[3]; u2(0.1, 0.2) q[0]; ctrl(2) @ s q[0], q[1], q[3];
-negctrl(2) @ x q[0], q[1], q[2]; swap q[0], q[3];
+negctrl(2) @ x q[0], q[1], q[2]; swap q[0], q[3]; h q[3]; negctrl @ sx q[3], q[0];
+ctrl @ negctrl @ sx q[0], q[3], q[2]; pow(-1) @ cu(0.3, 0.5, 0.2, 1.1) q[3], q[0]; h q[3];
 c[0] = measure q[2]; c[1] = measure q[0]; c[3] = measure q[3];
 """
 
