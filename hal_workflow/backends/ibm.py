@@ -227,6 +227,41 @@ def _fake_backend_classes() -> dict[str, type[FakeBackendV2]]:
     return classes
 
 
+_LOCAL_DEVICES: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
+_LOCAL_DEVICES_LOCK = threading.Lock()
+
+
+def local_device(name: str) -> concurrent.futures.ThreadPoolExecutor:
+    """The one worker thread of fake device ``name`` in local testing mode.
+
+    A device runs one job at a time; so does its local stand-in, so that later jobs wait
+    QUEUED and can be cancelled then, as on the service (a running Aer job cannot stop).
+    """
+    with _LOCAL_DEVICES_LOCK:
+        if name not in _LOCAL_DEVICES:
+            _LOCAL_DEVICES[name] = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix=f"hal-ibm-local-{name}")
+        return _LOCAL_DEVICES[name]
+
+
+class _LocalDeviceJob:
+    """A runtime job of local testing mode, queued on its fake device's thread (the parts of
+    ``RuntimeJobV2`` the adapter uses: ``job_id``, ``result``, ``cancel``, ``_future``)."""
+
+    def __init__(self, device: str, start: Callable[[], Any]) -> None:
+        self._id = f"local-{uuid.uuid4()}"
+        self._future = local_device(device).submit(lambda: start().result())
+
+    def job_id(self) -> str:
+        return self._id
+
+    def result(self) -> Any:
+        return self._future.result()
+
+    def cancel(self) -> bool:
+        return self._future.cancel()
+
+
 @dataclass
 class _Submission:
     """What we keep of one runtime job: the job and, per PUB, the program that ran."""
@@ -461,6 +496,10 @@ class IBMBackend(Backend):
                 logger.info("ibm: adopted runtime job %s (tag %s) after a failed submit",
                             found.job_id(), tag)
                 return found
+            if self._service is None:  # local testing mode: the fake device's queue, one job
+                # at a time (a local session or batch changes nothing there)
+                sampler = self._sampler(self._device, tag)
+                return _LocalDeviceJob(self._device.name, lambda: sampler.run(pubs))
             return self._sampler(mode if mode is not None else self._device, tag).run(pubs)
 
         job = self._call("submitting a job", submit)

