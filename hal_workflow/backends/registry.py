@@ -34,6 +34,7 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "qdmi": "hal_workflow.backends.qdmi:QDMIBackend",
     "slurm": "hal_workflow.orchestration.scheduler:SlurmBackend",
     "pbs": "hal_workflow.orchestration.scheduler:PBSBackend",
+    "cudaq": "hal_workflow.backends.cudaq:CudaqBackend",
 }
 """Name -> ``module:attribute`` of the backends that ship with hal-workflow."""
 
