@@ -125,6 +125,6 @@ def _missing_sdk(name: str, exc: ImportError) -> ConfigurationError:
     """The error for a backend whose SDK is not installed, with the command that adds it."""
     from hal_workflow import config
 
-    extra = name in {"sim", "ibm", "braket", "iqm", "qdmi"}  # the backends that are extras
+    extra = name in {"sim", "ibm", "braket", "iqm", "qdmi", "cudaq"}  # backends that are extras
     hint = f"; install it with: {config.install_hint(name)}" if extra else ""
     return ConfigurationError(f"backend {name!r} cannot be loaded: {exc}{hint}")
