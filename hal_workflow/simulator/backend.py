@@ -293,6 +293,11 @@ class SimulatorBackend(Backend):
             return circuit.qasm, circuit
         if isinstance(circuit, LoweredCircuit):
             return ("lowered", id(circuit)), circuit
+        from hal_workflow.circuits.conversion import as_circuit, converter_for
+
+        if converter_for(circuit) is not None:  # a registered framework's circuit (cirq...)
+            converted = as_circuit(circuit)
+            return converted.qasm, converted
         raise CircuitError(
             f"sim: expected a Circuit or OpenQASM 3 text, got {type(circuit).__name__}"
         )

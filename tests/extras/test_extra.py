@@ -147,7 +147,7 @@ SMOKES: dict[str, Callable[..., None]] = {
     "qir": smoke_qir, "jupyter": smoke_jupyter,
     "qiskit": smoke_framework("qiskit"), "cirq": smoke_framework("cirq"),
 }
-CORE = ["core", "sim", "dask", "parsl", "ibm", "braket", "iqm", "qdmi", "qir"]
+CORE = ["core", "sim", "dask", "parsl", "ibm", "braket", "iqm", "qdmi", "qir", "cirq"]
 NOT_NEEDED = {"braket": "qiskit", "sim": "qiskit", "dask": "qiskit", "parsl": "qiskit",
               "qdmi": "qiskit", "core": "numba_nonexistent"}
 """A package an extra must work without (checked only in its own venv)."""
