@@ -10,12 +10,13 @@ circuit, failed job, unknown job), 2 bad usage (click's convention: unknown opti
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -206,10 +207,17 @@ def _job(job_id: str, backend: str | None) -> Any:
     return Job(job_id, normalize_spec(parse_spec(backend)))
 
 
-def _not_reattachable(job: Any) -> str:
-    return (f"{job.backend_spec['name']} jobs run inside the process that submitted them and "
-            "cannot be reattached by id from another process; only their journal record "
-            "(state, result) outlives it")
+@contextlib.contextmanager
+def _reattaching(out: _Output, job: Any) -> Iterator[None]:
+    """On ``JobNotFoundError`` for a backend whose jobs end with their process, say so."""
+    try:
+        yield
+    except JobNotFoundError:
+        if not jobs_outlive_process(job.backend_spec):
+            out.note(f"{job.backend_spec['name']} jobs run inside the process that submitted "
+                     "them and cannot be reattached by id from another process; only their "
+                     "journal record (state, result) outlives it")
+        raise
 
 
 # --------------------------------------------------------------------------- commands
@@ -363,12 +371,8 @@ def submit(out: _Output, file: str, backend: str | None, shots: int,
 def status(out: _Output, job_id: str, backend: str | None) -> None:
     """Print the state of job JOB_ID (its spec from the job journal, or --backend)."""
     job = _job(job_id, backend)
-    try:
+    with _reattaching(out, job):
         state = job.status()
-    except JobNotFoundError:
-        if not jobs_outlive_process(job.backend_spec):
-            out.note(_not_reattachable(job))
-        raise
     out.emit(state.to_dict(), lambda: f"{job_id}  {state.state.value}" + (
         f"  {state.reason}" if state.reason else ""))
 
@@ -383,14 +387,10 @@ def result(out: _Output, job_id: str, backend: str | None, wait: bool,
            timeout: float | None) -> None:
     """Print the result of job JOB_ID (counts, or the whole ExecutionResult with --json)."""
     job = _job(job_id, backend)
-    try:
+    with _reattaching(out, job):
         if not wait and not job.status().is_terminal:
             raise HalError(f"job {job_id} has not finished; add --wait to wait for it")
         value = job.result(timeout=timeout)
-    except JobNotFoundError:
-        if not jobs_outlive_process(job.backend_spec):
-            out.note(_not_reattachable(job))
-        raise
     out.emit(value.to_dict(), lambda: _counts_text(value.counts))
 
 
@@ -401,13 +401,9 @@ def result(out: _Output, job_id: str, backend: str | None, wait: bool,
 def cancel(out: _Output, job_id: str, backend: str | None) -> None:
     """Cancel job JOB_ID (scancel/qdel for scheduler jobs, the vendor's cancel otherwise)."""
     job = _job(job_id, backend)
-    try:
+    with _reattaching(out, job):
         job.cancel()
         state = job.status()
-    except JobNotFoundError:
-        if not jobs_outlive_process(job.backend_spec):
-            out.note(_not_reattachable(job))
-        raise
     out.emit(state.to_dict(), f"{job_id}  {state.state.value}")
 
 
