@@ -49,11 +49,13 @@ from hal_workflow.circuits.conversion import as_bindings
 from hal_workflow.contract.backend import Backend
 from hal_workflow.contract.errors import (
     ConfigurationError,
+    CredentialsError,
     JobCancelledError,
     JobFailedError,
     JobNotFoundError,
     ValidationError,
 )
+from hal_workflow.contract.secrets import Secret
 from hal_workflow.contract.types import (
     AvailabilityStatus,
     BackendAvailability,
@@ -201,6 +203,11 @@ def job_options(settings: Mapping[str, Any], scheduler: str, job_name: str) -> J
         name = check_value("env", key, "env_key")
         if name in INTERNAL_ENV:
             raise ConfigurationError(f"env: {name} is set by hal-workflow itself")
+        if isinstance(value, Secret):  # a batch script is a file on the shared filesystem
+            raise CredentialsError(
+                f"env[{name}] holds a credential, which is never written into a batch script; "
+                "set it in the compute nodes' environment, or give the backend's credential by "
+                "reference ({'env': VARIABLE} or {'file': PATH})")
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise ConfigurationError(f"env[{name}] must be text or a number")
         variables[name] = check_value(f"env[{name}]", str(value), "value", show=False)

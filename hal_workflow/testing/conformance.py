@@ -834,7 +834,9 @@ class ConformanceSuite:
         with pytest.raises(HalTimeoutError):
             hal.run(hal.backend.wait(job_id, timeout=0.05), "wait(timeout=0.05) on a long job")
         waited = time.monotonic() - started
-        assert waited < self.cancel_window_s / 2, f"wait(timeout=0.05) returned after {waited:.2f} s"
+        assert waited < self.cancel_window_s / 2, (
+            f"wait(timeout=0.05) returned after {waited:.2f} s"
+        )
         status = hal.run(hal.backend.status(job_id), "status")
         assert not status.is_terminal, (
             f"the job was {status.state.value} after wait() timed out: a timeout must leave "

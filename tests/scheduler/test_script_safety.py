@@ -73,7 +73,7 @@ def test_hostile_env_keys_are_refused(tmp_path: Path, env: dict[str, str]) -> No
 
 def test_env_values_are_quoted_and_never_shown_in_errors(tmp_path: Path) -> None:
     hostile = "$(touch pwned); `touch pwned2`\n'; touch pwned3 #"
-    backend = get_backend(spec(tmp_path, env={"TOKEN_LIKE": hostile}))
+    backend = get_backend(spec(tmp_path, env={"HOSTILE_VALUE": hostile}))
     assert isinstance(backend, SchedulerBackend)
     script = backend.job_script(str(tmp_path))
     marker = tmp_path / "marker"
@@ -188,14 +188,20 @@ def test_job_files_are_private_whatever_the_umask(tmp_path: Path,
 
 
 def test_job_json_holds_no_credential(tmp_path: Path) -> None:
+    from hal_workflow.contract import CredentialsError
+
     directory = JobDir.create(tmp_path)
-    inner = {"name": "iqm", "token": "TOKEN-abc123", "nested": {"api_key": Secret("KEY-xyz")},
-             "tokens_file": "~/.iqm/tokens.json"}
-    directory.write_inputs("slurm", inner, 10, [BELL], [Task(0, 0, None)], array=False,
+    by_value = {"name": "iqm", "token": "TOKEN-abc123", "nested": {"api_key": Secret("KEY-xyz")}}
+    with pytest.raises(CredentialsError, match="by value"):  # refused: never written
+        directory.write_inputs("slurm", by_value, 10, [BELL], [Task(0, 0, None)], array=False,
+                               submit={"job_name": "hal-x", "tag": "t"})
+    by_reference = {"name": "iqm", "token": {"env": "IQM_TOKEN"},
+                    "tokens_file": "~/.iqm/tokens.json"}
+    directory.write_inputs("slurm", by_reference, 10, [BELL], [Task(0, 0, None)], array=False,
                            submit={"job_name": "hal-x", "tag": "t"})
-    text = (directory.path / "job.json").read_text()
-    assert "TOKEN-abc123" not in text and "KEY-xyz" not in text
-    assert json.loads(text)["backend"]["tokens_file"] == "~/.iqm/tokens.json"
+    stored = json.loads((directory.path / "job.json").read_text())["backend"]
+    assert stored["token"] == {"env": "IQM_TOKEN"}
+    assert stored["tokens_file"] == "~/.iqm/tokens.json"
 
 
 def test_default_job_root_follows_the_configuration(tmp_path: Path,
@@ -287,3 +293,11 @@ def test_bad_shots_and_inner_specs_are_contract_errors_before_anything_is_writte
         with pytest.raises(ConfigurationError):
             get_backend({"name": "slurm", "backend": inner, "job_root": str(tmp_path / "j")})
     assert not (tmp_path / "jobs").exists() and not (tmp_path / "j").exists()
+
+
+def test_a_credential_in_env_is_refused() -> None:
+    from hal_workflow.backends.registry import get_backend
+    from hal_workflow.contract import CredentialsError
+
+    with pytest.raises(CredentialsError, match=r"env\[IQM_TOKEN\] holds a credential"):
+        get_backend({"name": "slurm", "backend": "sim", "env": {"IQM_TOKEN": "s3cr3t-value"}})

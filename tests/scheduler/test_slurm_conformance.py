@@ -31,6 +31,9 @@ class TestSlurmSimulator(ConformanceSuite):
     jobs_outlive_process = True
     timeout = 90.0
     poll_interval = 0.05
+    # One array task per binding: every task is a batch job with its own Python, so the
+    # event-loop check's sweep is 16 bindings here (200 took minutes on the 2-CPU cluster).
+    loop_sweep_size = 16
     job_root: ClassVar[Path | None] = None  # a temporary directory, made on first use
 
     def make_backend(self, spec: Any = None) -> Any:
