@@ -73,7 +73,8 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_validate_reports_each_issue(tmp_path: Path) -> None:
     path = tmp_path / "wide.qasm"
-    path.write_text("OPENQASM 3.0;\nqubit[40] q;\n")
+    # 40 qubits and a T gate: too wide for a statevector, and not a Clifford circuit
+    path.write_text('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[40] q;\nt q[0];\n')
     ok = cli("validate", str(path), "--backend", "sim")
     assert ok.returncode == 1
     assert "TOO_MANY_QUBITS" in ok.stderr and "40" in ok.stderr
