@@ -1,5 +1,6 @@
-"""Suite-wide: a test run keeps its data (job journal, job directories, budgets) in a
-directory of its own, not the user's.
+"""Test-suite-wide: a test run keeps its data (job journal, job directories, budgets) in a
+directory of its own, not the user's. (At the repository root, not in tests/: a conftest puts
+its directory on sys.path, and tests/qiskit, tests/cirq ... would then shadow the frameworks.)
 
 Every job a test submits is journaled; pointing ``data-dir`` (here and in the subprocesses and
 batch jobs the tests start, which inherit the environment) at a temporary directory keeps a
