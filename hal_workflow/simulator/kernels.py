@@ -31,7 +31,6 @@ import contextlib
 import os
 import sys
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -97,14 +96,14 @@ class Kernel:
 
     Compiling takes a file lock in the cache directory: of several processes starting at once
     (Dask or Parsl workers), the first compiles and the others wait, then load its result.
-    A kernel with a ``fallback`` (a NumPy version of the same operation) runs it for small
-    inputs (``small(*args)``) while numba is not ready in this process; once the NumPy version
-    has taken :data:`FALLBACK_BUDGET_S` seconds in all (a long sweep, not a one-off run), numba
-    compiles in the background and takes over. A Bell pair never waits for LLVM.
+    A kernel with a ``fallback`` (a NumPy version of the same operation) always runs it for
+    small inputs (``small(*args)``), compiled or not: which kernel computes a state must not
+    depend on what this process compiled earlier, since the two differ in the last bits and a
+    seeded sample can then differ (a sweep element computed in a fresh Dask worker must equal
+    the same element computed in the driver). A Bell pair never waits for LLVM.
     """
 
-    __slots__ = ("__name__", "_background", "_dispatcher", "_fallback_s", "fallback", "ready",
-                 "small")
+    __slots__ = ("__name__", "_dispatcher", "fallback", "ready", "small")
 
     def __init__(self, name: str, fallback: Any = None, small: Any = None) -> None:
         self.__name__ = name
@@ -112,8 +111,6 @@ class Kernel:
         self.fallback = fallback
         self.small = small
         self.ready: set[str] = set()
-        self._background: set[str] = set()
-        self._fallback_s = 0.0
 
     @property
     def dispatcher(self) -> Any:
@@ -123,16 +120,10 @@ class Kernel:
         return self._dispatcher
 
     def __call__(self, *args: Any) -> Any:
+        if self.fallback is not None and self.small(*args):
+            return self.fallback(*args)  # small states: always NumPy (see the class docstring)
         dtype = args[0].dtype
         if dtype.name not in self.ready:
-            if self.fallback is not None and self.small(*args):
-                start = time.perf_counter()
-                try:
-                    return self.fallback(*args)
-                finally:
-                    self._fallback_s += time.perf_counter() - start
-                    if self._fallback_s > FALLBACK_BUDGET_S:
-                        self.compile_in_background(dtype)
             self.compile(dtype, announce=True)
         return self.dispatcher(*args)
 
@@ -153,26 +144,16 @@ class Kernel:
                     self.dispatcher.compile(sig)
             self.ready.add(name)
 
-    def compile_in_background(self, dtype: np.dtype) -> None:
-        """Start :meth:`compile` on a daemon thread (once per precision)."""
-        if dtype.name in self._background:
-            return
-        self._background.add(dtype.name)
-        threading.Thread(target=self.compile, args=(dtype,), daemon=True,
-                         name=f"hal-compile-{self.__name__}").start()
-
     def __repr__(self) -> str:
         return f"<simulator kernel {self.__name__}, compiled for {sorted(self.ready) or 'none'}>"
 
 
 # ----------------------------------------------------------------------------------------
-# NumPy versions of the small-state kernels, used until numba's are ready in this process
+# NumPy versions of the small-state kernels, used for every state of up to NUMPY_MAX_QUBITS
 # ----------------------------------------------------------------------------------------
 
 NUMPY_MAX_QUBITS = 10
-"""States of up to this many qubits may run on NumPy while numba compiles or loads."""
-FALLBACK_BUDGET_S = 0.25
-"""Seconds spent in a NumPy kernel after which its numba version compiles in the background."""
+"""States of up to this many qubits run on NumPy (their kernels never wait for numba)."""
 
 
 def _small_states(states: np.ndarray, *_: Any) -> bool:

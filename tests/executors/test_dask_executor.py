@@ -79,7 +79,9 @@ def test_chunks_use_the_batch_extension_and_fall_back_without_it(dask_client: Cl
 
 def test_failed_circuit_is_a_typed_error_on_its_future(dask_client: Client, sim_spec: dict
                                                        ) -> None:
-    too_wide = Circuit.ghz(40)
+    # 40 qubits and a T gate: too wide for a statevector, and not Clifford (no tableau)
+    too_wide = Circuit.from_qasm('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[40] q;\n'
+                                 'bit[1] c;\nt q[0];\nc[0] = measure q[0];\n')
     future = hal_dask.submit_circuit(dask_client, too_wide, sim_spec, shots=10)
     with pytest.raises(ValidationError) as caught:
         future.result()

@@ -27,6 +27,9 @@ c = measure q;
 """)
 BINDINGS = [{"theta": float(t)} for t in np.linspace(0, np.pi, 13)]
 SPEC = {"name": "sim", "threads": 1}
+# 40 qubits and a T gate: too wide for a statevector, and not Clifford (no tableau)
+TOO_WIDE = Circuit.from_qasm('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[40] q;\nbit[1] c;\n'
+                            't q[0];\nc[0] = measure q[0];\n')
 
 
 def test_run_circuit_returns_a_result(parsl_dfk: object) -> None:
@@ -53,8 +56,8 @@ def test_sweep_matches_single_process_run(parsl_dfk: object) -> None:
 
 def test_failed_circuit_is_a_typed_error(parsl_dfk: object) -> None:
     with pytest.raises(ValidationError, match="40 qubits"):
-        hal_parsl.run_circuit(Circuit.ghz(40), SPEC, 10).result()
-    futures = hal_parsl.sweep(Circuit.ghz(40), [{}, {}], SPEC, 10)
+        hal_parsl.run_circuit(TOO_WIDE, SPEC, 10).result()
+    futures = hal_parsl.sweep(TOO_WIDE, [{}, {}], SPEC, 10)
     for future in futures:
         with pytest.raises(ValidationError):
             future.result()
