@@ -83,12 +83,14 @@ def load(config: Config | str, watchdog: bool = True, **overrides: Any) -> DataF
     if isinstance(config, str):
         from hal_workflow.executors.config import parsl_config
 
-        config = parsl_config(config, **overrides)
+        loaded: Config = parsl_config(config, **overrides)
     elif overrides:
         raise ConfigurationError("load: overrides apply to a site name, not to a Config")
-    if not config.retries:
-        config.retries = DEFAULT_RETRIES
-    dfk = parsl.load(config)
+    else:
+        loaded = config
+    if not loaded.retries:
+        loaded.retries = DEFAULT_RETRIES
+    dfk = parsl.load(loaded)
     if watchdog:
         subprocess.Popen(
             [sys.executable, "-m", "hal_workflow.executors._watchdog", str(os.getpid()),

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import pytest
 from routing_helpers import IBM, iqm_spec
 
-from hal_workflow.testing import ConformanceSuite
+from hal_workflow.testing import ConformanceSuite, circuits
 from hal_workflow.testing.conformance import Harness, JobTrace
 
 
@@ -36,6 +36,10 @@ class TestRouteToSimulator(_RouteChecks, ConformanceSuite):
         "name": "route", "policy": "best-fidelity", "seed": 11,
         "candidates": [IBM["fake_manila"], "sim"]}
     chosen = "sim"
+    # The long job: 20 qubits, so fake_manila (5) is excluded at once and the job's time is the
+    # simulator's. A job sized by total time would be mostly routing (best-fidelity transpiles
+    # for every candidate in submit) and then run for a moment only.
+    long_circuit = circuits.deep(20, layers=40)
 
 
 @pytest.fixture(scope="module")

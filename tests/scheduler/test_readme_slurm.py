@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-SLURM_BLOCKS = [b for b in re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
-                if '"slurm"' in b]
+SECTION = README.split("\n## SLURM and PBS\n", 1)[1].split("\n## ", 1)[0]
+SLURM_BLOCKS = [b for b in re.findall(r"```python\n(.*?)```", SECTION, flags=re.DOTALL)
+                if '"slurm"' in b]  # the section's own examples (others have tests of theirs)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 

@@ -42,9 +42,15 @@ def test_capabilities() -> None:
     assert caps.supports_mid_circuit_measurement and caps.supports_reset
     assert {"h", "cx", "U", "gphase", "cswap", "cu"} <= caps.gate_set
     assert caps.extensions == {"batch", "sessions", "statevector"}
-    assert 20 <= caps.num_qubits <= 32
+    # method "auto": Clifford circuits run on the stabilizer tableau, up to its width
+    from hal_workflow.simulator.stabilizer import MAX_QUBITS as TABLEAU_QUBITS
+
+    assert caps.num_qubits == TABLEAU_QUBITS
+    statevector = make_backend(method="statevector").capabilities()
+    assert 20 <= statevector.num_qubits <= 32
     # complex64 halves the bytes per amplitude: one more qubit fits (up to the cap)
-    assert make_backend(precision="complex64").capabilities().num_qubits >= caps.num_qubits
+    assert make_backend(precision="complex64", method="statevector").capabilities(
+        ).num_qubits >= statevector.num_qubits
 
 
 def test_registry_builds_it() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
 LOCAL_BLOCKS = [b for b in BLOCKS if '"slurm"' not in b and '"pbs"' not in b]
 
@@ -54,7 +54,7 @@ def test_readme_command_line_block_runs(tmp_path: Path) -> None:
     shim.chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
            "HAL_WORKFLOW__DATA_DIR": str(tmp_path / "data")}
-    out = subprocess.run(["bash", "-e", "-c", SHELL_BLOCK], cwd=Path(__file__).parents[1],
+    out = subprocess.run(["bash", "-e", "-c", SHELL_BLOCK], cwd=Path(__file__).parents[2],
                          env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert "COMPLETED" in out.stdout and '"counts"' in out.stdout

@@ -1,4 +1,7 @@
-"""Packaging promises: a light import, the public names, the extras and the console script."""
+"""Packaging promises: a light import, the public names, the extras and the console script.
+
+(These tests live in tests/project/, not tests/: a test module directly in tests/ puts tests/
+on sys.path, where tests/cudaq and tests/qrisp would pass for the SDKs of those names.)"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import tomllib
 
 import hal_workflow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("numba", "qiskit", "braket", "iqm", "mqt", "dask", "distributed", "parsl", "pyqir",
          "antlr4", "openqasm3", "scipy")
 
