@@ -1,7 +1,7 @@
 """The CUDA-Q adapter: the conformance kit on ``qpp-cpu``, distributions against qiskit's
 ``Statevector``, one kernel per sweep, seeding, GPU targets and validation.
 
-``cudaq`` is large and lives in its own environment: run these with ``.ci/cudaq-tests.sh``.
+``cudaq`` is large and lives in its own environment: run these with ``.ci/extra-tests.sh cudaq``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-pytest.importorskip("cudaq", reason="cudaq is not installed here: run .ci/cudaq-tests.sh")
+pytest.importorskip("cudaq", reason="cudaq is not installed here: run .ci/extra-tests.sh cudaq")
 
 import hal_workflow
 from hal_workflow import BackendUnavailableError, ConfigurationError, ValidationCode

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("cudaq", reason="cudaq is not installed here: run .ci/cudaq-tests.sh")
+pytest.importorskip("cudaq", reason="cudaq is not installed here: run .ci/extra-tests.sh cudaq")
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 BLOCKS = re.findall(r"```python cudaq\n(.*?)```", README, flags=re.DOTALL)

@@ -1,7 +1,7 @@
 """``HalQrispBackend`` against Qrisp's default simulator on Qrisp's tutorial programs.
 
 Qrisp pins qiskit < 2.6 and sympy <= 1.13, so it lives in an environment of its own: run these
-with ``.ci/qrisp-tests.sh``.
+with ``.ci/extra-tests.sh qrisp``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-pytest.importorskip("qrisp", reason="qrisp is not installed here: run .ci/qrisp-tests.sh")
+pytest.importorskip("qrisp", reason="qrisp is not installed here: run .ci/extra-tests.sh qrisp")
 
 import networkx as nx
 from qrisp import QuantumFloat, QuantumVariable, h, multi_measurement

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("qrisp", reason="qrisp is not installed here: run .ci/qrisp-tests.sh")
+pytest.importorskip("qrisp", reason="qrisp is not installed here: run .ci/extra-tests.sh qrisp")
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 BLOCKS = re.findall(r"```python qrisp\n(.*?)```", README, flags=re.DOTALL)
