@@ -63,6 +63,9 @@ def measure(python: str, args: list[str],
                 env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO),
                                                                   env.get("PYTHONPATH")]))
             env.pop("HAL_WORKFLOW__SIMULATOR__CACHE_DIR", None)
+            # A user's Python writes bytecode; a shell that forbids it (as some CI images do)
+            # would make every "warm" run recompile every module.
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
             cold.append(_run(python, args, env))
             warm.append(_run(python, args, env))
     return cold, warm
