@@ -27,8 +27,10 @@ classical bit, clbit 0 rightmost.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -306,18 +308,17 @@ class StabilizerProgram:
     prefix: list[Instr]           # runs once
     rest: list[Instr]             # per shot (empty when measurements are terminal)
     terminal: list[tuple[int, int]]  # (qubit, clbit) of terminal measurements
+    # terminal measurements: (reference, flips) over the clbits, computed once (it does not
+    # depend on the shots' random bits), so a program run again only draws and counts
+    _space: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False)
 
     def sample(self, shots: int, rng: np.random.Generator,
                cancelled: Callable[[], bool] | None = None) -> dict[str, int]:
         """``shots`` samples as counts over every classical bit, clbit 0 rightmost."""
-        base = Tableau(self.num_qubits)
-        for instr in self.prefix:
-            base.apply(instr)
-        if cancelled is not None and cancelled():
-            raise JobCancelled
         if not self.rest:
-            bits = self._sample_terminal(base, shots, rng)
-        elif _pauli_feedback_only(self.rest):
+            return self._sample_terminal(shots, rng, cancelled)
+        base = self._prepared(cancelled)
+        if _pauli_feedback_only(self.rest):
             bits = self._sample_frames(base, shots, rng, cancelled)
         else:
             bits = np.zeros((shots, self.num_clbits), dtype=np.uint8)
@@ -327,18 +328,52 @@ class StabilizerProgram:
                 bits[shot] = self._one_shot(base.copy(), rng)
         return _counts(bits, self.num_clbits)
 
-    def _sample_terminal(self, base: Tableau, shots: int, rng: np.random.Generator) -> np.ndarray:
-        qubits = np.array([q for q, _ in self.terminal], dtype=np.int64)
-        reference, flips = outcome_space(base, qubits)
-        out = np.broadcast_to(reference, (shots, len(qubits))).copy()
-        if flips.shape[0]:
-            coefficients = rng.integers(0, 2, size=(shots, flips.shape[0]), dtype=np.uint8)
+    def _prepared(self, cancelled: Callable[[], bool] | None) -> Tableau:
+        """The tableau after the gates before the first measurement."""
+        base = Tableau(self.num_qubits)
+        for instr in self.prefix:
+            base.apply(instr)
+        if cancelled is not None and cancelled():
+            raise JobCancelled
+        return base
+
+    def _clbit_space(self, cancelled: Callable[[], bool] | None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Terminal outcomes as ``reference ⊕ c·flips`` over the classical bits (one column
+        per clbit; a clbit measured twice keeps the later measurement, one never measured
+        stays 0)."""
+        if self._space is None:
+            qubits = np.array([q for q, _ in self.terminal], dtype=np.int64)
+            reference, flips = outcome_space(self._prepared(cancelled), qubits)
+            last = {clbit: j for j, (_, clbit) in enumerate(self.terminal)}
+            ref = np.zeros(self.num_clbits, dtype=np.uint8)
+            rows = np.zeros((flips.shape[0], self.num_clbits), dtype=np.uint8)
+            for clbit, j in last.items():
+                ref[clbit] = reference[j]
+                rows[:, clbit] = flips[:, j]
+            self._space = ref, rows[rows.any(axis=1)]
+        return self._space
+
+    def _sample_terminal(self, shots: int, rng: np.random.Generator,
+                         cancelled: Callable[[], bool] | None) -> dict[str, int]:
+        reference, flips = self._clbit_space(cancelled)
+        k, width = flips.shape
+        if width and width <= _INT_KEY_BITS:  # outcomes as integers: XOR of the drawn flips
+            weights = np.left_shift(np.int64(1), np.arange(width, dtype=np.int64))
+            masks = flips.astype(np.int64) @ weights
+            values = np.full(shots, int(reference.astype(np.int64) @ weights), dtype=np.int64)
+            if k:
+                coefficients = rng.integers(0, 2, size=(shots, k), dtype=np.uint8).astype(bool)
+                values ^= np.bitwise_xor.reduce(np.where(coefficients, masks, 0), axis=1)
+            keys, counts = np.unique(values, return_counts=True)
+            return {format(int(key), f"0{width}b"): int(n)
+                    for key, n in zip(keys, counts, strict=True)}
+        out = np.broadcast_to(reference, (shots, width)).copy()
+        if k:
+            coefficients = rng.integers(0, 2, size=(shots, k), dtype=np.uint8)
             product = coefficients.astype(np.float32) @ flips.astype(np.float32)
             out ^= product.astype(np.int64).astype(np.uint8) & 1
-        bits = np.zeros((shots, self.num_clbits), dtype=np.uint8)
-        for j, (_, clbit) in enumerate(self.terminal):  # a later measurement overwrites
-            bits[:, clbit] = out[:, j]
-        return bits
+        return _counts(out, width)
 
     def _sample_frames(self, base: Tableau, shots: int, rng: np.random.Generator,
                        cancelled: Callable[[], bool] | None) -> np.ndarray:
@@ -423,6 +458,9 @@ class StabilizerProgram:
 # ------------------------------------------------------------------------------------------
 # the outcome space of terminal Z measurements, on bit-packed rows
 # ------------------------------------------------------------------------------------------
+
+_INT_KEY_BITS = 62
+"""Widest register whose outcomes are counted as integers (int64 keys)."""
 
 _BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
 
@@ -575,10 +613,36 @@ def _counts(bits: np.ndarray, num_clbits: int) -> dict[str, int]:
 _ASCII_BITS = bytes.maketrans(b"\x00\x01", b"01")
 
 
+_PROGRAMS: OrderedDict[tuple[int, tuple[tuple[str, float], ...]],
+                      tuple[LoweredCircuit, StabilizerProgram | None]] = OrderedDict()
+_PROGRAMS_LOCK = threading.Lock()
+_PROGRAMS_SIZE = 64
+"""Compiled programs kept per process (most recently used), so a circuit run again (a
+repeated job, the same text parsed once by the conversion cache) skips compiling and its
+terminal outcome space."""
+
+
 def compile_clifford(lowered: LoweredCircuit,
                      bindings: Mapping[str, float] | None = None) -> StabilizerProgram | None:
     """The stabilizer program of ``lowered`` bound with ``bindings``, or None when a gate is
-    not Clifford (the caller then uses the statevector method)."""
+    not Clifford (the caller then uses the statevector method). Kept per process for the
+    last few (circuit, bindings) pairs."""
+    key = (id(lowered), tuple(sorted((str(k), float(v)) for k, v in (bindings or {}).items())))
+    with _PROGRAMS_LOCK:
+        hit = _PROGRAMS.get(key)
+        if hit is not None and hit[0] is lowered:
+            _PROGRAMS.move_to_end(key)
+            return hit[1]
+    program = _compile_clifford(lowered, bindings)
+    with _PROGRAMS_LOCK:
+        _PROGRAMS[key] = (lowered, program)  # the circuit is held, so its id stays unique
+        while len(_PROGRAMS) > _PROGRAMS_SIZE:
+            _PROGRAMS.popitem(last=False)
+    return program
+
+
+def _compile_clifford(lowered: LoweredCircuit,
+                      bindings: Mapping[str, float] | None) -> StabilizerProgram | None:
     instrs = _compile(lowered.operations, bindings or {})
     if instrs is None:
         return None

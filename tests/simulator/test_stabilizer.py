@@ -293,3 +293,28 @@ def test_cancel_a_long_stabilizer_job() -> None:
         return (await backend.wait(job_id, timeout=30)).state
 
     assert asyncio.run(scenario()) is JobState.CANCELLED
+
+
+def test_a_clbit_measured_twice_keeps_the_later_outcome() -> None:
+    # q[0] is |1>, q[1] is |0>: c[0] reads q[0] first, then q[1]; c[1] reads a fair coin
+    text = "\n".join([*header(3, 2), "x q[0];", "h q[2];", "c[0] = measure q[0];",
+                      "c[1] = measure q[2];", "c[0] = measure q[1];"])
+    assert_matches(sample(text, 4000, 2), {"00": 0.5, "10": 0.5})
+
+
+@pytest.mark.parametrize("n", [40, 62, 63, 90])
+def test_a_program_run_again_draws_new_shots_from_the_same_space(n: int) -> None:
+    """The outcome space is computed once per compiled program (integer keys up to 62
+    clbits, byte rows beyond): a second run with another seed gives other shots of the same
+    distribution, and the same seed the same counts."""
+    lines = header(n) + ["h q[0];"] + [f"cx q[{i}], q[{i + 1}];" for i in range(n - 1)]
+    lines += [f"c[{i}] = measure q[{i}];" for i in range(n)]
+    lowered = Circuit.from_qasm("\n".join(lines)).lowered
+    program = compile_clifford(lowered)
+    assert program is not None and compile_clifford(lowered) is program
+    first = program.sample(400, np.random.default_rng(1))
+    again = program.sample(400, np.random.default_rng(1))
+    others = [program.sample(400, np.random.default_rng(seed)) for seed in range(2, 7)]
+    assert first == again
+    assert all(set(counts) == {"0" * n, "1" * n} for counts in [first, *others])
+    assert len({counts["0" * n] for counts in others}) > 1  # new draws each run
