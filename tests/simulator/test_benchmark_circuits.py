@@ -1,0 +1,61 @@
+"""The circuit classes of the simulator benchmark (``benchmarks/circuits.py``): the OpenQASM
+text parses with our parser and with Qiskit's ``qasm3`` loader, and our statevector equals
+Qiskit's ``Statevector`` of the same text at a small width."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.circuits import CLASSES, bernstein_vazirani, random_regular_graph
+from hal_workflow.circuits import Circuit
+from hal_workflow.contract.errors import CircuitError
+from conftest import make_backend, reference_state, run
+
+WIDTH = 8
+
+
+def _final_state(text: str) -> np.ndarray:
+    """Our final state of ``text`` without its closing measurement."""
+    unmeasured = text.replace("c = measure q;\n", "")
+    backend = make_backend(method="statevector")
+    return run(backend.extension("statevector").statevector(unmeasured))
+
+
+@pytest.mark.parametrize("kind", sorted(CLASSES))
+def test_class_parses_and_matches_qiskit(kind: str) -> None:
+    from qiskit import qasm3
+
+    text = CLASSES[kind](WIDTH)
+    assert CLASSES[kind](WIDTH) == text  # deterministic
+    ours = Circuit.from_qasm(text)
+    theirs = qasm3.loads(text)
+    assert ours.num_qubits == theirs.num_qubits == WIDTH
+    assert ours.gate_counts.get("measure") == WIDTH
+    np.testing.assert_allclose(_final_state(text), reference_state(text), atol=1e-10)
+
+
+@pytest.mark.parametrize("n", [6, 20, 26])
+def test_regular_graph_is_simple_and_three_regular(n: int) -> None:
+    edges = random_regular_graph(n)
+    assert len(set(edges)) == len(edges) == 3 * n // 2
+    assert all(a < b for a, b in edges)
+    assert np.bincount(np.array(edges).ravel(), minlength=n).tolist() == [3] * n
+
+
+def test_odd_regular_graph_is_refused() -> None:
+    with pytest.raises(CircuitError, match="n \\* degree even"):
+        random_regular_graph(7)
+
+
+def test_bernstein_vazirani_reveals_its_secret() -> None:
+    """BV measures one outcome with certainty: the secret (the cx pattern), ancilla 1."""
+    text = bernstein_vazirani(WIDTH)
+    secret = ["0"] * (WIDTH - 1)
+    for line in text.splitlines():
+        if line.startswith("cx "):
+            secret[int(line.split("q[")[1].split("]")[0])] = "1"
+    expected = "1" + "".join(reversed(secret))  # clbit 0 rightmost, ancilla leftmost
+    probabilities = np.abs(reference_state(text)) ** 2
+    assert format(int(np.argmax(probabilities)), f"0{WIDTH}b") == expected
+    assert probabilities.max() == pytest.approx(1.0)
