@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_backend, reference_state, run
 
 from benchmarks.circuits import CLASSES, bernstein_vazirani, random_regular_graph
 from hal_workflow.circuits import Circuit
 from hal_workflow.contract.errors import CircuitError
-from conftest import make_backend, reference_state, run
 
 WIDTH = 8
 
