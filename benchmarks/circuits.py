@@ -17,8 +17,8 @@ Classes (``CLASSES`` maps the benchmark's names to generators of ``n`` qubits):
   ladder), random angles;
 * ``ising``: Trotterised transverse-field Ising evolution on a chain (ZZ as ``cx``-``rz``-``cx``,
   X field as ``rx``), 10 steps;
-* ``heisenberg``: Trotterised XXX Heisenberg evolution on a chain (XX, YY and ZZ terms by basis
-  change around ``cx``-``rz``-``cx``), 5 steps;
+* ``heisenberg``: Trotterised XXX Heisenberg evolution on a chain (each bond's XX + YY + ZZ
+  term in three ``cx``), 5 steps;
 * ``ghz``, ``bv`` (Bernstein-Vazirani, ``n - 1`` secret bits and one ancilla) and
   ``clifford`` (10 layers of random ``h``/``s``/``x`` and ``cx`` on a random pairing): Clifford
   circuits.
@@ -138,17 +138,20 @@ def ising(n: int, steps: int = 10, dt: float = 0.1, coupling: float = 1.0,
 
 def heisenberg(n: int, steps: int = 5, dt: float = 0.1, coupling: float = 1.0) -> str:
     """First-order Trotter steps of the XXX chain H = J sum (XX + YY + ZZ) from the Neel state
-    (``x`` on odd qubits): per bond, XX by ``h`` around the ZZ block, YY by ``rx(pi/2)``."""
+    (``x`` on odd qubits). Each bond's exp(-i J dt (XX + YY + ZZ)) is the three-``cx`` circuit
+    of Vatan and Williams (``rz``/``ry`` between the ``cx``), applied on even bonds, then odd."""
     _check("heisenberg", n, 2)
-    theta = 2.0 * coupling * dt
-    half = math.pi / 2
+    angle = -coupling * dt  # exp(i (a XX + b YY + c ZZ)) with a = b = c = angle
+    quarter = math.pi / 2
     body = [f"x q[{q}];" for q in range(1, n, 2)]
     for _ in range(steps):
-        for a in range(n - 1):
+        for a in [*range(0, n - 1, 2), *range(1, n - 1, 2)]:
             b = a + 1
-            body += [f"h q[{a}];", f"h q[{b}];", *_zz(a, b, theta), f"h q[{a}];", f"h q[{b}];",
-                     f"rx({half!r}) q[{a}];", f"rx({half!r}) q[{b}];", *_zz(a, b, theta),
-                     f"rx({-half!r}) q[{a}];", f"rx({-half!r}) q[{b}];", *_zz(a, b, theta)]
+            body += [f"rz({quarter!r}) q[{b}];", f"cx q[{b}], q[{a}];",
+                     f"rz({quarter - 2 * angle!r}) q[{a}];",
+                     f"ry({quarter - 2 * angle!r}) q[{b}];", f"cx q[{a}], q[{b}];",
+                     f"ry({2 * angle - quarter!r}) q[{b}];", f"cx q[{b}], q[{a}];",
+                     f"rz({-quarter!r}) q[{a}];"]
     return _program(n, body)
 
 

@@ -59,3 +59,42 @@ def test_bernstein_vazirani_reveals_its_secret() -> None:
     probabilities = np.abs(reference_state(text)) ** 2
     assert format(int(np.argmax(probabilities)), f"0{WIDTH}b") == expected
     assert probabilities.max() == pytest.approx(1.0)
+
+
+def _pauli_sum(n: int, terms: list[tuple[str, list[int]]]) -> np.ndarray:
+    """sum of Pauli strings on ``n`` qubits (qubit 0 rightmost, Qiskit's order)."""
+    from qiskit.quantum_info import SparsePauliOp
+
+    return SparsePauliOp.from_sparse_list([(p, q, 1.0) for p, q in terms], n).to_matrix()
+
+
+def _same_up_to_phase(a: np.ndarray, b: np.ndarray) -> None:
+    assert abs(np.vdot(a, b)) == pytest.approx(1.0, abs=1e-10)
+
+
+def test_heisenberg_step_is_the_xxx_evolution() -> None:
+    """One step on two qubits is exactly exp(-i J dt (XX + YY + ZZ)) on the Neel state |q1=1>."""
+    from scipy.linalg import expm
+
+    from benchmarks.circuits import heisenberg
+
+    h = _pauli_sum(2, [("XX", [0, 1]), ("YY", [0, 1]), ("ZZ", [0, 1])])
+    neel = np.zeros(4)
+    neel[0b10] = 1.0
+    _same_up_to_phase(reference_state(heisenberg(2, steps=1, dt=0.3, coupling=0.7)),
+                      expm(-1j * 0.7 * 0.3 * h) @ neel)
+
+
+def test_ising_step_is_zz_then_field() -> None:
+    """One step on three qubits is exp(-i dt h X) exp(-i dt J ZZ) on |000>."""
+    from scipy.linalg import expm
+
+    from benchmarks.circuits import ising
+
+    zz = _pauli_sum(3, [("ZZ", [0, 1]), ("ZZ", [1, 2])])
+    x = _pauli_sum(3, [("X", [q]) for q in range(3)])
+    start = np.zeros(8)
+    start[0] = 1.0
+    expected = expm(-1j * 0.2 * 0.5 * x) @ expm(-1j * 0.2 * 1.5 * zz) @ start
+    _same_up_to_phase(reference_state(ising(3, steps=1, dt=0.2, coupling=1.5, field=0.5)),
+                      expected)
