@@ -572,7 +572,7 @@ def main() -> None:
                 res[name] = cell(opts, name, kind, n, repeat)
                 if "error" in res[name]:
                     errors.append(res[name]["error"])
-            cells = [f"{res[k]['seconds']:.3f}" if "seconds" in res.get(k, {})
+            cells = [f"{res[k]['seconds']:.4g}" if "seconds" in res.get(k, {})
                      else "err" if k in res else "n/a" if k in missing else "-" for k in names]
             marks = []
             for label, ours, peers, target in TARGETS:
