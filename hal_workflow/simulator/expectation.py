@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit, prange
 
-from hal_workflow.circuits.observables import BASIS_SEED_STRIDE, PauliSum
+from hal_workflow.circuits.observables import PauliSum, group_labels
 
 __all__ = ["expectation_values", "folded_diagonals", "measured_expectations"]
 
@@ -101,46 +101,132 @@ def expectation_values(states: np.ndarray, observables: Sequence[PauliSum], perm
     return out
 
 
-@njit(parallel=True, cache=True, fastmath=True)
-def _rotated_probabilities(states, hmask, smask, out):  # pragma: no cover - numba
-    """``|<y|H^hmask S†^smask|psi_b>|^2`` for every state: the outcome distribution of
-    measuring in a basis (X: H; Y: S† then H; Z: nothing), physical bit order."""
+SAMPLE_BUFFER_BYTES = 4 << 20
+"""Per thread at most this many bytes of partly rotated states, kept so that bases sharing
+their first letters share those rotations."""
+
+DRAWS_CHUNK_BYTES = 32 << 20
+"""At most this many bytes of random draws at once (the states are taken in groups)."""
+
+_LETTER = {"Z": 0, "X": 1, "Y": 2}
+
+
+@njit(cache=True, fastmath=True)
+def _rotate(source, target, bit, letter):  # pragma: no cover - numba
+    """``target = R source`` on physical ``bit`` (in place if they are one array): X is H,
+    Y is H S†, both without the ``1/sqrt(2)``, which only scales the outcome weights (they are
+    normalised when sampled)."""
+    size = source.shape[0]
+    if letter == 1:
+        for high in range(0, size, 2 * bit):
+            for y in range(high, high + bit):
+                a0 = source[y]
+                a1 = source[y + bit]
+                target[y] = a0 + a1
+                target[y + bit] = a0 - a1
+    else:  # S† first: a1 -> -i a1
+        for high in range(0, size, 2 * bit):
+            for y in range(high, high + bit):
+                a0 = source[y]
+                a1 = source[y + bit]
+                target[y] = complex(a0.real + a1.imag, a0.imag - a1.real)
+                target[y + bit] = complex(a0.real - a1.imag, a0.imag + a1.real)
+
+
+@njit(parallel=True, cache=True)
+def _sample_bases(states, order, letters, basis_of, shared, keep, draws, shots, basis_segments,
+                  segment_terms, term_mask, term_coef, sums, squares):  # pragma: no cover
+    """For every state ``b`` (in parallel) and basis ``k``: rotate the state into the basis
+    one qubit at a time (``letters[k, d]`` on physical bit ``order[d]``; 0 Z, 1 X, 2 Y), draw
+    ``shots`` outcomes from its Born weights, and sum each segment's value over them.
+
+    Bases are visited in ``basis_of`` order, where basis ``basis_of[j]`` shares its first
+    ``shared[j]`` letters with the one before: the states after the first ``keep`` letters are
+    kept, so shared rotations are done once. Outcomes are drawn by walking the running sum of
+    the weights beside ``shots`` sorted uniforms, built from the ``shots + 1`` standard
+    exponentials ``draws[b, k]`` (their normalised partial sums are distributed as the order
+    statistics of uniforms): one pass, no sort, no search. Segment ``g`` (the terms
+    ``segment_terms[g]:segment_terms[g + 1]`` of one observable in one basis; basis ``k`` owns
+    segments ``basis_segments[k]:basis_segments[k + 1]``) has value
+    ``f(y) = sum_t term_coef[t] (-1)^popcount(y & term_mask[t])``; ``sums[b, g]`` and
+    ``squares[b, g]`` receive ``f`` and ``f^2`` summed over the shots.
+    """
     batch, size = states.shape
-    scale = 1.0 / np.sqrt(2.0)
+    depth = order.shape[0]
     for b in prange(batch):
-        buf = states[b].copy()
-        if smask:
+        state = states[b]
+        levels = np.empty((keep + 1, size), dtype=np.complex128)  # slot keep: working buffer
+        ref = np.full(depth + 1, -1, dtype=np.int64)  # level d is in slot ref[d]; -1: state
+        probabilities = np.empty(size)
+        for j in range(letters.shape[0]):
+            k = basis_of[j]
+            for d in range(min(shared[j], keep), min(keep, depth)):
+                if letters[k, d] == 0:
+                    ref[d + 1] = ref[d]
+                else:
+                    _rotate(state if ref[d] < 0 else levels[ref[d]], levels[d],
+                            1 << order[d], letters[k, d])
+                    ref[d + 1] = d
+            top = min(keep, depth)
+            final = state if ref[top] < 0 else levels[ref[top]]
+            for d in range(top, depth):  # the letters past the kept levels, in the work slot
+                if letters[k, d] != 0:
+                    _rotate(final, levels[keep], 1 << order[d], letters[k, d])
+                    final = levels[keep]
+            total = 0.0
+            last = 0
             for y in range(size):
-                k = 0
-                v = y & smask
-                while v:
-                    v &= v - 1
-                    k += 1
-                k &= 3
-                a = buf[y]
-                if k == 1:
-                    buf[y] = complex(a.imag, -a.real)  # * (-i)
-                elif k == 2:
-                    buf[y] = -a
-                elif k == 3:
-                    buf[y] = complex(-a.imag, a.real)  # * i
-        bit = 1
-        while bit < size:
-            if hmask & bit:
-                for high in range(0, size, 2 * bit):
-                    for y in range(high, high + bit):
-                        a0 = buf[y]
-                        a1 = buf[y + bit]
-                        buf[y] = (a0 + a1) * scale
-                        buf[y + bit] = (a0 - a1) * scale
-            bit <<= 1
-        for y in range(size):
-            a = buf[y]
-            out[b, y] = a.real * a.real + a.imag * a.imag
+                a = final[y]
+                p = a.real * a.real + a.imag * a.imag
+                probabilities[y] = p
+                total += p
+                if p > 0.0:
+                    last = y
+            exps = draws[b, k]
+            norm = 0.0
+            for s in range(shots + 1):
+                norm += exps[s]
+            scale = total / norm
+            running = exps[0]
+            drawn = 0
+            cumulative = 0.0
+            for y in range(last + 1):
+                cumulative += probabilities[y]
+                count = 0
+                if y == last:  # the rest (rounding can leave a draw past the running sum)
+                    count = shots - drawn
+                    drawn = shots
+                else:
+                    while drawn < shots and running * scale < cumulative:
+                        drawn += 1
+                        count += 1
+                        running += exps[drawn]
+                if count == 0:
+                    continue
+                for g in range(basis_segments[k], basis_segments[k + 1]):
+                    f = 0.0
+                    for t in range(segment_terms[g], segment_terms[g + 1]):
+                        v = y & term_mask[t]
+                        odd = 0
+                        while v:
+                            v &= v - 1
+                            odd ^= 1
+                        f += -term_coef[t] if odd else term_coef[t]
+                    sums[b, g] += count * f
+                    squares[b, g] += count * f * f
+                if drawn >= shots:
+                    break
 
 
-def _signs(size: int, mask: int) -> np.ndarray:
-    return 1.0 - 2.0 * (np.bitwise_count(np.arange(size, dtype=np.int64) & mask) & 1)
+def _shared_prefixes(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows in lexicographic order and, for each, how many leading letters it shares with
+    the row before it (0 for the first)."""
+    order = np.lexsort(rows.T[::-1]) if rows.shape[0] else np.zeros(0, dtype=np.int64)
+    shared = np.zeros(len(order), dtype=np.int64)
+    for j in range(1, len(order)):
+        same = rows[order[j]] == rows[order[j - 1]]
+        shared[j] = len(same) if same.all() else int(np.argmin(same))
+    return order.astype(np.int64), shared
 
 
 def measured_expectations(states: np.ndarray, observables: Sequence[PauliSum], perm: np.ndarray,
@@ -149,52 +235,60 @@ def measured_expectations(states: np.ndarray, observables: Sequence[PauliSum], p
     the observables' terms, and estimate: ``(means, variances of the means)``, each
     ``(B, len(observables))``.
 
-    What running each basis circuit ``shots`` times would give (the same Born
-    distribution, and with the same seeds the same counts: state ``b`` in basis ``k`` is
-    sampled with seed ``seeds[b] + k * BASIS_SEED_STRIDE``, as the basis circuits are),
-    without evolving the state again per basis.
+    The outcomes have the distribution of running each basis circuit ``shots`` times (the
+    Born weights of the state rotated into the basis), without evolving the state again per
+    basis: the state is rotated qubit by qubit (rotations shared between bases with common
+    leading letters) and sampled in one pass (:func:`_sample_bases`). State ``b`` draws every
+    basis from one generator, ``PCG64(seeds[b])``, so its values depend on its seed alone, not
+    on how many states share the call. The variance of the mean of a basis is the sample
+    variance of its terms' summed values over ``shots``; bases are independent, so they add.
     """
-    from hal_workflow.circuits.observables import group_labels
-
     batch, size = states.shape
+    n = len(perm)
     labels = [label for pauli in observables for label in pauli.labels]
     grouping = group_labels(labels)
-    # per basis: (observable-term weights as outcome functions f[y], one column per observable)
-    columns = np.zeros((len(grouping.bases), size, len(observables)))
+    nbases = len(grouping.bases)
+    # qubit order of the rotations: logical n-1 .. 0, as physical bits
+    order = np.array([int(perm[q]) for q in reversed(range(n))], dtype=np.int64)
+    letters = np.array([[_LETTER[ch] for ch in basis] for basis in grouping.bases],
+                       dtype=np.int64).reshape(nbases, n)
+    basis_of, shared = _shared_prefixes(letters)
+    # segments: the terms of one observable read in one basis, ordered by basis
+    members: dict[tuple[int, int], list[tuple[int, float]]] = {}
     offset = 0
     for o, pauli in enumerate(observables):
-        for k, (label, coeff) in enumerate(pauli.terms):
-            support = 0
+        for label, coeff in pauli.terms:
+            mask = 0
             for q, ch in enumerate(reversed(label)):
                 if ch != "I":
-                    support |= 1 << int(perm[q])
-            columns[grouping.term_basis[offset + k], :, o] += coeff * _signs(size, support)
-        offset += len(pauli.terms)
+                    mask |= 1 << int(perm[q])
+            members.setdefault((grouping.term_basis[offset], o), []).append((mask, coeff))
+            offset += 1
+    keys = sorted(members)
+    segment_obs = np.array([o for _, o in keys], dtype=np.int64)
+    basis_segments = np.searchsorted([k for k, _ in keys], np.arange(nbases + 1)).astype(np.int64)
+    segment_terms = np.cumsum([0] + [len(members[key]) for key in keys]).astype(np.int64)
+    term_mask = np.array([m for key in keys for m, _ in members[key]], dtype=np.int64)
+    term_coef = np.array([c for key in keys for _, c in members[key]], dtype=np.float64)
+    keep = int(max(0, min(n, SAMPLE_BUFFER_BYTES // (size * 16) - 1)))
+
     means = np.zeros((batch, len(observables)))
     variances = np.zeros_like(means)
-    probabilities = np.empty((batch, size))
-    states = np.ascontiguousarray(states)
-    for k, basis in enumerate(grouping.bases):
-        hmask = smask = 0
-        for q, ch in enumerate(reversed(basis)):
-            if ch in "XY":
-                hmask |= 1 << int(perm[q])
-            if ch == "Y":
-                smask |= 1 << int(perm[q])
-        _rotated_probabilities(states, hmask, smask, probabilities)
-        histogram = np.empty((batch, size))
-        for b in range(batch):
-            p = probabilities[b]
-            seed = int(seeds[b]) + k * BASIS_SEED_STRIDE
-            generator = np.random.Generator(np.random.PCG64(seed))
-            histogram[b] = generator.multinomial(shots, p / p.sum())
-        f = columns[k]
-        # row by row (not one matrix product), so a state's value does not depend on how
-        # many states share the chunk: results are bit-identical however a PUB is split
-        mean = np.stack([(histogram * f[:, o]).sum(axis=1) for o in range(f.shape[1])],
-                        axis=1) / shots
-        second = np.stack([(histogram * (f[:, o] * f[:, o])).sum(axis=1)
-                           for o in range(f.shape[1])], axis=1) / shots
-        means += mean
-        variances += np.maximum(second - mean * mean, 0.0) / shots
+    group = max(1, DRAWS_CHUNK_BYTES // (8 * max(1, nbases) * (shots + 1)))
+    for start in range(0, batch, group):
+        part = np.ascontiguousarray(states[start:start + group], dtype=np.complex128)
+        draws = np.empty((part.shape[0], nbases, shots + 1))
+        for b in range(part.shape[0]):
+            generator = np.random.Generator(np.random.PCG64(int(seeds[start + b])))
+            generator.standard_exponential(out=draws[b])
+        sums = np.zeros((part.shape[0], len(keys)))
+        squares = np.zeros_like(sums)
+        _sample_bases(part, order, letters, basis_of, shared, keep, draws, shots,
+                      basis_segments, segment_terms, term_mask, term_coef, sums, squares)
+        mean = sums / shots
+        spread = np.maximum(squares / shots - mean * mean, 0.0) / shots
+        rows = slice(start, start + part.shape[0])
+        for g, o in enumerate(segment_obs):  # in segment order: the same sums in every chunk
+            means[rows, o] += mean[:, g]
+            variances[rows, o] += spread[:, g]
     return means, variances
