@@ -9,7 +9,10 @@ per term; the batch runs in parallel over states.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from numba import njit, prange
@@ -27,13 +30,47 @@ def _physical(mask: int, perm: np.ndarray) -> int:
     return out
 
 
+PLAN_CACHE_BYTES = 64 << 20
+"""Folded diagonals and sampling plans are kept per process up to this many bytes (least
+recently used first out), so the chunks of one PUB on a worker build them once."""
+
+_plans: OrderedDict[tuple[Any, ...], tuple[int, Any]] = OrderedDict()
+_plans_lock = threading.Lock()
+
+
+def _planned(kind: str, observables: Sequence[PauliSum], perm: np.ndarray,
+             build: Callable[[], tuple[Any, ...]]) -> Any:
+    """``build()`` for these observables and qubit order, or the copy kept from an earlier
+    call (the arrays are shared: callers only read them)."""
+    key = (kind, tuple(observables), np.asarray(perm, dtype=np.int64).tobytes())
+    with _plans_lock:
+        hit = _plans.get(key)
+        if hit is not None:
+            _plans.move_to_end(key)
+            return hit[1]
+    value = build()
+    size = sum(a.nbytes for a in value if isinstance(a, np.ndarray))
+    if size <= PLAN_CACHE_BYTES:
+        with _plans_lock:
+            _plans[key] = (size, value)
+            while sum(entry[0] for entry in _plans.values()) > PLAN_CACHE_BYTES:
+                _plans.popitem(last=False)
+    return value
+
+
 def folded_diagonals(observables: Sequence[PauliSum], perm: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(xmasks, diagonals, owner)``: one row per distinct (observable, physical X mask).
 
     ``diagonals[g, y] = sum_k c_k i^{nY_k} (-1)^{popcount(y & z_k)}`` over the terms ``k`` of
     observable ``owner[g]`` whose X mask is ``xmasks[g]`` (physical qubit order ``perm``).
+    Kept per process (:data:`PLAN_CACHE_BYTES`): every chunk of a PUB folds the same sums.
     """
+    return _planned("folded", observables, perm, lambda: _fold(observables, perm))
+
+
+def _fold(observables: Sequence[PauliSum], perm: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(perm)
     index = np.arange(1 << n, dtype=np.int64)
     xs: list[int] = []
@@ -244,6 +281,36 @@ def measured_expectations(states: np.ndarray, observables: Sequence[PauliSum], p
     variance of its terms' summed values over ``shots``; bases are independent, so they add.
     """
     batch, size = states.shape
+    (order, letters, basis_of, shared, basis_segments, segment_terms, term_mask, term_coef,
+     segment_obs) = _planned("sampling", observables, perm,
+                             lambda: _sampling_plan(observables, perm))
+    nbases = letters.shape[0]
+    keep = int(max(0, min(len(perm), SAMPLE_BUFFER_BYTES // (size * 16) - 1)))
+    means = np.zeros((batch, len(observables)))
+    variances = np.zeros_like(means)
+    group = max(1, DRAWS_CHUNK_BYTES // (8 * max(1, nbases) * (shots + 1)))
+    for start in range(0, batch, group):
+        part = np.ascontiguousarray(states[start:start + group], dtype=np.complex128)
+        draws = np.empty((part.shape[0], nbases, shots + 1))
+        for b in range(part.shape[0]):
+            generator = np.random.Generator(np.random.PCG64(int(seeds[start + b])))
+            generator.standard_exponential(out=draws[b])
+        sums = np.zeros((part.shape[0], len(segment_obs)))
+        squares = np.zeros_like(sums)
+        _sample_bases(part, order, letters, basis_of, shared, keep, draws, shots,
+                      basis_segments, segment_terms, term_mask, term_coef, sums, squares)
+        mean = sums / shots
+        spread = np.maximum(squares / shots - mean * mean, 0.0) / shots
+        rows = slice(start, start + part.shape[0])
+        for g, o in enumerate(segment_obs):  # in segment order: the same sums in every chunk
+            means[rows, o] += mean[:, g]
+            variances[rows, o] += spread[:, g]
+    return means, variances
+
+
+def _sampling_plan(observables: Sequence[PauliSum], perm: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The arrays :func:`_sample_bases` reads (see there), for these observables measured in
+    their qubit-wise commuting bases, and each segment's observable."""
     n = len(perm)
     labels = [label for pauli in observables for label in pauli.labels]
     grouping = group_labels(labels)
@@ -270,25 +337,5 @@ def measured_expectations(states: np.ndarray, observables: Sequence[PauliSum], p
     segment_terms = np.cumsum([0] + [len(members[key]) for key in keys]).astype(np.int64)
     term_mask = np.array([m for key in keys for m, _ in members[key]], dtype=np.int64)
     term_coef = np.array([c for key in keys for _, c in members[key]], dtype=np.float64)
-    keep = int(max(0, min(n, SAMPLE_BUFFER_BYTES // (size * 16) - 1)))
-
-    means = np.zeros((batch, len(observables)))
-    variances = np.zeros_like(means)
-    group = max(1, DRAWS_CHUNK_BYTES // (8 * max(1, nbases) * (shots + 1)))
-    for start in range(0, batch, group):
-        part = np.ascontiguousarray(states[start:start + group], dtype=np.complex128)
-        draws = np.empty((part.shape[0], nbases, shots + 1))
-        for b in range(part.shape[0]):
-            generator = np.random.Generator(np.random.PCG64(int(seeds[start + b])))
-            generator.standard_exponential(out=draws[b])
-        sums = np.zeros((part.shape[0], len(keys)))
-        squares = np.zeros_like(sums)
-        _sample_bases(part, order, letters, basis_of, shared, keep, draws, shots,
-                      basis_segments, segment_terms, term_mask, term_coef, sums, squares)
-        mean = sums / shots
-        spread = np.maximum(squares / shots - mean * mean, 0.0) / shots
-        rows = slice(start, start + part.shape[0])
-        for g, o in enumerate(segment_obs):  # in segment order: the same sums in every chunk
-            means[rows, o] += mean[:, g]
-            variances[rows, o] += spread[:, g]
-    return means, variances
+    return (order, letters, basis_of, shared, basis_segments, segment_terms, term_mask,
+            term_coef, segment_obs)
