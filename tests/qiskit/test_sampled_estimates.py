@@ -60,7 +60,7 @@ def test_fewer_kept_rotations_draw_the_same_samples(keep: int,
     paulis = [as_observable(o, 6) for o in observables]
     states = np.stack([physical(state.data, perm)] * 3)
     whole = expectation.measured_expectations(states, paulis, perm, 100, [7, 8, 9])
-    monkeypatch.setattr(expectation, "SAMPLE_BUFFER_BYTES", (keep + 1) * 16 << 6)
+    monkeypatch.setattr(expectation, "SAMPLE_BUFFER_BYTES", (keep + 3) * 8 << 6)
     monkeypatch.setattr(expectation, "DRAWS_CHUNK_BYTES", 1)  # one state per group
     fewer = expectation.measured_expectations(states, paulis, perm, 100, [7, 8, 9])
     for a, b in zip(whole, fewer, strict=True):
