@@ -229,6 +229,9 @@ def _weights(source, bit, letter, out):  # pragma: no cover - numba
             i = np.float64(si[y])
             out[y] = r * r + i * i
         return
+    if bit >= _WIDE:
+        _weights_wide(source, bit, letter, out)
+        return
     for high in range(0, size, 2 * bit):
         for y in range(high, high + bit):
             a0r = np.float64(sr[y])
@@ -239,6 +242,28 @@ def _weights(source, bit, letter, out):  # pragma: no cover - numba
                 a1r, a1i = a1i, -a1r
             out[y] = (a0r + a1r) ** 2 + (a0i + a1i) ** 2
             out[y + bit] = (a0r - a1r) ** 2 + (a0i - a1i) ** 2
+
+
+@njit(cache=True)
+def _weights_wide(source, bit, letter, out):  # pragma: no cover - numba
+    """:func:`_weights` over slices of ``bit`` amplitudes (vectorised)."""
+    size = source.shape[1]
+    sign = 1.0 if letter == 1 else 0.0  # X mixes real with real, Y real with imaginary
+    for high in range(0, size, 2 * bit):
+        s0r = source[0, high:high + bit]
+        s0i = source[1, high:high + bit]
+        s1r = source[0, high + bit:high + 2 * bit]
+        s1i = source[1, high + bit:high + 2 * bit]
+        o0 = out[high:high + bit]
+        o1 = out[high + bit:high + 2 * bit]
+        for i in range(bit):
+            a0r = np.float64(s0r[i])
+            a0i = np.float64(s0i[i])
+            # X: a1 as is; Y: a1 -> -i a1 = (a1i, -a1r)
+            a1r = sign * np.float64(s1r[i]) + (1.0 - sign) * np.float64(s1i[i])
+            a1i = sign * np.float64(s1i[i]) - (1.0 - sign) * np.float64(s1r[i])
+            o0[i] = (a0r + a1r) ** 2 + (a0i + a1i) ** 2
+            o1[i] = (a0r - a1r) ** 2 + (a0i - a1i) ** 2
 
 
 @njit(cache=True, inline="always")
@@ -442,10 +467,12 @@ def _sampling_plan(observables: Sequence[PauliSum], perm: np.ndarray) -> tuple[n
     labels = [label for pauli in observables for label in pauli.labels]
     grouping = group_labels(labels)
     nbases = len(grouping.bases)
-    # qubit order of the rotations: logical n-1 .. 0, as physical bits
-    order = np.array([int(perm[q]) for q in reversed(range(n))], dtype=np.int64)
-    letters = np.array([[_LETTER[ch] for ch in basis] for basis in grouping.bases],
-                       dtype=np.int64).reshape(nbases, n)
+    # rotations in physical bit order from bit 0 up: the narrow strides (slow loops) come
+    # first, where the most bases share them
+    order = np.arange(n, dtype=np.int64)
+    logical = np.argsort(np.asarray(perm, dtype=np.int64))  # the qubit on each physical bit
+    letters = np.array([[_LETTER[basis[n - 1 - int(logical[d])]] for d in range(n)]
+                        for basis in grouping.bases], dtype=np.int64).reshape(nbases, n)
     basis_of, shared = _shared_prefixes(letters)
     last = np.array([max((d for d in range(n) if row[d]), default=-1) for row in letters],
                     dtype=np.int64)
