@@ -237,7 +237,8 @@ def run_expectations(
     each basis is one sweep over the bindings (the batch extension where offered), element
     ``i`` seeded ``seed + first_index + i`` per basis, whatever the chunking. A backend whose
     ``statevector`` extension has ``measured_expectations`` (the simulator) samples every
-    basis from each state instead of running one circuit per basis (same distribution);
+    basis from each state instead of running one circuit per basis (same distribution, other
+    samples: element ``i`` draws all its bases from seed ``seed + first_index + i``);
     ``from_states=False`` runs the basis circuits anyway.
     """
     from hal_workflow.circuits.conversion import as_bindings, as_circuit

@@ -33,8 +33,10 @@ from hal_workflow.contract.types import ValidationCode, ValidationIssue
 __all__ = ["BASIS_SEED_STRIDE", "Grouping", "PauliSum", "as_observable", "group_labels"]
 
 BASIS_SEED_STRIDE = 1 << 32
-"""Measured estimates sample element ``i`` of basis ``k`` with seed ``seed + k * stride + i``:
-each basis its own stream (so their variances add), independent of chunking."""
+"""Measured estimates from basis circuits sample element ``i`` of basis ``k`` with seed
+``seed + k * stride + i``: each basis its own stream (so their variances add), independent of
+chunking. (The simulator, which samples every basis from one state, draws all bases of element
+``i`` from the one stream ``seed + i``: the same distribution, other samples.)"""
 
 _HERMITIAN_TOL = 1e-10
 _PHASES = {"": 1, "-": -1, "i": 1j, "-i": -1j, "+": 1, "+i": 1j}

@@ -180,7 +180,8 @@ def test_measured_estimates_on_scalar_qubits_and_physical_qubits() -> None:
 
 def test_both_measured_routes_agree_with_the_exact_values() -> None:
     """Basis circuits run as jobs, or every basis sampled from the simulator's states: both
-    within 4 standard errors of the exact value, with standard errors of the same size."""
+    within 4 standard errors of the exact value, with standard errors of the same size, and
+    within 4 standard errors of each other (they draw different samples)."""
     from hal_workflow.executors._tasks import run_expectations
     from hal_workflow.qiskit import from_qiskit, parameter_name
 
@@ -197,6 +198,8 @@ def test_both_measured_routes_agree_with_the_exact_values() -> None:
         stds = np.sqrt(variances)
         assert np.all(np.abs(means - exact) < 4 * stds), from_states
         assert np.all(stds < np.abs(observable.coeffs).sum() / np.sqrt(3000))
-        routes.append(means)
-    # same seeds, same Born distributions: the same samples either way
-    np.testing.assert_allclose(routes[0], routes[1], atol=1e-12)
+        routes.append((means, variances))
+    (fast, fast_var), (general, general_var) = routes
+    assert np.all(np.abs(fast - general) < 4 * np.sqrt(fast_var + general_var))
+    # standard errors from 3000 samples per basis: a few percent apart at most
+    np.testing.assert_allclose(np.sqrt(fast_var), np.sqrt(general_var), rtol=0.15)
