@@ -82,10 +82,11 @@ class _Worker:
     """One worker process and its two pipes; used by one thread at a time."""
 
     def __init__(self) -> None:
-        root = str(Path(__file__).resolve().parents[2])  # where this hal_workflow lives
+        # this hal_workflow first, then the caller's path (as multiprocessing passes it), so
+        # that the worker imports the functions it is sent from where the caller did
+        root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (root, env.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in (root, *sys.path) if p))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hal_workflow.compilation.workers"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)
@@ -216,15 +217,22 @@ def _serve(requests: IO[bytes], answers: IO[bytes]) -> None:
             fn, args, kwargs = _receive(requests)
         except EOFError:
             return
-        try:
-            answer: tuple[bool, Any] = (True, fn(*args, **kwargs))
-        except Exception as exc:  # sent back to the caller, who raises it
-            answer = (False, exc)
+        except Exception as exc:  # a function or argument this process cannot import
+            answer: tuple[bool, Any] = (False, exc)
+        else:
+            try:
+                answer = (True, fn(*args, **kwargs))
+            except Exception as exc:  # sent back to the caller, who raises it
+                answer = (False, exc)
         try:
             _send(answers, answer)
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:  # unpicklable
-            _send(answers, (False, BackendUnavailableError(
-                f"compilation worker: cannot send back {type(answer[1]).__name__}: {exc}")))
+        except Exception as exc:  # anything pickle raises on odd objects
+            if answer[0]:
+                reply: Exception = BackendUnavailableError(
+                    f"compilation worker: cannot send back {type(answer[1]).__name__}: {exc}")
+            else:  # an SDK error that does not pickle: its message, which callers parse
+                reply = RuntimeError(str(answer[1]))
+            _send(answers, (False, reply))
 
 
 if __name__ == "__main__":
