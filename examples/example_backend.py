@@ -10,7 +10,9 @@ which is what the contract asks of every backend (``docs/contract-v1.md``):
    :meth:`_discover_capabilities` once and caches the result.
 2. ``validate`` reports every reason a circuit cannot run; ``submit`` rejects exactly those
    (plus missing parameter bindings) with ``ValidationError``, before a job exists.
-3. Jobs run off the event loop. :class:`~hal_workflow.backends.local_jobs.LocalJobTable`
+3. Jobs run off the event loop, and so does any SDK call that holds the GIL
+   (:func:`hal_workflow.compilation.workers.call`: a worker process above a size budget).
+   :class:`~hal_workflow.backends.local_jobs.LocalJobTable`
    gives in-process jobs the contract's bookkeeping: unique ids, monotonic states, FAILED
    with a reason, cancellation through ``job.cancel_event``.
 4. Only contract errors escape: SDK exceptions are translated (``CircuitError`` with line and
@@ -46,6 +48,7 @@ from qiskit import QuantumCircuit
 from qiskit.quantum_info import Statevector
 
 from hal_workflow.backends.local_jobs import JobCancelled, LocalJob, LocalJobTable
+from hal_workflow.compilation import workers
 from hal_workflow.contract import (
     AvailabilityStatus,
     Backend,
@@ -139,7 +142,9 @@ class ExampleBackend(Backend):
         if not isinstance(text, str):
             raise CircuitError(f"expected OpenQASM 3 text or a Circuit, got {type(circuit)}")
         try:
-            return qiskit.qasm3.loads(text)
+            # The SDK's importer holds the GIL: a large program is read in a worker process
+            # (small ones here), so the event loop keeps running even beside a thread.
+            return workers.call(qiskit.qasm3.loads, text, size=workers.estimate(text))
         except Exception as exc:  # the SDK's parse and conversion errors
             found = _QISKIT_POSITION.match(str(exc).strip("'\""))  # "4,0: gate 'hh' is ..."
             if found:

@@ -39,7 +39,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +72,8 @@ PRUNE_EVERY = 20_000
 BLOB_THRESHOLD = 64 * 1024
 """Results whose JSON is larger than this are stored zlib-compressed in a blob."""
 _DIGEST_CACHE = 256
+_OBSERVED_JOBS = 4096
+"""Jobs whose last observed state :meth:`Journal.observe` remembers (oldest forgotten)."""
 _PROGRAM_REF = "$program"
 
 _SCHEMA = """
@@ -308,6 +310,7 @@ class Journal:
         self._closed = False
         self._host = socket.gethostname()
         self._digests: dict[str, str] = {}
+        self._observed: OrderedDict[str, tuple[str, str | None]] = OrderedDict()
         self._ensure_schema()
 
     def __repr__(self) -> str:
@@ -508,11 +511,15 @@ class Journal:
 
     def _do_state(self, conn: sqlite3.Connection, job_id: str, state: str, at: float,
                   reason: str | None, vendor: str | None) -> None:
+        # a state already recorded (a second process observing the same job, the sync
+        # helpers recording the end the status path saw) adds nothing to the history
         conn.execute(
             "UPDATE jobs SET state = ?, reason = ?, updated_at = ?,"
             " vendor_job_id = COALESCE(?, vendor_job_id),"
-            " history = json_insert(history, '$[#]', json(?)) WHERE job_id = ?",
-            (state, reason, at, vendor, _dumps([state, at, reason]), job_id))
+            " history = json_insert(history, '$[#]', json(?)) WHERE job_id = ?"
+            " AND (state IS NOT ? OR reason IS NOT ? OR ? IS NOT NULL)",
+            (state, reason, at, vendor, _dumps([state, at, reason]), job_id, state, reason,
+             vendor))
 
     def _do_result(self, conn: sqlite3.Connection, job_id: str,
                    result: ExecutionResult) -> None:
@@ -565,6 +572,7 @@ class Journal:
         spec_text = spec if isinstance(spec, str) or spec is None else spec_json(spec)
         if history is None:
             history = [(JobState(state).value, time.time() if at is None else at, None)]
+        self._seen(job_id, history[-1][0], history[-1][2])
         self._enqueue(("submit", job_id, backend, spec_text, circuit, circuit_digest, shots,
                        parameters, vendor_job_id, sweep_id, sweep_index, list(history), result,
                        os.getpid()))
@@ -585,6 +593,23 @@ class Journal:
         """Record a transition of ``job_id`` to ``state`` (appended to its history)."""
         self._enqueue(("state", job_id, JobState(state).value,
                        time.time() if at is None else at, reason, vendor_job_id))
+
+    def observe(self, job_id: str, state: JobState | str, reason: str | None = None) -> None:
+        """Record ``state`` if it is news for ``job_id``: what ``status()`` calls (through
+        :func:`_observe_status`) on every poll. The last state seen per job is kept in memory
+        (:data:`_OBSERVED_JOBS` jobs), so polls that change nothing write nothing."""
+        value = JobState(state).value
+        if self._observed.get(job_id) == (value, reason):
+            return
+        self._seen(job_id, value, reason)
+        self._enqueue(("state", job_id, value, time.time(), reason, None))
+
+    def _seen(self, job_id: str, state: str, reason: str | None) -> None:
+        observed = self._observed
+        observed[job_id] = (state, reason)
+        observed.move_to_end(job_id)
+        if len(observed) > _OBSERVED_JOBS:
+            observed.popitem(last=False)
 
     def record_result(self, job_id: str, result: ExecutionResult) -> None:
         """Store ``job_id``'s result (does not change its state: record that too)."""
@@ -809,6 +834,26 @@ def _flush_at_exit() -> None:
             _default.flush(timeout=10.0)
 
 
+def _observe_status(backend: Any, job_id: str, status: Any) -> None:
+    """The status observer (see ``add_status_observer``): a remote job's transitions reach
+    the journal wherever its status is read. Backends that journal their own jobs
+    (``records_jobs``) and a disabled journal are left alone; the journal never fails a
+    ``status()`` call."""
+    if getattr(backend, "records_jobs", False):
+        return
+    from hal_workflow import config
+
+    if not config.get("journal.enabled", True):
+        return
+    try:
+        default().observe(job_id, status.state, status.reason)
+    except Exception as exc:  # a journal that cannot open: the job goes on
+        logger.debug("journal: cannot record the state of %s: %s", job_id, exc)
+
+
 import atexit  # noqa: E402 - registered once the module is complete
 
+from hal_workflow.contract.backend import add_status_observer  # noqa: E402
+
 atexit.register(_flush_at_exit)
+add_status_observer(_observe_status)

@@ -34,6 +34,7 @@ import contextlib
 import functools
 import logging
 import os
+import pickle
 import re
 import threading
 import time
@@ -61,13 +62,13 @@ from qiskit_ibm_runtime.fake_provider.fake_backend import FakeBackendV2
 
 from hal_workflow.backends.options import check_options
 from hal_workflow.backends.retry import RetryPolicy, is_retryable, retry_after_of
+from hal_workflow.compilation import workers
 from hal_workflow.compilation.checks import bound_values, shots_issues
 from hal_workflow.compilation.qiskit_bridge import (
     as_circuit,
     calibration_from_target,
     capabilities_from_target,
     from_qiskit,
-    to_qiskit,
     transpile_for,
 )
 from hal_workflow.contract.backend import Backend
@@ -244,13 +245,66 @@ def local_device(name: str) -> concurrent.futures.ThreadPoolExecutor:
         return _LOCAL_DEVICES[name]
 
 
+def compile_for_device(program: str, target: Any, optimization_level: int,
+                       seed: int | None) -> tuple[bytes, int, tuple[str, ...], str]:
+    """``program`` transpiled for ``target`` (pickled), its operations and parameter names,
+    and the result as OpenQASM 3 (what ran).
+
+    Module-level so that large programs are compiled in a worker process, export included
+    (:mod:`hal_workflow.compilation.workers`): both allocate heavily, and the garbage
+    collector's full passes over a large heap stall every thread of the caller.
+    """
+    isa = transpile_for(program, target=target, optimization_level=optimization_level,
+                        seed=seed)
+    executed = from_qiskit(isa)
+    if isa.num_clbits:
+        # One register over every clbit in order: its BitArray is our bitstring, whatever
+        # registers (or loose bits) the circuit declared.
+        isa.add_register(ClassicalRegister(bits=list(isa.clbits), name=_ALL_CLBITS))
+    return (pickle.dumps(isa, protocol=pickle.HIGHEST_PROTOCOL), len(isa.data),
+            tuple(p.name for p in isa.parameters), executed)
+
+
+_LOCAL_FAKES: dict[str, FakeBackendV2] = {}
+
+
+def run_local(device: str, pubs: list[tuple[Any, ...]], options: dict[str, Any]) -> Any:
+    """Run ``pubs`` on fake device ``device`` in local testing mode; the PrimitiveResult.
+    Circuits may come pickled (:class:`_Prepared`).
+
+    Module-level, by device name, so that :mod:`hal_workflow.compilation.workers` can run it
+    in a worker process: Aer's C++ execution holds the GIL (1.4 s for a 200-binding sweep
+    here), which would stall the caller's event loop. The fake device is built once per
+    process; same device, options and seed give the same samples wherever it runs.
+    """
+    fake = _LOCAL_FAKES.get(device)
+    if fake is None:
+        fake = _LOCAL_FAKES.setdefault(device, _fake_backend_classes()[device]())
+    pubs = [(pickle.loads(c) if isinstance(c, bytes) else c, *rest) for c, *rest in pubs]
+    return SamplerV2(mode=fake, options=options).run(pubs).result()
+
+
+def _gate_shots(pubs: list[tuple[Any, ...]], prepared: list[_Prepared]) -> int:
+    """The work of ``pubs`` in a simulator: operations x parameter sets x shots."""
+    total = 0
+    for (_, values, shots), p in zip(pubs, prepared, strict=True):
+        sets = 1 if values is None else max(1, int(np.asarray(values).size
+                                                  // max(1, len(p.parameters))))
+        total += p.operations * sets * int(shots or 1)
+    return total
+
+
 class _LocalDeviceJob:
     """A runtime job of local testing mode, queued on its fake device's thread (the parts of
-    ``RuntimeJobV2`` the adapter uses: ``job_id``, ``result``, ``cancel``, ``_future``)."""
+    ``RuntimeJobV2`` the adapter uses: ``job_id``, ``result``, ``cancel``, ``_future``).
+    The thread runs the job here when it is small and in a worker process otherwise."""
 
-    def __init__(self, device: str, start: Callable[[], Any]) -> None:
+    def __init__(self, device: str, pubs: list[tuple[Any, ...]], prepared: list[_Prepared],
+                 options: dict[str, Any]) -> None:
         self._id = f"local-{uuid.uuid4()}"
-        self._future = local_device(device).submit(lambda: start().result())
+        pubs = [(p.isa_pickle, *rest) for (_, *rest), p in zip(pubs, prepared, strict=True)]
+        self._future = local_device(device).submit(
+            workers.call, run_local, device, pubs, options, size=_gate_shots(pubs, prepared))
 
     def job_id(self) -> str:
         return self._id
@@ -284,13 +338,24 @@ _SUBMISSIONS_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class _Prepared:
-    """A circuit transpiled for the device, ready to become a PUB."""
+    """A circuit transpiled for the device, ready to become a PUB.
 
-    isa: QuantumCircuit  # with the all-clbits register added; never mutated
+    The transpiled circuit is kept pickled: it goes to a worker process as it is (local
+    mode), and is rebuilt here only when the runtime client needs the object. Pickling and
+    unpickling a 10,000-gate circuit holds the GIL for 0.1-0.2 s (seconds under load).
+    """
+
+    isa_pickle: bytes  # with the all-clbits register added
+    operations: int  # its size
     executed: str  # the transpiled circuit as OpenQASM 3 (before that register)
     inputs: tuple[str, ...]  # the circuit's input names, as declared
     parameters: tuple[str, ...]  # the inputs left in the transpiled circuit, in its order
     transpile_s: float
+
+    @functools.cached_property
+    def isa(self) -> QuantumCircuit:
+        circuit: QuantumCircuit = pickle.loads(self.isa_pickle)
+        return circuit
 
 
 class IBMBackend(Backend):
@@ -413,22 +478,15 @@ class IBMBackend(Backend):
     def _transpile(self, circuit: Circuit) -> _Prepared:
         """Transpile ``circuit`` for the device (cached: validate, then submit, reuse it)."""
         started = time.perf_counter()
-        isa = transpile_for(
-            to_qiskit(circuit),
-            target=self._device.target,
-            optimization_level=self._optimization_level,
-            seed=self._seed,
-        )
-        executed = from_qiskit(isa)
-        if isa.num_clbits:
-            # One register over every clbit in order: its BitArray is our bitstring, whatever
-            # registers (or loose bits) the circuit declared.
-            isa.add_register(ClassicalRegister(bits=list(isa.clbits), name=_ALL_CLBITS))
+        isa, operations, parameters, executed = workers.call(
+            compile_for_device, circuit.qasm, self._device.target, self._optimization_level,
+            self._seed, size=workers.estimate(circuit))
         return _Prepared(
-            isa=isa,
+            isa_pickle=isa,
+            operations=operations,
             executed=executed,
             inputs=circuit.parameters,
-            parameters=tuple(p.name for p in isa.parameters),
+            parameters=parameters,
             transpile_s=time.perf_counter() - started,
         )
 
@@ -463,11 +521,14 @@ class IBMBackend(Backend):
         return [by_name[name] for name in prepared.parameters]
 
     # -- submission --------------------------------------------------------------------
-    def _sampler(self, mode: Any, tag: str) -> SamplerV2:
+    def _sampler_options(self, tag: str) -> dict[str, Any]:
         options: dict[str, Any] = {"environment": {"job_tags": [tag]}}
         if self._local and self._seed is not None:
             options["simulator"] = {"seed_simulator": self._seed}
-        return SamplerV2(mode=mode, options=options)
+        return options
+
+    def _sampler(self, mode: Any, tag: str) -> SamplerV2:
+        return SamplerV2(mode=mode, options=self._sampler_options(tag))
 
     def _tagged(self, tag: str) -> Any | None:
         """The runtime job tagged ``tag``, if the service has one (None in local mode)."""
@@ -498,9 +559,10 @@ class IBMBackend(Backend):
                 return found
             if self._service is None:  # local testing mode: the fake device's queue, one job
                 # at a time (a local session or batch changes nothing there)
-                sampler = self._sampler(self._device, tag)
-                return _LocalDeviceJob(self._device.name, lambda: sampler.run(pubs))
-            return self._sampler(mode if mode is not None else self._device, tag).run(pubs)
+                return _LocalDeviceJob(self._device.name, pubs, prepared,
+                                       self._sampler_options(tag))
+            return self._sampler(mode if mode is not None else self._device, tag).run(
+                [(p.isa, *rest) for (_, *rest), p in zip(pubs, prepared, strict=True)])
 
         job = self._call("submitting a job", submit)
         runtime_id = job.job_id()
@@ -525,7 +587,7 @@ class IBMBackend(Backend):
     ) -> JobId:
         prepared = self._prepare(circuit, shots)
         values = self._values(prepared, parameters)
-        pub = (prepared.isa, values, shots) if values else (prepared.isa, None, shots)
+        pub = (None, values or None, shots)  # the circuit: prepared's, added by _run_pubs
         return JobId(self._run_pubs([pub], [prepared], mode))
 
     async def submit(
@@ -541,7 +603,7 @@ class IBMBackend(Backend):
         pubs = []
         for p in prepared:
             self._values(p, None)  # a batch of circuits binds nothing: all must be concrete
-            pubs.append((p.isa, None, shots))
+            pubs.append((None, None, shots))
         runtime_id = self._run_pubs(pubs, prepared)
         return [JobId(f"{runtime_id}#{k}") for k in range(len(pubs))]
 
@@ -551,7 +613,7 @@ class IBMBackend(Backend):
         prepared = self._prepare(circuit, shots)
         values = np.array([self._values(prepared, b) for b in bindings], dtype=float)
         values = values.reshape(len(bindings), len(prepared.parameters))
-        runtime_id = self._run_pubs([(prepared.isa, values, shots)], [prepared])
+        runtime_id = self._run_pubs([(None, values, shots)], [prepared])
         return [JobId(f"{runtime_id}#0.{k}") for k in range(len(bindings))]
 
     # -- jobs ----------------------------------------------------------------------------

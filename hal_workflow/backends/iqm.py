@@ -54,7 +54,6 @@ from hal_workflow.compilation.checks import bound_values, shots_issues, width_is
 from hal_workflow.compilation.qiskit_bridge import (
     as_circuit,
     from_qiskit,
-    to_qiskit,
     transpile_for,
 )
 from hal_workflow.contract.backend import Backend
@@ -343,7 +342,7 @@ class IQMBackend(Backend):
         for q in range(len(self._qubits)):
             if q not in coupling.physical_qubits:
                 coupling.add_physical_qubit(q)
-        return transpile_for(to_qiskit(circuit), basis_gates=NATIVE_BASIS, coupling_map=coupling,
+        return transpile_for(circuit, basis_gates=NATIVE_BASIS, coupling_map=coupling,
                              optimization_level=self._optimization_level, seed=self._seed)
 
     def _check(

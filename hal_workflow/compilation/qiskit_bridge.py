@@ -152,7 +152,33 @@ def transpile_for(
     physical qubits; ``result.layout`` tells where each virtual qubit went. Raises
     ``ValidationError`` when the circuit does not fit (too wide, gates that cannot be
     synthesised).
+
+    Import and transpilation hold the GIL (Qiskit's Rust passes): above
+    ``compilation.worker-min-operations`` both run in a worker process
+    (:mod:`hal_workflow.compilation.workers`), so the caller's event loop keeps running.
     """
+    from hal_workflow.compilation import workers
+
+    if not isinstance(circuit, QuantumCircuit | str):
+        circuit = as_circuit(circuit).qasm  # text crosses to a worker cheaply
+    return workers.call(
+        _transpile_here, circuit, size=workers.estimate(circuit),
+        basis_gates=None if basis_gates is None else list(basis_gates),
+        coupling_map=coupling_map if isinstance(coupling_map, CouplingMap | None)
+        else [list(pair) for pair in coupling_map],
+        target=target, optimization_level=optimization_level, seed=seed)
+
+
+def _transpile_here(
+    circuit: str | QuantumCircuit,
+    *,
+    basis_gates: Iterable[str] | None,
+    coupling_map: Iterable[Sequence[int]] | CouplingMap | None,
+    target: Target | None,
+    optimization_level: int,
+    seed: int | None,
+) -> QuantumCircuit:
+    """:func:`transpile_for` in this process."""
     qc = circuit if isinstance(circuit, QuantumCircuit) else to_qiskit(circuit)
     cmap = coupling_map
     if cmap is not None and not isinstance(cmap, CouplingMap):

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hal_workflow.contract.errors import (
@@ -53,6 +54,39 @@ def redact_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     return dict(redact(spec))
 
 
+StatusObserver = Callable[["Backend", str, JobStatus], None]
+_STATUS_OBSERVERS: list[StatusObserver] = []
+
+
+def add_status_observer(observer: StatusObserver) -> None:
+    """Call ``observer(backend, job_id, status)`` after every ``status()`` of every backend.
+
+    The one place where job states are seen, whoever asks (``wait``, a poller, the CLI, a
+    user): the job journal uses it to record remote jobs' transitions (QUEUED -> RUNNING...).
+    An observer must be cheap (it runs on the event loop) and never raise.
+    """
+    if observer not in _STATUS_OBSERVERS:
+        _STATUS_OBSERVERS.append(observer)
+
+
+def _observed(
+    status: Callable[[Any, str], Awaitable[JobStatus]],
+) -> Callable[[Any, str], Awaitable[JobStatus]]:
+    """``status`` followed by the status observers (a subclass's ``status`` is wrapped once)."""
+    if getattr(status, "_hal_observed", False):
+        return status
+
+    @functools.wraps(status)
+    async def observed(self: Backend, job_id: str) -> JobStatus:
+        value = await status(self, job_id)
+        for observer in _STATUS_OBSERVERS:
+            observer(self, job_id, value)
+        return value
+
+    observed._hal_observed = True  # type: ignore[attr-defined]
+    return observed
+
+
 class Backend(abc.ABC):
     """A quantum backend behind the HAL contract v1.
 
@@ -70,6 +104,8 @@ class Backend(abc.ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         declare_secret_keys(cls.secret_keys)
+        if "status" in cls.__dict__ and not getattr(cls.status, "__isabstractmethod__", False):
+            cls.status = _observed(cls.__dict__["status"])  # type: ignore[method-assign,assignment]
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self._spec: dict[str, Any] = wrap_secrets(dict(spec))

@@ -166,7 +166,7 @@ def _record_end(backend: Backend, job_id: str, state: str, reason: str | None,
         return
     if result is not None:
         journal.record_result(job_id, result)
-    journal.record_state(job_id, state, reason)
+    journal.observe(job_id, state, reason)  # nothing new if status() already saw it end
 
 
 def sweep(

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import itertools
 import math
 import pickle
+import tempfile
 import time
 import traceback
 import weakref
@@ -111,6 +113,7 @@ class Harness:
         self.suite = suite
         self.backend = backend
         self.loop = loop
+        self.block_stacks = ""  # see loop_blocked_for
 
     def run(self, awaitable: Awaitable[_T], what: str, timeout: float | None = None) -> _T:
         limit = timeout if timeout is not None else 2 * self.suite.timeout
@@ -153,26 +156,38 @@ class Harness:
         return trace
 
     async def loop_blocked_for(self, awaitable: Awaitable[_T]) -> tuple[_T, float]:
-        """Run ``awaitable`` beside a 5 ms heartbeat; return its value and the longest gap."""
+        """Run ``awaitable`` beside a 5 ms heartbeat; return its value and the longest gap.
+
+        When a gap reaches ``max_loop_block_s``, the stacks of every thread at that moment
+        are kept in :attr:`block_stacks` (``faulthandler``'s watchdog, which needs no GIL):
+        they name what held the loop.
+        """
         longest = 0.0
         stop = asyncio.Event()
+        bound = self.suite.max_loop_block_s
+        self.block_stacks = ""
 
         async def heartbeat() -> None:
             nonlocal longest
             last = time.monotonic()
             while not stop.is_set():
+                faulthandler.dump_traceback_later(bound, file=stacks)
                 await asyncio.sleep(0.005)
                 now = time.monotonic()
                 longest = max(longest, now - last)
                 last = now
 
-        beat = asyncio.ensure_future(heartbeat())
-        await asyncio.sleep(0)
-        try:
-            value = await awaitable
-        finally:
-            stop.set()
-            await beat
+        with tempfile.TemporaryFile("w+") as stacks:
+            beat = asyncio.ensure_future(heartbeat())
+            await asyncio.sleep(0)
+            try:
+                value = await awaitable
+            finally:
+                stop.set()
+                await beat
+                faulthandler.cancel_dump_traceback_later()
+            stacks.seek(0)
+            self.block_stacks = stacks.read(20_000)
         return value, longest
 
 
@@ -643,7 +658,8 @@ class ConformanceSuite:
         )
         assert longest <= self.max_loop_block_s, (
             f"a backend call held the event loop for {longest:.2f} s; wrap blocking SDK calls "
-            "in asyncio.to_thread"
+            "in asyncio.to_thread (GIL-holding work in a process: "
+            f"hal_workflow.compilation.workers). Threads when it was held:\n{hal.block_stacks}"
         )
 
     def _completed(self, trace: JobTrace) -> ExecutionResult:

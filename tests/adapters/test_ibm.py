@@ -44,13 +44,6 @@ class TestIBMFakeManila(ConformanceSuite):
     noisy = True  # fake backends simulate the device's noise
     # Local testing mode runs a job in Aer, which cannot stop once it runs; queued jobs can.
     cancels_running_jobs = False
-    # The event-loop check's large job: 2,100 gates. A sized 10,000-gate job spends seconds in
-    # qiskit's transpiler, whose Rust passes hold the GIL for up to 0.4 s at a time (0.4-1.2 s
-    # stalls of the caller's loop on this machine): a known limit of transpiling in-process.
-    long_circuit = circuits.deep(5, layers=150)
-    # Local mode simulates in Aer inside this process: a 200-binding sweep held the GIL for
-    # 1.2 s here (its result conversion), so the check's sweep is 20 bindings.
-    loop_sweep_size = 20
 
     @contextlib.asynccontextmanager
     async def queued_job(self, backend: Any) -> AsyncIterator[str | None]:

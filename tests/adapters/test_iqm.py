@@ -14,6 +14,7 @@ import logging
 import math
 import socket
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,8 @@ from iqm.station_control.interface.models.jobs_new import JobStatus as IQMJobSta
 from iqm_server import Fault, IQMMockServer, final_state
 from qiskit.quantum_info import Statevector
 
+import hal_workflow
+from hal_workflow import journal as journals
 from hal_workflow.backends.iqm import NATIVE_BASIS, STATE_TABLE, IQMBackend
 from hal_workflow.circuits import random_layered
 from hal_workflow.compilation.qiskit_bridge import to_qiskit
@@ -481,3 +484,46 @@ def test_token_by_reference(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv("MY_IQM_TOKEN")
         with pytest.raises(CredentialsError, match="MY_IQM_TOKEN is not set"):
             IQMBackend(spec(server, token={"env": "MY_IQM_TOKEN"}))
+
+
+class _CountingJournal(journals.Journal):
+    """A journal that also lists the state records it is given (what reaches the writer)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.state_writes: list[str] = []
+
+    def _enqueue(self, item: tuple[Any, ...]) -> None:
+        if item[0] == "state":
+            self.state_writes.append(item[2])
+        super()._enqueue(item)
+
+
+def test_remote_state_changes_reach_the_journal_once_each(iqm_server: IQMMockServer,
+                                                          tmp_path: Path) -> None:
+    """Every status() call observes the job: QUEUED -> RUNNING -> COMPLETED are journaled as
+    they are seen, once each, however often the job is polled (and however it is polled)."""
+    journal = _CountingJournal(tmp_path / "journal.sqlite")
+    previous = journals.set_default(journal)
+    iqm_server.waiting_polls = iqm_server.processing_polls = 3
+    try:
+        job = hal_workflow.submit(circuits.bell()[0], backend=spec(iqm_server), shots=50)
+        assert journal.get(job.job_id).state is JobState.QUEUED  # type: ignore[union-attr]
+        seen = []
+        while not seen or not seen[-1].is_terminal:
+            seen.append(job.status().state)
+            assert len(seen) < 50, "the job never ended"
+            if seen[-1] is JobState.RUNNING:  # the journal has it now, not only at the end
+                assert journal.get(job.job_id).state is JobState.RUNNING  # type: ignore[union-attr]
+        for _ in range(3):
+            job.status()  # polls of an ended job change nothing
+        result = job.result(timeout=30)
+        record = journal.get(job.job_id)
+    finally:
+        iqm_server.waiting_polls = iqm_server.processing_polls = 1
+        journals.set_default(previous)
+        journal.close()
+    assert seen.count(JobState.QUEUED) >= 2 and seen.count(JobState.RUNNING) >= 2
+    assert record is not None and record.has_result and sum(result.counts.values()) == 50
+    assert [state for state, _, _ in record.history] == ["QUEUED", "RUNNING", "COMPLETED"]
+    assert journal.state_writes == ["RUNNING", "COMPLETED"]  # one write per change

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 from conformance_helpers import load_example
-from flaky import flaky
 
 from hal_workflow.backends.registry import register_backend
 from hal_workflow.testing import ConformanceSuite
@@ -21,12 +20,6 @@ class TestSimulator(ConformanceSuite):
 
 
 class TestExampleBackend(ConformanceSuite):
-    # qiskit (the example's SDK) holds the GIL in its importer and Statevector: the loop check,
-    # timing-dependent, is retried (same bound) rather than loosened
-    @flaky(max_runs=3)
-    def test_event_loop_not_blocked(self, hal: Any, bell_trace: Any) -> None:
-        super().test_event_loop_not_blocked(hal, bell_trace)
-
     backend_spec: ClassVar[dict[str, Any]] = {"name": "example", "num_qubits": 10, "seed": 1234}
 
     @contextlib.asynccontextmanager

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 
 import pytest
-from flaky import flaky
 from routing_helpers import IBM, iqm_spec
 
 from hal_workflow.testing import ConformanceSuite, circuits
@@ -56,12 +55,6 @@ def route_iqm_server() -> Iterator[Any]:
 
 class TestRouteToIQM(_RouteChecks, ConformanceSuite):
     """first-fit with the IQM server first: jobs live on the server and reattach by id."""
-
-    # the IQM adapter transpiles with qiskit, whose Rust passes hold the GIL: the loop check,
-    # timing-dependent, is retried (same bound) rather than loosened
-    @flaky(max_runs=3)
-    def test_event_loop_not_blocked(self, hal: Harness, bell_trace: JobTrace) -> None:
-        super().test_event_loop_not_blocked(hal, bell_trace)
 
     jobs_outlive_process = True
     chosen = "iqm:mock"
