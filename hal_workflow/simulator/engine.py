@@ -48,6 +48,7 @@ from hal_workflow.simulator.fusion import (
     Stage,
     fusable,
     fuse,
+    merge_parity_phases,
     partition,
 )
 from hal_workflow.simulator.gates import ResolvedGate, resolve
@@ -309,7 +310,7 @@ class UnitaryPlan:
                  check: Callable[[], None] | None = None) -> None:
         self.num_qubits = num_qubits
         self._check = check
-        self.gates = list(gates)
+        self.gates = merge_parity_phases(gates) if options.fusion else list(gates)
         self.phase_gates = [g for g in self.gates if not g.targets and not g.controls]
         self.pool = _Pool()
         self.steps: list[_DirectStep | _StageStep] = []
