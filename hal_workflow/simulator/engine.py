@@ -48,6 +48,7 @@ from hal_workflow.simulator.fusion import (
     Stage,
     fusable,
     fuse,
+    gather_diagonals,
     merge_parity_phases,
     partition,
 )
@@ -282,7 +283,9 @@ class _StageStep:
         threads = run.threads if run.parallel and self.num_chunks >= 2 * run.threads else 1
         width = K.WIDTH
         bufs = np.empty((threads, (1 << self.k) * width), dtype=dtype)
-        tmps = np.empty((threads, (1 << MAX_DENSE) * width), dtype=dtype)
+        # scratch of the dense kernels, and of the phase pass: per-lane phases (first 2L
+        # floats) and per-row phases (2^(k+1) floats after 2^(k+1))
+        tmps = np.empty((threads, max((1 << MAX_DENSE) * width, 4 << self.k)), dtype=dtype)
         accs = np.empty((threads, (1 << MAX_DENSE) * width), dtype=dtype)
         offss = np.empty((threads, 1 << MAX_DENSE), dtype=np.int64)
         seconds = self.cost * (1 << self.n) / (_CYCLES_PER_SECOND * threads)
@@ -368,13 +371,15 @@ class UnitaryPlan:
                 self._single(step, item)
                 self.steps.append(step)
                 continue
-            blocks = fuse(self.gates, item.gates, max_fused, fusion, self._fuse_parametric,
-                          frozenset(item.local))
-            diag_qubits = {q for b in blocks if b.kind == "diag" for q in b.qubits}
+            blocks = gather_diagonals(fuse(self.gates, item.gates, max_fused, fusion,
+                                           self._fuse_parametric, frozenset(item.local)))
+            # lanes: the outside qubits fewest diagonal blocks depend on (a block that depends
+            # on a lane qubit needs per-lane phases and leaves the phase pass)
+            in_diag = Counter(q for b in blocks if b.kind == "diag" for q in b.qubits)
             outside = [q for q in range(n) if q not in item.local]
-            lanes = sorted(outside, key=lambda q: (q in diag_qubits, q))[:3]
+            lanes = sorted(outside, key=lambda q: (in_diag[q], q))[:3]
             pad = sorted((q for q in outside if q not in lanes),
-                         key=lambda q: (q not in diag_qubits, q))[: k - len(item.local)]
+                         key=lambda q: (-in_diag[q], q))[: k - len(item.local)]
             stage = _StageStep(n, k, sorted(item.local + tuple(pad)), sorted(lanes))
             for block in blocks:
                 recipe = BlockMatrix(block, self.gates)

@@ -153,6 +153,29 @@ def fuse(
     return list(live.values())
 
 
+def gather_diagonals(blocks: Sequence[Block], reach: int = 64) -> list[Block]:
+    """Reorder ``blocks`` so that diagonal blocks stand together in runs, each run applied
+    as one phase pass (see ``_block_phase_pass``).
+
+    A diagonal block moves back to the nearest earlier diagonal block when every block it
+    passes acts on other qubits (diagonals commute with each other, and gates on disjoint
+    qubits commute); it passes at most ``reach`` blocks, so the reordering stays linear.
+    """
+    out: list[Block] = []
+    for block in blocks:
+        if block.kind == "diag":
+            qubits = set(block.qubits)
+            j = len(out)
+            while (j > 0 and len(out) - j < reach and out[j - 1].kind != "diag"
+                   and not qubits.intersection(out[j - 1].qubits)):
+                j -= 1
+            if 0 < j < len(out) and out[j - 1].kind == "diag":
+                out.insert(j, block)
+                continue
+        out.append(block)
+    return out
+
+
 @dataclass
 class Stage:
     """Gates (indices) that run in one pass with ``local`` qubits in cache."""
