@@ -546,7 +546,7 @@ class SimulatorBackend(Backend):
     def _result(self, job: LocalJob, exe: Executable, counts: dict[str, int], shots: int,
                 seed: int, elapsed: float, program: str | None, **extra: Any) -> ExecutionResult:
         metadata = {"seed": seed, "precision": self._options.precision, "method": exe.mode,
-                    **extra}
+                    "plan": exe.plan_summary(), **extra}
         return ExecutionResult(counts=counts, shots=shots, job_id=job.job_id, backend=NAME,
                                timings={"execution_s": elapsed}, executed_program=program,
                                metadata=metadata)

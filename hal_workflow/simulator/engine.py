@@ -52,7 +52,7 @@ from hal_workflow.simulator.fusion import (
     merge_parity_phases,
     partition,
 )
-from hal_workflow.simulator.gates import ResolvedGate, resolve
+from hal_workflow.simulator.gates import INTERNAL_GATES, ResolvedGate, resolve
 
 DTYPES = {"complex128": np.complex128, "complex64": np.complex64}
 SMALL_SAMPLE_QUBITS = 12
@@ -314,6 +314,11 @@ class UnitaryPlan:
         self.num_qubits = num_qubits
         self._check = check
         self.gates = merge_parity_phases(gates) if options.fusion else list(gates)
+        self.summary: Counter[str] = Counter(parity_gates=sum(
+            1 for g in self.gates if g.name in INTERNAL_GATES))
+        """What the plan is made of (``metadata["plan"]`` of a result): stages, direct
+        operations, dense/monomial/diagonal blocks, phase passes (runs of diagonal blocks
+        applied in one pass), parity gates (``cx; rz; cx`` planned as one diagonal)."""
         self.phase_gates = [g for g in self.gates if not g.targets and not g.controls]
         self.pool = _Pool()
         self.steps: list[_DirectStep | _StageStep] = []
@@ -334,6 +339,7 @@ class UnitaryPlan:
 
     # -- building -------------------------------------------------------------------------
     def _single(self, step: _DirectStep, index: int) -> None:
+        self.summary["direct_ops"] += 1
         gate = self.gates[index]
         recipe = GateMatrix(gate)
         kind = K.DIAG if gate.diagonal else K.DENSE
@@ -347,6 +353,7 @@ class UnitaryPlan:
         def flush() -> None:
             for block in fuse(self.gates, run, max_fused, fusion, self._fuse_parametric):
                 kind = K.DIAG if block.kind == "diag" else K.DENSE
+                self.summary[f"{block.kind}_blocks"] += 1
                 step.rows.append(_direct_desc(kind, block.qubits))
                 step.offsets.append(self.pool.add(BlockMatrix(block, self.gates)))
             run.clear()
@@ -381,7 +388,12 @@ class UnitaryPlan:
             pad = sorted((q for q in outside if q not in lanes),
                          key=lambda q: (-in_diag[q], q))[: k - len(item.local)]
             stage = _StageStep(n, k, sorted(item.local + tuple(pad)), sorted(lanes))
+            self.summary["stages"] += 1
+            self.summary["phase_passes"] += sum(
+                1 for i, b in enumerate(blocks)
+                if b.kind == "diag" and (i == 0 or blocks[i - 1].kind != "diag"))
             for block in blocks:
+                self.summary[f"{block.kind}_blocks"] += 1
                 recipe = BlockMatrix(block, self.gates)
                 offset = self.pool.add(recipe)
                 if block.kind == "diag":
@@ -615,6 +627,11 @@ class LazyPlan:
         self._plan: UnitaryPlan | None = None
         self._lock = threading.Lock()
 
+    @property
+    def built(self) -> UnitaryPlan | None:
+        """The plan if it has been built, else None."""
+        return self._plan
+
     def get(self, check: Callable[[], None] | None = None) -> UnitaryPlan:
         """The plan, built now if needed (``check`` may abandon a long build by raising)."""
         if self._plan is None:
@@ -664,6 +681,15 @@ class Executable:
         self.gate_count = sum(1 for op in _walk(lowered.operations) if isinstance(op, GateOp))
         self.memory_budget = 1 << 62
         """Bytes per-shot branches may hold in state copies (set by the backend)."""
+
+    def plan_summary(self) -> dict[str, int]:
+        """The built unitary plans' :attr:`UnitaryPlan.summary`, added up."""
+        total: Counter[str] = Counter()
+        for ins in self.instructions:
+            plan = ins.plan.built if ins.plan is not None else None
+            if plan is not None:
+                total.update(plan.summary)
+        return dict(sorted(total.items()))
 
     # -- compilation ----------------------------------------------------------------------
     def _relabel(self, gate: ResolvedGate) -> ResolvedGate | None:
