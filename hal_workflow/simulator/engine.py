@@ -689,7 +689,7 @@ class Executable:
             plan = ins.plan.built if ins.plan is not None else None
             if plan is not None:
                 total.update(plan.summary)
-        return dict(sorted(total.items()))
+        return {key: count for key, count in sorted(total.items()) if count}
 
     # -- compilation ----------------------------------------------------------------------
     def _relabel(self, gate: ResolvedGate) -> ResolvedGate | None:
