@@ -15,6 +15,11 @@ every shot batch and parameter binding):
   merged block is no dearer than the parts (a 2-qubit dense kernel costs about 2.7 cycles per
   amplitude, a 4-qubit one about 12, a phase table about 0.8).
 
+Before either, :func:`merge_parity_phases` turns ``cx a, b; rz b; cx a, b`` (OpenQASM's
+``rzz``, the ZZ terms of QAOA and Trotter circuits) into one diagonal gate, and after
+:func:`fuse` in a stage :func:`gather_diagonals` moves diagonal blocks together, so that a
+diagonal layer of any size costs one phase pass over each chunk.
+
 Every block keeps the *recipe* of its matrix: constant runs of gates are multiplied out at
 plan time and parameter-dependent gates are re-evaluated per binding, so a parameter sweep
 reuses the plan's structure and recomputes only the matrices that change.
