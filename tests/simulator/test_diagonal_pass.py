@@ -135,3 +135,19 @@ def test_a_diagonal_layer_runs_as_one_phase_pass_per_stage() -> None:
                    .extension("statevector").statevector(state_text))
         np.testing.assert_allclose(ours, reference_state(state_text),
                                    atol=TOLERANCE[precision])
+
+
+@pytest.mark.parametrize("path", ["direct", "blocked-5"])
+def test_parametric_parity_gates_rebind(path: str) -> None:
+    """A parity gate keeps its parameter: each binding of ``t`` gives Qiskit's state."""
+    n = 8
+    body = [f"h q[{q}];" for q in range(n)]
+    for q in range(n - 1):
+        body += [f"cx q[{q}], q[{q + 1}];", f"rz(t * {0.3 + 0.1 * q:.2f}) q[{q + 1}];",
+                 f"cx q[{q}], q[{q + 1}];"]
+    body += [f"rx(t) q[{q}];" for q in range(n)]
+    text = program(n, body, inputs=["t"])
+    backend = make_backend(**PATHS[path])
+    for value in (0.4, -1.3):
+        ours = run(backend.extension("statevector").statevector(text, {"t": value}))
+        np.testing.assert_allclose(ours, reference_state(text, {"t": value}), atol=1e-10)
