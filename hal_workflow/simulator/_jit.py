@@ -448,6 +448,58 @@ def _block_diag(buf, phases, k, lo, hi, lane_idx, use_lanes, chunk_off, pool, of
 
 
 @njit(**_FAST, **_NOALIAS)
+def _block_phase_pass(buf, ph, k, descs, p0, p1, base, dlo, dhi, dlane, dcq, dcp, pool):
+    """The diagonal blocks ``descs[p0:p1]`` (all DIAG) as one phase pass over the buffer.
+
+    The phases of the blocks that do not depend on a lane qubit are multiplied together per
+    row first (in ``ph``, one complex number per row, ``2^(k+1)`` floats, in L1), so the
+    buffer itself is read and written once for all of them. Blocks that depend on a lane
+    qubit (per-lane phases) are applied to the buffer one by one.
+    """
+    W = WIDTH
+    L = LANES
+    mask = (1 << TABLE_BITS) - 1
+    n = 1 << k
+    first = True
+    for p in range(p0, p1):
+        t = descs[p, B_TABLE]
+        start = descs[p, B_OFF]
+        for b in range(descs[p, B_NCHUNK]):
+            if (base >> dcq[t, b]) & 1:
+                start += 1 << dcp[t, b]
+        if descs[p, B_LANES] != 0:
+            _block_diag(buf, ph, k, dlo[t], dhi[t], dlane[t], True, start - descs[p, B_OFF],
+                        pool, descs[p, B_OFF])
+            continue
+        lo_t = dlo[t]
+        hi_t = dhi[t]
+        if first:
+            for i in range(n):
+                z = pool[start + lo_t[i & mask] + hi_t[i >> TABLE_BITS]]
+                ph[2 * n + 2 * i] = z.real
+                ph[2 * n + 2 * i + 1] = z.imag
+            first = False
+        else:
+            for i in range(n):
+                z = pool[start + lo_t[i & mask] + hi_t[i >> TABLE_BITS]]
+                x = ph[2 * n + 2 * i]
+                y = ph[2 * n + 2 * i + 1]
+                ph[2 * n + 2 * i] = x * z.real - y * z.imag
+                ph[2 * n + 2 * i + 1] = x * z.imag + y * z.real
+    if first:
+        return
+    for i in range(n):
+        a = ph[2 * n + 2 * i]
+        b = ph[2 * n + 2 * i + 1]
+        D = buf[i * W:i * W + W]
+        for lane in range(L):
+            x = D[lane]
+            y = D[L + lane]
+            D[lane] = a * x - b * y
+            D[L + lane] = a * y + b * x
+
+
+@njit(**_FAST, **_NOALIAS)
 def _load_lanes(src, dst):
     """Eight contiguous amplitudes into a buffer row: real parts, then imaginary parts."""
     for lane in range(LANES):
@@ -492,11 +544,22 @@ def _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, d
         buf[:n_local * W] = 0.0
         if base == 0:
             buf[0] = 1.0  # amplitude 0: local index 0, lane 0, real part
-    for p in range(descs.shape[0]):
+    ndesc = descs.shape[0]
+    p = 0
+    while p < ndesc:
         desc = descs[p]
         off = desc[B_OFF]
         t = desc[B_TABLE]
-        if desc[B_KIND] == DIAG:
+        p += 1
+        if desc[B_KIND] == DIAG and p < ndesc and descs[p, B_KIND] == DIAG:
+            # a run of diagonal blocks: one phase pass
+            p1 = p + 1
+            while p1 < ndesc and descs[p1, B_KIND] == DIAG:
+                p1 += 1
+            _block_phase_pass(buf, tmp, k, descs, p - 1, p1, base, dlo, dhi, dlane, dcq, dcp,
+                              pool)
+            p = p1
+        elif desc[B_KIND] == DIAG:
             chunk_off = 0
             for b in range(desc[B_NCHUNK]):
                 if (base >> dcq[t, b]) & 1:

@@ -9,7 +9,7 @@ Spec options (all optional)::
      "max_memory_bytes": 2**30,    # refuse circuits whose state needs more (RESOURCE_LIMIT)
      "fusion": True,               # fuse gates into blocks (False: one kernel call per gate)
      "max_fused_qubits": 4,        # largest fused dense block (1..5)
-     "block_qubits": 12,           # cache block: 2^k x 8 amplitudes (tuning)
+     "block_qubits": 13,           # cache block: 2^k x 8 amplitudes (default: from L2)
      "blocking_threshold": 16,     # states this wide or wider run cache-blocked (tuning)
      "method": "auto"}             # or "statevector", "stabilizer" (config simulator.method)
 
@@ -255,7 +255,7 @@ def _parse_options(spec: Mapping[str, Any]) -> tuple[EngineOptions, int | None, 
         precision=precision,
         fusion=fusion,
         max_fused_qubits=_int_option(spec, "max_fused_qubits", 1, 5, 4) or 4,
-        block_qubits=_int_option(spec, "block_qubits", 2, 14, 12) or 12,
+        block_qubits=_int_option(spec, "block_qubits", 2, 14),
         blocking_threshold=_int_option(spec, "blocking_threshold", 4, None, 16) or 16,
         threads=_int_option(spec, "threads", 1),
     )
@@ -546,7 +546,7 @@ class SimulatorBackend(Backend):
     def _result(self, job: LocalJob, exe: Executable, counts: dict[str, int], shots: int,
                 seed: int, elapsed: float, program: str | None, **extra: Any) -> ExecutionResult:
         metadata = {"seed": seed, "precision": self._options.precision, "method": exe.mode,
-                    **extra}
+                    "plan": exe.plan_summary(), **extra}
         return ExecutionResult(counts=counts, shots=shots, job_id=job.job_id, backend=NAME,
                                timings={"execution_s": elapsed}, executed_program=program,
                                metadata=metadata)

@@ -15,6 +15,11 @@ every shot batch and parameter binding):
   merged block is no dearer than the parts (a 2-qubit dense kernel costs about 2.7 cycles per
   amplitude, a 4-qubit one about 12, a phase table about 0.8).
 
+Before either, :func:`merge_parity_phases` turns ``cx a, b; rz b; cx a, b`` (OpenQASM's
+``rzz``, the ZZ terms of QAOA and Trotter circuits) into one diagonal gate, and after
+:func:`fuse` in a stage :func:`gather_diagonals` moves diagonal blocks together, so that a
+diagonal layer of any size costs one phase pass over each chunk.
+
 Every block keeps the *recipe* of its matrix: constant runs of gates are multiplied out at
 plan time and parameter-dependent gates are re-evaluated per binding, so a parameter sweep
 reuses the plan's structure and recomputes only the matrices that change.
@@ -30,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hal_workflow.circuits.ir import Expr
-from hal_workflow.simulator.gates import ResolvedGate
+from hal_workflow.simulator.gates import PARITY_GATES, ResolvedGate
 
 MAX_DENSE = 5
 """Largest dense block (the kernels' limit)."""
@@ -153,6 +158,29 @@ def fuse(
     return list(live.values())
 
 
+def gather_diagonals(blocks: Sequence[Block], reach: int = 64) -> list[Block]:
+    """Reorder ``blocks`` so that diagonal blocks stand together in runs, each run applied
+    as one phase pass (see ``_block_phase_pass``).
+
+    A diagonal block moves back to the nearest earlier diagonal block when every block it
+    passes acts on other qubits (diagonals commute with each other, and gates on disjoint
+    qubits commute); it passes at most ``reach`` blocks, so the reordering stays linear.
+    """
+    out: list[Block] = []
+    for block in blocks:
+        if block.kind == "diag":
+            qubits = set(block.qubits)
+            j = len(out)
+            while (j > 0 and len(out) - j < reach and out[j - 1].kind != "diag"
+                   and not qubits.intersection(out[j - 1].qubits)):
+                j -= 1
+            if 0 < j < len(out) and out[j - 1].kind == "diag":
+                out.insert(j, block)
+                continue
+        out.append(block)
+    return out
+
+
 @dataclass
 class Stage:
     """Gates (indices) that run in one pass with ``local`` qubits in cache."""
@@ -223,6 +251,48 @@ def partition(
             steps.append(barrier)
         remaining = left
     return steps
+
+
+def merge_parity_phases(gates: Sequence[ResolvedGate]) -> list[ResolvedGate]:
+    """Replace every ``cx a, b; g b; cx a, b`` (``g`` a plain ``rz``/``p``/``u1`` on ``b``,
+    nothing else on ``a`` or ``b`` in between) by one diagonal parity gate on ``(a, b)``.
+
+    OpenQASM's ``rzz`` is defined so, and QAOA and Trotter programs are mostly made of it:
+    as a diagonal it joins the stage's phase pass instead of costing three monomial gates.
+    One pass over the gates (per-qubit position lists), so planning stays linear.
+    """
+    on: dict[int, list[int]] = {}
+    where: list[dict[int, int]] = []
+    for i, gate in enumerate(gates):
+        spots = {}
+        for q in gate.qubits:
+            lst = on.setdefault(q, [])
+            spots[q] = len(lst)
+            lst.append(i)
+        where.append(spots)
+
+    def plain_cx(gate: ResolvedGate) -> bool:
+        return (gate.name in ("cx", "CX") and gate.ctrl_values == (1,) and not gate.steps)
+
+    out: list[ResolvedGate | None] = list(gates)
+    for i, gate in enumerate(gates):
+        if out[i] is None or not plain_cx(gate):
+            continue
+        (a,), (b,) = gate.controls, gate.targets
+        on_a, on_b = on[a], on[b]
+        pa, pb = where[i][a], where[i][b]
+        if pb + 2 >= len(on_b) or pa + 1 >= len(on_a):
+            continue
+        j, k = on_b[pb + 1], on_b[pb + 2]
+        middle, last = gates[j], gates[k]
+        if (on_a[pa + 1] != k or middle.name not in PARITY_GATES or middle.controls
+                or middle.steps or middle.targets != (b,) or out[j] is None
+                or not plain_cx(last) or last.controls != (a,) or last.targets != (b,)):
+            continue
+        out[i] = ResolvedGate(PARITY_GATES[middle.name], (a, b), (), (), True, middle.params,
+                              (), middle.line)
+        out[j] = out[k] = None
+    return [g for g in out if g is not None]
 
 
 # -- matrices of blocks ---------------------------------------------------------------------

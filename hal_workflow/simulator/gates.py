@@ -163,9 +163,33 @@ GATES: dict[str, GateDef] = {
 
 GATE_SET = frozenset(GATES)
 
+
+def _parity(build: MatrixFn) -> MatrixFn:
+    """``cx a, b; g b; cx a, b`` for a diagonal ``g = diag(d0, d1)``: the two-qubit diagonal
+    ``d[a ^ b]`` over ``(a, b)``."""
+
+    def parity(*args: np.ndarray) -> np.ndarray:
+        d = np.diagonal(build(*args), axis1=-2, axis2=-1)
+        out = np.zeros((d.shape[0], 4, 4), dtype=np.complex128)
+        for i, bit in enumerate((0, 1, 1, 0)):
+            out[:, i, i] = d[:, bit]
+        return out
+
+    return parity
+
+
+INTERNAL_GATES: dict[str, GateDef] = {
+    "rzz": GateDef(2, 1, _parity(_rz), diagonal=True),
+    "parity_p": GateDef(2, 1, _parity(_phase), diagonal=True),
+}
+"""Gates the planner makes from patterns (:func:`merge_parity_phases`), never a program's:
+they are not in :data:`GATE_SET`."""
+PARITY_GATES = {"rz": "rzz", "p": "parity_p", "phase": "parity_p", "u1": "parity_p"}
+"""One-qubit diagonal gates ``g`` whose ``cx a, b; g b; cx a, b`` becomes a parity gate."""
+
 _MONOMIAL = frozenset(
     {"x", "y", "cx", "CX", "cy", "swap", "ccx", "cswap"}
-    | {name for name, d in GATES.items() if d.diagonal}
+    | {name for name, d in (GATES | INTERNAL_GATES).items() if d.diagonal}
 )
 """Gates whose base matrix is a permutation with phases (integer powers keep that)."""
 
@@ -286,7 +310,7 @@ class ResolvedGate:
     def base_matrix(self, values: Mapping[str, np.ndarray] | None = None,
                     batch: int = 1) -> np.ndarray:
         """The base matrix batch (targets only) under parameter ``values`` (``(B,)`` arrays)."""
-        definition = GATES[self.name]
+        definition = GATES.get(self.name) or INTERNAL_GATES[self.name]
         args = [evaluate_batch(p, values, batch) for p in self.params]
         if self.steps and (self.name in _ANGLE_SCALED or self.name in _FIXED_PHASE):
             scale = np.ones(batch)

@@ -12,7 +12,9 @@ Two ways of applying gates:
   no dense gate of the stage touches, so every gate kernel works on 8 independent lanes that
   LLVM turns into SIMD instructions. Operations are dense matrices (1-3 qubits have their own
   kernels), monomial matrices (a copy and a phase per row) and diagonal phase tables (whose
-  qubits may lie outside the buffer: their bits are constant per chunk, or per lane). Chunks
+  qubits may lie outside the buffer: their bits are constant per chunk, or per lane). A run
+  of consecutive diagonal tables is one *phase pass*: their per-row phases are multiplied
+  together first and the buffer is read and written once for all of them. Chunks
   are handed to the threads one at a time. The first stage on a fresh state fills its buffers
   instead of reading the (uninitialised) state.
 

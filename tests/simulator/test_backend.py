@@ -90,7 +90,8 @@ def test_small_job_completes_inline_with_result_fields() -> None:
     assert result.backend == "sim" and result.shots == 500
     assert set(result.counts) <= {"00", "11"} and sum(result.counts.values()) == 500
     assert result.executed_program == Circuit.bell().qasm
-    assert result.metadata == {"seed": 11, "precision": "complex128", "method": "statevector"}
+    assert result.metadata == {"seed": 11, "precision": "complex128", "method": "statevector",
+                               "plan": {"dense_blocks": 1}}  # h and cx fused into one block
     assert result.timings["execution_s"] >= 0
 
 
