@@ -5,6 +5,11 @@ For each observable, terms that share an X mask share one pass over the state: t
 state), so ``<psi|H|psi> = sum_x sum_y conj(psi[y ^ x]) D_x[y] psi[y]``. A diagonal-heavy
 Hamiltonian (Ising, chemistry: many Z-only terms) costs one pass per distinct X mask, not
 per term; the batch runs in parallel over states.
+
+Measured estimates (:func:`measured_expectations`) sample every qubit-wise commuting basis
+from each state: rotated into the basis qubit by qubit, never evolved again. Working memory
+per thread: about ``32 * 2^n`` bytes (twice the state) plus kept partial rotations up to
+:data:`SAMPLE_BUFFER_BYTES`.
 """
 
 from __future__ import annotations

@@ -259,39 +259,35 @@ def merge_parity_phases(gates: Sequence[ResolvedGate]) -> list[ResolvedGate]:
 
     OpenQASM's ``rzz`` is defined so, and QAOA and Trotter programs are mostly made of it:
     as a diagonal it joins the stage's phase pass instead of costing three monomial gates.
-    One pass over the gates (per-qubit position lists), so planning stays linear.
+    One pass over the gates, holding the last gate on each qubit and, for each candidate
+    middle gate, the gate before it on its qubit: planning stays linear in time and memory.
     """
-    on: dict[int, list[int]] = {}
-    where: list[dict[int, int]] = []
-    for i, gate in enumerate(gates):
-        spots = {}
-        for q in gate.qubits:
-            lst = on.setdefault(q, [])
-            spots[q] = len(lst)
-            lst.append(i)
-        where.append(spots)
+    last: dict[int, int] = {}
+    before_middle: dict[int, int | None] = {}
+    out: list[ResolvedGate | None] = list(gates)
 
     def plain_cx(gate: ResolvedGate) -> bool:
-        return (gate.name in ("cx", "CX") and gate.ctrl_values == (1,) and not gate.steps)
+        return gate.name in ("cx", "CX") and gate.ctrl_values == (1,) and not gate.steps
 
-    out: list[ResolvedGate | None] = list(gates)
-    for i, gate in enumerate(gates):
-        if out[i] is None or not plain_cx(gate):
-            continue
-        (a,), (b,) = gate.controls, gate.targets
-        on_a, on_b = on[a], on[b]
-        pa, pb = where[i][a], where[i][b]
-        if pb + 2 >= len(on_b) or pa + 1 >= len(on_a):
-            continue
-        j, k = on_b[pb + 1], on_b[pb + 2]
-        middle, last = gates[j], gates[k]
-        if (on_a[pa + 1] != k or middle.name not in PARITY_GATES or middle.controls
-                or middle.steps or middle.targets != (b,) or out[j] is None
-                or not plain_cx(last) or last.controls != (a,) or last.targets != (b,)):
-            continue
-        out[i] = ResolvedGate(PARITY_GATES[middle.name], (a, b), (), (), True, middle.params,
-                              (), middle.line)
-        out[j] = out[k] = None
+    for k, gate in enumerate(gates):
+        if plain_cx(gate):
+            (a,), (b,) = gate.controls, gate.targets
+            i, j = last.get(a), last.get(b)
+            if (i is not None and j is not None and before_middle.get(j, -1) == i
+                    and plain_cx(gates[i]) and gates[i].controls == (a,)
+                    and gates[i].targets == (b,) and out[i] is gates[i]):
+                middle = gates[j]
+                out[i] = ResolvedGate(PARITY_GATES[middle.name], (a, b), (), (), True,
+                                      middle.params, (), middle.line)
+                out[j] = out[k] = None
+                del before_middle[j]
+                last[a] = last[b] = i  # the parity gate, applied where the first cx was
+                continue
+        elif (gate.name in PARITY_GATES and len(gate.targets) == 1 and not gate.controls
+              and not gate.steps):
+            before_middle[k] = last.get(gate.targets[0])
+        for q in gate.qubits:
+            last[q] = k
     return [g for g in out if g is not None]
 
 

@@ -509,7 +509,7 @@ def test_remote_state_changes_reach_the_journal_once_each(iqm_server: IQMMockSer
     try:
         job = hal_workflow.submit(circuits.bell()[0], backend=spec(iqm_server), shots=50)
         assert journal.get(job.job_id).state is JobState.QUEUED  # type: ignore[union-attr]
-        seen = []
+        seen: list[JobState] = []
         while not seen or not seen[-1].is_terminal:
             seen.append(job.status().state)
             assert len(seen) < 50, "the job never ended"

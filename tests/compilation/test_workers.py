@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,8 +41,8 @@ def test_transpiled_in_a_worker_equals_transpiled_here() -> None:
     text = circuits.program(4, 1, ["h q[0];", "cx q[0], q[3];", "t q[2];", "ccx q[0], q[1], q[2];",
                                    "swap q[1], q[3];"] * 250)
     assert workers.estimate(text) > workers.budget()  # type: ignore[operator]
-    options = {"basis_gates": ["rz", "sx", "x", "cx"], "coupling_map": [(0, 1), (1, 2), (2, 3)],
-               "seed": 5}
+    options: dict[str, Any] = {"basis_gates": ["rz", "sx", "x", "cx"],
+                               "coupling_map": [(0, 1), (1, 2), (2, 3)], "seed": 5}
     there = transpile_for(text, **options)
     with config.set({"compilation.worker-min-operations": None}):
         here = transpile_for(text, **options)

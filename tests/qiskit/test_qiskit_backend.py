@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -121,19 +120,8 @@ def test_provider_lists_backends_that_build_here() -> None:
 
 
 # -- SLURM ------------------------------------------------------------------------------------
-def _cluster_up() -> bool:
-    if shutil.which("sinfo") is None:
-        return False
-    info = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
-                          check=False, timeout=20)
-    return info.returncode == 0 and bool(set(info.stdout.split()) & {"idle", "mixed",
-                                                                     "allocated"})
-
-
 @pytest.fixture
 def slurm_root(tmp_path: Path):  # type: ignore[no-untyped-def]
-    if not _cluster_up():
-        pytest.skip("the Slurm test cluster is not running (start it with .ci/run)")
     root = tmp_path / "jobs"
     root.mkdir()
     yield root

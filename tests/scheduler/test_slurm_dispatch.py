@@ -92,6 +92,42 @@ def test_status_goes_queued_running_completed(tmp_path: Path, job_root: Path,
     assert result.timings["total_s"] >= 1.5
 
 
+def test_state_changes_reach_the_journal_once_each(tmp_path: Path, job_root: Path,
+                                                   testkit_env: dict[str, str]) -> None:
+    """The poller's answers, seen through status(), are journaled as they change: QUEUED
+    (held), RUNNING, COMPLETED, one record each however many polls saw them."""
+    import hal_workflow
+    from hal_workflow import journal as journals
+
+    journal = journals.Journal(tmp_path / "journal.sqlite")
+    previous = journals.set_default(journal)
+    try:
+        spec = procsim_spec(tmp_path, job_root, testkit_env, duration=1.5,
+                            extra_directives=["--hold"])
+        job = hal_workflow.submit(BELL, spec, shots=20)
+        assert job.status().state is JobState.QUEUED
+        assert job.status().state is JobState.QUEUED
+        subprocess.run(["scontrol", "release", scheduler_id(job.job_id)], check=True)
+
+        def running_journaled() -> bool:
+            status = job.status()
+            record = journal.get(job.job_id)
+            assert record is not None
+            return status.state is JobState.RUNNING and record.state is JobState.RUNNING
+
+        wait_for(running_journaled, 60, "RUNNING in the journal", interval=0.05)
+        seen = states_until_terminal(build(spec), job.job_id)
+        for _ in range(3):
+            job.status()
+        record = journal.get(job.job_id)
+    finally:
+        journals.set_default(previous)
+        journal.close()
+    assert seen[-1] is JobState.COMPLETED
+    assert record is not None
+    assert [state for state, _, _ in record.history] == ["QUEUED", "RUNNING", "COMPLETED"]
+
+
 def test_cancel_stops_the_batch_job_and_the_vendor_job(tmp_path: Path, job_root: Path,
                                                        testkit_env: dict[str, str]) -> None:
     """cancel() scancels, and cancels the vendor job recorded in the directory: the vendor
