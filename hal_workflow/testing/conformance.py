@@ -300,11 +300,18 @@ class ConformanceSuite:
         caps = backend.capabilities()
         width, layers = min(caps.num_qubits, 8), 8
         max_width = min(caps.num_qubits, 24)
-        for _ in range(24):
-            circuit = circuits.deep(width, layers)
+        async def timed(circuit: str) -> float:
             started = time.monotonic()
             await backend.run(circuit, 1, timeout=self.timeout)
-            elapsed = time.monotonic() - started
+            return time.monotonic() - started
+
+        for _ in range(24):
+            circuit = circuits.deep(width, layers)
+            elapsed = await timed(circuit)
+            if elapsed >= self.cancel_window_s:
+                # a first run may be slow for reasons a second does not repeat (kernels
+                # compiled, plans built): the job must be long when it is run again
+                elapsed = await timed(circuit)
             if elapsed >= self.cancel_window_s:
                 _SIZED[backend] = circuit
                 return circuit
