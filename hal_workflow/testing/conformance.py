@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import faulthandler
+import gc
 import itertools
 import math
 import pickle
@@ -161,6 +162,11 @@ class Harness:
         When a gap reaches ``max_loop_block_s``, the stacks of every thread at that moment
         are kept in :attr:`block_stacks` (``faulthandler``'s watchdog, which needs no GIL):
         they name what held the loop.
+
+        The objects alive before the check are frozen out of the garbage collector
+        (``gc.freeze``) while it runs: a full collection over the heap of a long test
+        session (thousands of earlier tests) can take a second in any thread, and that is
+        the test process's cost, not the backend's.
         """
         longest = 0.0
         stop = asyncio.Event()
@@ -177,6 +183,8 @@ class Harness:
                 longest = max(longest, now - last)
                 last = now
 
+        gc.collect()
+        gc.freeze()
         with tempfile.TemporaryFile("w+") as stacks:
             beat = asyncio.ensure_future(heartbeat())
             await asyncio.sleep(0)
@@ -186,6 +194,7 @@ class Harness:
                 stop.set()
                 await beat
                 faulthandler.cancel_dump_traceback_later()
+                gc.unfreeze()
             stacks.seek(0)
             self.block_stacks = stacks.read(20_000)
         return value, longest
