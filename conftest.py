@@ -17,10 +17,12 @@ not root and has no cluster running.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 
 import pytest
 
@@ -33,6 +35,17 @@ def pytest_configure(config: pytest.Config) -> None:
         from hal_workflow import config as settings
 
         settings.refresh()
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """The CLI configures logging for its process (level of ``hal_workflow``, a root handler):
+    tests that run it in the test process must not change what later tests' ``caplog`` sees."""
+    logger, root = logging.getLogger("hal_workflow"), logging.getLogger()
+    level, handlers = logger.level, list(root.handlers)
+    yield
+    logger.setLevel(level)
+    root.handlers[:] = handlers
 
 
 @functools.cache

@@ -4,12 +4,9 @@ within a second. In process through click's test runner, so hypothesis can try m
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -40,17 +37,6 @@ def files(draw: st.DrawFn) -> str:
         cut = draw(st.integers(0, 10)) if draw(st.booleans()) else 0
         text = text[:at] + piece + text[at + cut:]
     return text
-
-
-@pytest.fixture(autouse=True)
-def _logging_as_it_was() -> Iterator[None]:
-    """The CLI configures logging for its process (level of ``hal_workflow``, a root handler):
-    undo that here, where it runs inside the test process."""
-    logger, root = logging.getLogger("hal_workflow"), logging.getLogger()
-    level, handlers = logger.level, list(root.handlers)
-    yield
-    logger.setLevel(level)
-    root.handlers[:] = handlers
 
 
 @settings(max_examples=80, deadline=None,
