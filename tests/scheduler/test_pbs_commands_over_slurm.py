@@ -46,7 +46,10 @@ def pbs_backend(tmp_path: Path, job_root: Path, env: dict[str, str], duration: f
 
 def test_pbs_commands_over_slurm_run_to_completion(tmp_path: Path, job_root: Path,
                                                    testkit_env: dict[str, str]) -> None:
-    backend = pbs_backend(tmp_path, job_root, testkit_env, duration=1.0, time="00:03:00")
+    # RUNNING must outlast a poll: a 3 s job, polled at most 1 s apart (the default backoff
+    # grows to 30 s while the job waits, and a 1 s job could pass unseen)
+    backend = pbs_backend(tmp_path, job_root, testkit_env, duration=3.0, time="00:03:00",
+                          max_poll_interval=1.0)
     job_id = asyncio.run(backend.submit(BELL, 64))
     scheduler_id, _, path = job_id.partition("@")
     assert scheduler_id.isdigit()  # the wrappers' qsub prints Slurm's bare id
