@@ -16,6 +16,7 @@ from conftest import (
     run,
 )
 
+from hal_workflow.circuits import Circuit
 from hal_workflow.simulator.engine import EngineOptions, Executable, make_run
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -191,3 +192,40 @@ def test_more_than_62_classical_bits(num_qubits: int) -> None:
     keys = {"0" * 6 + "1" + "0" * 64 + b for b in "01"}
     assert set(counts) == keys
     assert_distribution(counts, {k: 0.5 for k in keys})
+
+
+def test_kept_state_is_reused_and_never_leaks_amplitudes() -> None:
+    """A 16-qubit run gives its sampled state back and the next run of that size takes it
+    (no page faults): the next circuit's counts must not depend on what the array held,
+    and ``simulator.keep-state-bytes`` bounds what is kept (0: nothing)."""
+    from hal_workflow import config
+    from hal_workflow.simulator.engine import spare_states
+
+    n = 16
+    measure = [f"c[{q}] = measure q[{q}];" for q in range(n)]
+    ghz = program(n, ["h q[0];", *(f"cx q[{q}], q[{q + 1}];" for q in range(n - 1)), *measure],
+                  num_clbits=n)
+    # a product state: every qubit |1> except qubit 3 in |+>, so exactly two outcomes
+    other = program(n, [*(f"x q[{q}];" for q in range(n) if q != 3), "h q[3];", *measure],
+                    num_clbits=n)
+    options = EngineOptions()
+    first = Executable(Circuit.from_qasm(ghz).lowered, options)
+    second = Executable(Circuit.from_qasm(other).lowered, options)
+    spare_states.clear()
+    with config.set({"simulator.keep-state-bytes": 1 << 30}):
+        first.sample(100, None, np.random.default_rng(1), make_run(2))
+        kept = spare_states._spare
+        assert kept is not None and kept.shape == (1, 1 << n)
+        counts = second.sample(2000, None, np.random.default_rng(2), make_run(2))
+        assert spare_states._spare is kept  # taken for the second run, given back after
+    ones = "1" * n
+    plus = ones[: n - 4] + "0" + ones[n - 3:]  # qubit 3 is the fourth bit from the right
+    assert set(counts) == {ones, plus}
+    assert abs(counts[ones] - 1000) < 150
+    spare_states.clear()
+    with config.set({"simulator.keep-state-bytes": 0}):
+        first.sample(10, None, np.random.default_rng(1), make_run(2))
+        assert spare_states._spare is None
+    with config.set({"simulator.keep-state-bytes": (16 << n) - 1}):  # one byte too few
+        first.sample(10, None, np.random.default_rng(1), make_run(2))
+        assert spare_states._spare is None
