@@ -14,8 +14,8 @@ Third-party packages add their own through the entry-point group
 
 from __future__ import annotations
 
-import functools
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -153,11 +153,33 @@ _CACHED_TEXT_CHARS = 20_000
 """Program texts up to this length are parsed once per process (an LRU of recent ones)."""
 
 
-@functools.lru_cache(maxsize=256)
+_PARSED: OrderedDict[str, Circuit] = OrderedDict()
+_PARSED_SIZE = 256
+_PARSED_LOCK = threading.Lock()
+
+
 def _parsed(text: str) -> Circuit:
+    """``text`` parsed, from the cache of recent texts when it is there."""
     from hal_workflow.circuits.circuit import Circuit
 
-    return Circuit.from_qasm(text)
+    found = cached_circuit(text)
+    if found is None:
+        found = Circuit.from_qasm(text)
+        with _PARSED_LOCK:
+            _PARSED[text] = found
+            while len(_PARSED) > _PARSED_SIZE:
+                _PARSED.popitem(last=False)
+    return found
+
+
+def cached_circuit(text: str) -> Circuit | None:
+    """The circuit of ``text`` if :func:`as_circuit` parsed it recently, else None (a caller
+    can then tell whether getting it costs a parse)."""
+    with _PARSED_LOCK:
+        found = _PARSED.get(text)
+        if found is not None:
+            _PARSED.move_to_end(text)
+        return found
 
 
 def as_circuit(circuit: Any) -> Circuit:

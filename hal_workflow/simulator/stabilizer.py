@@ -311,6 +311,8 @@ class StabilizerProgram:
     # terminal measurements: (reference, flips) over the clbits, computed once (it does not
     # depend on the shots' random bits), so a program run again only draws and counts
     _space: tuple[np.ndarray, np.ndarray] | None = field(default=None, init=False, repr=False)
+    _tables: np.ndarray | None = field(default=None, init=False, repr=False)
+    _keys: list[str] | None = field(default=None, init=False, repr=False)
 
     def sample(self, shots: int, rng: np.random.Generator,
                cancelled: Callable[[], bool] | None = None) -> dict[str, int]:
@@ -358,22 +360,66 @@ class StabilizerProgram:
                          cancelled: Callable[[], bool] | None) -> dict[str, int]:
         reference, flips = self._clbit_space(cancelled)
         k, width = flips.shape
+        if width and k <= _SMALL_SPACE_BITS:
+            # few outcomes, equally likely: a multinomial draw over their cached keys
+            keys = self._space_keys()
+            hits = rng.multinomial(shots, np.full(len(keys), 1.0 / len(keys)))
+            out: dict[str, int] = {}
+            for i in np.flatnonzero(hits).tolist():
+                out[keys[i]] = out.get(keys[i], 0) + int(hits[i])  # dependent flips: sum
+            return out
         if width and width <= _INT_KEY_BITS:  # outcomes as integers: XOR of the drawn flips
-            weights = np.left_shift(np.int64(1), np.arange(width, dtype=np.int64))
-            masks = flips.astype(np.int64) @ weights
-            values = np.full(shots, int(reference.astype(np.int64) @ weights), dtype=np.int64)
+            values = np.empty(shots, dtype=np.int64)
+            values.fill(self._int_reference())
             if k:
-                coefficients = rng.integers(0, 2, size=(shots, k), dtype=np.uint8).astype(bool)
-                values ^= np.bitwise_xor.reduce(np.where(coefficients, masks, 0), axis=1)
-            keys, counts = np.unique(values, return_counts=True)
-            return {format(int(key), f"0{width}b"): int(n)
-                    for key, n in zip(keys, counts, strict=True)}
+                # k uniform random bits per shot, as bytes; byte j selects the XOR of flips
+                # 8j..8j+7 from a 256-entry table (k/8 lookups per shot instead of k)
+                tables = self._byte_tables()
+                draws = rng.integers(0, 256, size=(tables.shape[0], shots), dtype=np.uint8)
+                for table, byte in zip(tables, draws, strict=True):
+                    values ^= table[byte]
+            return int_counts(values, width)
         out = np.broadcast_to(reference, (shots, width)).copy()
         if k:
             coefficients = rng.integers(0, 2, size=(shots, k), dtype=np.uint8)
             product = coefficients.astype(np.float32) @ flips.astype(np.float32)
             out ^= product.astype(np.int64).astype(np.uint8) & 1
         return _counts(out, width)
+
+    def _int_reference(self) -> int:
+        reference, _ = self._clbit_space(None)
+        return int(reference.astype(np.int64) @ _WEIGHTS[: reference.shape[0]])
+
+    def _byte_tables(self) -> np.ndarray:
+        """``tables[j, b]``: the XOR of the flips (as integers) that the bits of byte ``b``
+        select among flips ``8j .. 8j+7``."""
+        if self._tables is None:
+            _, flips = self._clbit_space(None)
+            k, width = flips.shape
+            masks = np.zeros(-(-k // 8) * 8, dtype=np.int64)
+            masks[:k] = flips.astype(np.int64) @ _WEIGHTS[:width]
+            choose = (np.arange(256)[:, None] >> np.arange(8)) & 1 == 1  # (byte, bit)
+            self._tables = np.bitwise_xor.reduce(
+                np.where(choose[None], masks.reshape(-1, 1, 8), 0), axis=2)
+        return self._tables
+
+    def _space_keys(self) -> list[str]:
+        """The count key of every outcome ``reference ^ (flips selected by c)``, by ``c``."""
+        if self._keys is None:
+            reference, flips = self._clbit_space(None)
+            k = flips.shape[0]
+            rows = np.broadcast_to(reference, (1 << k, reference.shape[0])).copy()
+            for j in range(k):
+                rows[(np.arange(1 << k) >> j) & 1 == 1] ^= flips[j]
+            self._keys = [row[::-1].tobytes().translate(_ASCII_BITS).decode() for row in rows]
+        return self._keys
+
+    @property
+    def cheap(self) -> bool:
+        """Whether sampling is a few table lookups per shot: terminal measurements whose
+        outcome space is known (the program ran before) and fits integer keys."""
+        return not self.rest and (self._keys is not None or (
+            self._tables is not None and self._tables.shape[0] <= _INLINE_TABLES))
 
     def _sample_frames(self, base: Tableau, shots: int, rng: np.random.Generator,
                        cancelled: Callable[[], bool] | None) -> np.ndarray:
@@ -461,6 +507,31 @@ class StabilizerProgram:
 
 _INT_KEY_BITS = 62
 """Widest register whose outcomes are counted as integers (int64 keys)."""
+
+_WEIGHTS = np.left_shift(np.int64(1), np.arange(_INT_KEY_BITS, dtype=np.int64))
+_SMALL_SPACE_BITS = 10
+"""Terminal outcome spaces of at most 2^this outcomes are drawn as one multinomial."""
+_INLINE_TABLES = 16
+"""Programs of at most this many byte tables (128 random outcome bits) count as cheap."""
+
+
+def int_counts(values: np.ndarray, width: int) -> dict[str, int]:
+    """Counts keyed by ``width``-character bitstrings (bit 0 rightmost) of integer outcomes
+    (``width`` <= 62): the keys are written as one ASCII buffer and split, since formatting
+    each integer in Python costs more than sampling a Clifford circuit's shots."""
+    ordered = np.sort(values)
+    first = np.empty(ordered.shape[0], dtype=bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    keys, counts = ordered[starts], np.diff(starts, append=ordered.shape[0])
+    rows = np.empty((keys.shape[0], width + 1), dtype=np.uint8)
+    rows[:, width] = ord("\n")
+    bits = np.unpackbits(keys.astype(">u8").view(np.uint8).reshape(-1, 8), axis=1)
+    np.add(bits[:, 64 - width:], ord("0"), out=rows[:, :width])
+    text = rows.tobytes().decode("ascii")
+    return dict(zip(text.split("\n"), counts.tolist(), strict=False))  # one trailing ""
+
 
 _BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
 
@@ -620,6 +691,13 @@ _PROGRAMS_SIZE = 64
 """Compiled programs kept per process (most recently used), so a circuit run again (a
 repeated job, the same text parsed once by the conversion cache) skips compiling and its
 terminal outcome space."""
+
+
+def is_compiled(lowered: LoweredCircuit) -> bool:
+    """Whether :func:`compile_clifford` has ``lowered`` (with no bindings) at hand."""
+    with _PROGRAMS_LOCK:
+        hit = _PROGRAMS.get((id(lowered), ()))
+    return hit is not None and hit[0] is lowered and hit[1] is not None
 
 
 def compile_clifford(lowered: LoweredCircuit,

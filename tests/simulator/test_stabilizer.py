@@ -318,3 +318,84 @@ def test_a_program_run_again_draws_new_shots_from_the_same_space(n: int) -> None
     assert first == again
     assert all(set(counts) == {"0" * n, "1" * n} for counts in [first, *others])
     assert len({counts["0" * n] for counts in others}) > 1  # new draws each run
+
+
+def _mapped_probabilities(text: str, reads: list[tuple[int, int]], num_clbits: int
+                          ) -> dict[str, float]:
+    """Exact distribution of terminal reads ``(clbit, qubit)`` (a later read of a clbit
+    wins) from qiskit's ``Statevector`` of the gates."""
+    qc = qiskit.qasm3.loads(text)
+    final = dict(reads)
+    out: dict[str, float] = {}
+    for basis, p in Statevector(qc).probabilities_dict().items():
+        bits = ["0"] * num_clbits
+        for clbit, q in final.items():
+            bits[num_clbits - 1 - clbit] = basis[len(basis) - 1 - q]
+        key = "".join(bits)
+        out[key] = out.get(key, 0.0) + p
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_terminal_reads_in_any_order_match_statevector(seed: int) -> None:
+    """Random Clifford circuits read into clbits in random order, some clbits twice, some
+    qubits twice, some never: small outcome spaces (a multinomial over cached keys) and
+    large ones (byte tables, 11-14 random bits) against the exact distribution."""
+    rng = random.Random(500 + seed)
+    n = 6 if seed < 6 else 14
+    gates = random_gates(n, 8 * n, rng)
+    prefix = [f"h q[{q}];" for q in range(n) if seed >= 6 and q % 7]  # many random bits
+    body = header(n, n + 2)[:3] + prefix + [g[2] for g in gates]
+    clbits = rng.sample(range(n + 2), n)  # every qubit once, two clbits left unread...
+    reads = [*zip(clbits, range(n), strict=True),  # ...then some read again, overwritten
+             *((rng.randrange(n + 2), rng.randrange(n)) for _ in range(3))]
+    rng.shuffle(reads)
+    text = "\n".join([*body, f"bit[{n + 2}] c;",
+                      *(f"c[{c}] = measure q[{q}];" for c, q in reads)])
+    probabilities = _mapped_probabilities("\n".join(body), reads, n + 2)
+    shots = 20_000
+    counts = sample(text, shots, seed)
+    stray = {k for k in counts if probabilities.get(k, 0.0) < 1e-9}
+    assert not stray
+    if len(probabilities) <= 64:
+        assert_matches(counts, probabilities)
+    else:  # many outcomes: chi-square over all of them (mean 1 per degree of freedom)
+        keys = [k for k, p in probabilities.items() if p > 1e-9]
+        expected = np.array([shots * probabilities[k] for k in keys])
+        seen = np.array([counts.get(k, 0) for k in keys])
+        chi2 = float(((seen - expected) ** 2 / expected).sum())
+        dof = len(keys) - 1
+        assert abs(chi2 - dof) < 6 * math.sqrt(2 * dof), (chi2, dof)
+
+
+def test_a_clifford_job_sampled_before_runs_inside_submit() -> None:
+    """The first run of a Clifford program goes to the worker thread (its outcome space is
+    computed there); a run again of the same text, however long, is a few table lookups and
+    ends inside ``submit``, journaled like any job; many shots still go to the thread."""
+    import asyncio
+
+    from hal_workflow.contract import JobState
+    from hal_workflow.simulator.backend import INLINE_PARSE_CHARS, SimulatorBackend
+
+    n = 300  # GHZ text longer than the inline parse limit
+    text = ghz_text(n)
+    assert len(text) > INLINE_PARSE_CHARS
+
+    async def scenario() -> tuple[JobState, JobState, JobState, dict[str, int]]:
+        backend = SimulatorBackend({"name": "sim", "seed": 4})
+        first = await backend.submit(text, 100)
+        first_state = (await backend.status(first)).state
+        await backend.wait(first)
+        again = await backend.submit(text, 100)
+        again_state = (await backend.status(again)).state  # no await in between
+        counts = dict((await backend.result(again)).counts)
+        many = await backend.submit(text, 1 << 20)
+        many_state = (await backend.status(many)).state
+        await backend.wait(many)
+        return first_state, again_state, many_state, counts
+
+    first_state, again_state, many_state, counts = asyncio.run(scenario())
+    assert first_state is not JobState.COMPLETED
+    assert again_state is JobState.COMPLETED
+    assert many_state is not JobState.COMPLETED
+    assert set(counts) == {"0" * n, "1" * n} and sum(counts.values()) == 100
