@@ -70,6 +70,7 @@ from hal_workflow.contract.types import (
     Capabilities,
     ExecutionResult,
     JobId,
+    JobState,
     JobStatus,
     ValidationCode,
     ValidationIssue,
@@ -636,6 +637,17 @@ class SimulatorBackend(Backend):
         if self._parse_off_loop(circuit):
             return await asyncio.to_thread(self._submit, circuit, shots, parameters, seed)
         return self._submit(circuit, shots, parameters, seed)
+
+    async def run(self, circuit: CircuitLike, shots: int,
+                  parameters: Mapping[str, float] | None = None,
+                  timeout: float | None = None) -> ExecutionResult:
+        """Submit, wait and fetch the result in one call; a job that completed inside
+        ``submit`` (a small circuit) is read back at once, without the waiting machinery."""
+        job_id = await self.submit(circuit, shots, parameters)
+        job = self._jobs.get(job_id)
+        if job.done.is_set() and job.state is JobState.COMPLETED:
+            return await self._jobs.result(job_id)
+        return await self.result_when_done(job_id, timeout=timeout)
 
     def _submit(self, circuit: CircuitLike, shots: int, parameters: Mapping[str, float] | None,
                 seed: int | None, session: str | None = None) -> JobId:
