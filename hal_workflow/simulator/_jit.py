@@ -514,13 +514,43 @@ def _store_lanes(src, dst):
         dst[lane] = src[lane] + 1j * src[LANES + lane]
 
 
+@njit(**_FAST, **_NOALIAS)
+def _product_chunk(buf, tmp, c, k, start):
+    """Write chunk ``c`` of a product state into the buffer: amplitude = lo[i & mask] *
+    hi[i >> TABLE_BITS] * lane[l] * chunk[c] (``start``: lo, hi, lane, chunk tables, see
+    ``_StageStep.product_tables``). ``tmp`` holds the lane factors (times the chunk's)."""
+    L = LANES
+    W = WIDTH
+    size = 1 << TABLE_BITS
+    mask = size - 1
+    n_local = 1 << k
+    cf = start[2 * size + L + c]
+    if cf.real == 0.0 and cf.imag == 0.0:
+        buf[:n_local * W] = 0.0
+        return
+    for lane in range(L):
+        z = cf * start[2 * size + lane]
+        tmp[lane] = z.real
+        tmp[L + lane] = z.imag
+    for i in range(n_local):
+        a = start[i & mask] * start[size + (i >> TABLE_BITS)]
+        ar = a.real
+        ai = a.imag
+        D = buf[i * W:i * W + W]
+        for lane in range(L):
+            D[lane] = ar * tmp[lane] - ai * tmp[L + lane]
+        for lane in range(L):
+            D[L + lane] = ar * tmp[L + lane] + ai * tmp[lane]
+
+
 @njit(**_FAST)
-def _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi, dlane,
-                 dcq, dcp, pool, buf, tmp, acc, offs):
+def _stage_chunk(state, c, fresh, start, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi,
+                 dlane, dcq, dcp, pool, buf, tmp, acc, offs):
     """Run every operation of a stage on chunk ``c``: gather, apply, scatter.
 
-    ``fresh``: the state is |0...0> and not yet written (the caller may pass uninitialised
-    memory), so the buffer is set instead of gathered.
+    ``fresh``: the state is the initial state and not yet written (the caller may pass
+    uninitialised memory), so the buffer is set instead of gathered: to |0...0>, or with a
+    non-empty ``start`` to the product state it describes (:func:`_product_chunk`).
     """
     L = LANES
     W = WIDTH
@@ -540,7 +570,9 @@ def _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, d
                 z = state[o + lane_off[lane]]
                 buf[i * W + lane] = z.real
                 buf[i * W + L + lane] = z.imag
-    if fresh:
+    if fresh and start.shape[0] > 0:
+        _product_chunk(buf, tmp, c, k, start)
+    elif fresh:
         buf[:n_local * W] = 0.0
         if base == 0:
             buf[0] = 1.0  # amplitude 0: local index 0, lane 0, real part
@@ -589,17 +621,17 @@ def _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, d
 
 
 @njit(**_FAST)
-def run_stage(state, c0, c1, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi,
-              dlane, dcq, dcp, pool, bufs, tmps, accs, offss):
+def run_stage(state, c0, c1, fresh, start, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo,
+              dhi, dlane, dcq, dcp, pool, bufs, tmps, accs, offss):
     """Serial stage run over chunks ``[c0, c1)`` (scratch of thread 0)."""
     for c in range(c0, c1):
-        _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi,
-                     dlane, dcq, dcp, pool, bufs[0], tmps[0], accs[0], offss[0])
+        _stage_chunk(state, c, fresh, start, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo,
+                     dhi, dlane, dcq, dcp, pool, bufs[0], tmps[0], accs[0], offss[0])
 
 
 @njit(parallel=True, **_FAST)
-def run_stage_parallel(state, c0, c1, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo,
-                       dhi, dlane, dcq, dcp, pool, bufs, tmps, accs, offss):
+def run_stage_parallel(state, c0, c1, fresh, start, k, loc_lo, loc_hi, lane_off, chunk_q, descs,
+                       dlo, dhi, dlane, dcq, dcp, pool, bufs, tmps, accs, offss):
     """Stage run over chunks ``[c0, c1)`` on numba's threads, each with its own scratch.
 
     Call it with a parallel chunk size of 1 (:func:`dynamic`) so that chunks are handed out
@@ -607,8 +639,8 @@ def run_stage_parallel(state, c0, c1, fresh, k, loc_lo, loc_hi, lane_off, chunk_
     """
     for c in prange(c0, c1):
         t = numba.get_thread_id()
-        _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi,
-                     dlane, dcq, dcp, pool, bufs[t], tmps[t], accs[t], offss[t])
+        _stage_chunk(state, c, fresh, start, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo,
+                     dhi, dlane, dcq, dcp, pool, bufs[t], tmps[t], accs[t], offss[t])
 
 
 # ----------------------------------------------------------------------------------------
@@ -833,7 +865,7 @@ def signatures(dtype: np.dtype) -> dict[str, list[tuple[object, ...]]]:
     imat = t.Array(i64, 2, "C")
     fmat = t.Array(f, 2, "C")
     cmat = t.Array(c, 2, "C")
-    stage = (vec, i64, i64, t.boolean, i64, ivec, ivec, ivec, ivec, imat, imat, imat, imat,
+    stage = (vec, i64, i64, t.boolean, vec, i64, ivec, ivec, ivec, ivec, imat, imat, imat, imat,
              imat, imat, vec, fmat, fmat, fmat, imat)
     return {
         "run_direct": [(cmat, imat, ivec, cmat)],
