@@ -544,9 +544,28 @@ def _product_chunk(buf, tmp, c, k, start):
 
 
 @njit(**_FAST)
-def _stage_chunk(state, c, fresh, start, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi,
-                 dlane, dcq, dcp, pool, buf, tmp, acc, offs):
-    """Run every operation of a stage on chunk ``c``: gather, apply, scatter.
+def _group_norms(buf, norms, c, k):
+    """Squared norms of the buffer's row groups (``2^TABLE_BITS`` rows each, fewer when the
+    buffer is smaller) into ``norms[c * groups + g]``: the sample blocks of a stage's chunk
+    (see ``_scan_stage``). A group's rows are contiguous in the buffer."""
+    n_local = 1 << k
+    rows = min(n_local, 1 << TABLE_BITS)
+    groups = n_local // rows
+    span = rows * WIDTH
+    for g in range(groups):
+        total = 0.0
+        seg = buf[g * span:(g + 1) * span]
+        for j in range(span):
+            total += seg[j] * seg[j]
+        norms[c * groups + g] = total
+
+
+@njit(**_FAST)
+def _stage_chunk(state, c, fresh, start, norms, k, loc_lo, loc_hi, lane_off, chunk_q, descs,
+                 dlo, dhi, dlane, dcq, dcp, pool, buf, tmp, acc, offs):
+    """Run every operation of a stage on chunk ``c``: gather, apply, scatter; with a
+    non-empty ``norms``, also the squared norms of the chunk's sample blocks
+    (:func:`_group_norms`), so that sampling needs no pass of its own.
 
     ``fresh``: the state is the initial state and not yet written (the caller may pass
     uninitialised memory), so the buffer is set instead of gathered: to |0...0>, or with a
@@ -611,6 +630,8 @@ def _stage_chunk(state, c, fresh, start, k, loc_lo, loc_hi, lane_off, chunk_q, d
         else:
             _block_dense(buf, tmp, acc, offs, k, desc[B_TARGETS:B_TARGETS + desc[B_NT]],
                          desc[B_NT], pool, off)
+    if norms.shape[0] > 0:
+        _group_norms(buf, norms, c, k)
     for i in range(n_local):
         o = base + loc_lo[i & mask] + loc_hi[i >> TABLE_BITS]
         if contiguous:
@@ -621,17 +642,17 @@ def _stage_chunk(state, c, fresh, start, k, loc_lo, loc_hi, lane_off, chunk_q, d
 
 
 @njit(**_FAST)
-def run_stage(state, c0, c1, fresh, start, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo,
+def run_stage(state, c0, c1, fresh, start, norms, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo,
               dhi, dlane, dcq, dcp, pool, bufs, tmps, accs, offss):
     """Serial stage run over chunks ``[c0, c1)`` (scratch of thread 0)."""
     for c in range(c0, c1):
-        _stage_chunk(state, c, fresh, start, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo,
-                     dhi, dlane, dcq, dcp, pool, bufs[0], tmps[0], accs[0], offss[0])
+        _stage_chunk(state, c, fresh, start, norms, k, loc_lo, loc_hi, lane_off, chunk_q, descs,
+                     dlo, dhi, dlane, dcq, dcp, pool, bufs[0], tmps[0], accs[0], offss[0])
 
 
 @njit(parallel=True, **_FAST)
-def run_stage_parallel(state, c0, c1, fresh, start, k, loc_lo, loc_hi, lane_off, chunk_q, descs,
-                       dlo, dhi, dlane, dcq, dcp, pool, bufs, tmps, accs, offss):
+def run_stage_parallel(state, c0, c1, fresh, start, norms, k, loc_lo, loc_hi, lane_off, chunk_q,
+                       descs, dlo, dhi, dlane, dcq, dcp, pool, bufs, tmps, accs, offss):
     """Stage run over chunks ``[c0, c1)`` on numba's threads, each with its own scratch.
 
     Call it with a parallel chunk size of 1 (:func:`dynamic`) so that chunks are handed out
@@ -639,8 +660,8 @@ def run_stage_parallel(state, c0, c1, fresh, start, k, loc_lo, loc_hi, lane_off,
     """
     for c in prange(c0, c1):
         t = numba.get_thread_id()
-        _stage_chunk(state, c, fresh, start, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo,
-                     dhi, dlane, dcq, dcp, pool, bufs[t], tmps[t], accs[t], offss[t])
+        _stage_chunk(state, c, fresh, start, norms, k, loc_lo, loc_hi, lane_off, chunk_q, descs,
+                     dlo, dhi, dlane, dcq, dcp, pool, bufs[t], tmps[t], accs[t], offss[t])
 
 
 # ----------------------------------------------------------------------------------------
@@ -784,6 +805,69 @@ def scan_blocks_serial(state, size, starts, us, first):
 
 
 @njit(**_FAST)
+def _scan_stage(state, k, loc_lo, loc_hi, lane_off, chunk_q, starts, us, first, out, a, b):
+    """:func:`_scan_blocks` over the sample blocks of a stage's layout: block ``c * groups +
+    g`` holds chunk ``c``'s buffer rows ``g * rows ...`` (see ``_group_norms``), walked row by
+    row, lane by lane, as the stage laid them out."""
+    L = LANES
+    mask = (1 << TABLE_BITS) - 1
+    n_local = 1 << k
+    rows = min(n_local, 1 << TABLE_BITS)
+    groups = n_local // rows
+    for blk in range(a, b):
+        s0 = first[blk]
+        s1 = first[blk + 1]
+        if s0 == s1:
+            continue
+        c = blk // groups
+        g = blk - c * groups
+        base = 0
+        for bit in range(chunk_q.shape[0]):
+            if (c >> bit) & 1:
+                base |= 1 << chunk_q[bit]
+        acc = starts[blk]
+        s = s0
+        last = base + loc_lo[(g * rows) & mask] + loc_hi[(g * rows) >> TABLE_BITS] + lane_off[0]
+        for r in range(rows):
+            i = g * rows + r
+            o = base + loc_lo[i & mask] + loc_hi[i >> TABLE_BITS]
+            for lane in range(L):
+                z = state[o + lane_off[lane]]
+                p = z.real * z.real + z.imag * z.imag
+                if p > 0.0:
+                    last = o + lane_off[lane]
+                    acc += p
+                    while s < s1 and us[s] < acc:
+                        out[s] = last
+                        s += 1
+            if s == s1:
+                break
+        while s < s1:
+            out[s] = last
+            s += 1
+
+
+@njit(parallel=True, **_FAST)
+def scan_stage(state, k, loc_lo, loc_hi, lane_off, chunk_q, starts, us, first, nthreads):
+    """Basis indices of sorted uniforms ``us`` over a stage's sample blocks
+    (:func:`_scan_stage`)."""
+    nblk = first.shape[0] - 1
+    out = np.empty(us.shape[0], np.int64)
+    for t in prange(nthreads):
+        _scan_stage(state, k, loc_lo, loc_hi, lane_off, chunk_q, starts, us, first, out,
+                    nblk * t // nthreads, nblk * (t + 1) // nthreads)
+    return out
+
+
+@njit(**_FAST)
+def scan_stage_serial(state, k, loc_lo, loc_hi, lane_off, chunk_q, starts, us, first):
+    out = np.empty(us.shape[0], np.int64)
+    _scan_stage(state, k, loc_lo, loc_hi, lane_off, chunk_q, starts, us, first, out, 0,
+                first.shape[0] - 1)
+    return out
+
+
+@njit(**_FAST)
 def _permute_range(src, dst, perm, a, b):
     """``dst[logical index] = src[physical index]`` where logical bit ``q`` is physical bit
     ``perm[q]``."""
@@ -865,8 +949,9 @@ def signatures(dtype: np.dtype) -> dict[str, list[tuple[object, ...]]]:
     imat = t.Array(i64, 2, "C")
     fmat = t.Array(f, 2, "C")
     cmat = t.Array(c, 2, "C")
-    stage = (vec, i64, i64, t.boolean, vec, i64, ivec, ivec, ivec, ivec, imat, imat, imat, imat,
-             imat, imat, vec, fmat, fmat, fmat, imat)
+    fvec = t.Array(t.float64, 1, "C")
+    stage = (vec, i64, i64, t.boolean, vec, fvec, i64, ivec, ivec, ivec, ivec, imat, imat, imat,
+             imat, imat, imat, vec, fmat, fmat, fmat, imat)
     return {
         "run_direct": [(cmat, imat, ivec, cmat)],
         "run_direct_parallel": [(vec, ivec, vec, i64, i64)],
@@ -882,6 +967,8 @@ def signatures(dtype: np.dtype) -> dict[str, list[tuple[object, ...]]]:
                        ivec, i64)],
         "scan_blocks_serial": [(vec, i64, t.Array(t.float64, 1, "C"),
                               t.Array(t.float64, 1, "C"), ivec)],
+        "scan_stage": [(vec, i64, ivec, ivec, ivec, ivec, fvec, fvec, ivec, i64)],
+        "scan_stage_serial": [(vec, i64, ivec, ivec, ivec, ivec, fvec, fvec, ivec)],
         "permute": [(vec, ivec, i64)],
         "permute_serial": [(vec, ivec)],
         "pauli_expectation": [(vec, i64, i64, i64)],

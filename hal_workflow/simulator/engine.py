@@ -347,10 +347,29 @@ class _StageStep:
             at += width
         return out
 
+    @property
+    def sample_blocks(self) -> int:
+        """How many sample blocks the stage's layout has (``_group_norms`` in ``_jit``):
+        chunk ``c``'s buffer rows in groups of ``2^TABLE_BITS`` (all rows, if fewer)."""
+        return self.num_chunks << max(0, self.k - K.TABLE_BITS)
+
+    def sample(self, state: np.ndarray, norms: np.ndarray, shots: int,
+               rng: np.random.Generator, run: _Run) -> np.ndarray:
+        """Basis indices of ``shots`` samples of ``state``, which this stage wrote last, with
+        ``norms`` the squared norms of its sample blocks (from :meth:`apply`)."""
+        starts, us, first = _sorted_uniforms(norms, shots, rng)
+        args = (state, self.k, self.loc_lo, self.loc_hi, self.lane_off, self.chunk_q, starts,
+                us, first)
+        if run.parallel:
+            with parallel.parallel_lock:
+                return K.scan_stage(*args, run.threads)  # type: ignore[no-any-return]
+        return K.scan_stage_serial(*args)  # type: ignore[no-any-return]
+
     def apply(self, states: np.ndarray, pools: np.ndarray, run: _Run, fresh: bool = False,
-              start: np.ndarray | None = None) -> None:
+              start: np.ndarray | None = None, norms: np.ndarray | None = None) -> None:
         """Run the stage; ``fresh``: ``states`` are the initial state not yet written (see
-        kernels): |0...0>, or with ``start`` (:meth:`product_tables`) that product state."""
+        kernels): |0...0>, or with ``start`` (:meth:`product_tables`) that product state.
+        ``norms`` (one state only): filled with the squared norms of the sample blocks."""
         dtype = np.float32 if states.dtype == np.complex64 else np.float64
         threads = run.threads if run.parallel and self.num_chunks >= 2 * run.threads else 1
         width = K.WIDTH
@@ -365,11 +384,14 @@ class _StageStep:
         per_call = -(-self.num_chunks // calls)
         kernel = K.run_stage_parallel if threads > 1 else K.run_stage
         none = np.empty(0, dtype=states.dtype)
+        no_norms = np.empty(0, dtype=np.float64)
+        assert norms is None or (states.shape[0] == 1 and norms.shape[0] == self.sample_blocks)
         for b in range(states.shape[0]):
             for c0 in range(0, self.num_chunks, per_call):
                 run.check()
                 args = (states[b], c0, min(c0 + per_call, self.num_chunks), fresh,
-                        none if start is None else start[b], self.k,
+                        none if start is None else start[b], no_norms if norms is None else norms,
+                        self.k,
                         self.loc_lo,
                         self.loc_hi, self.lane_off, self.chunk_q, self.descs, self.dlo, self.dhi,
                         self.dlane, self.dcq, self.dcp, pools[b], bufs, tmps, accs, offss)
@@ -568,19 +590,31 @@ class UnitaryPlan:
         """Whether the first step is a stage, which can start from unwritten memory."""
         return bool(self.steps) and isinstance(self.steps[0], _StageStep)
 
-    def apply(self, states: np.ndarray, pools: np.ndarray, run: _Run, fresh: bool = False) -> None:
+    @property
+    def last_stage(self) -> _StageStep | None:
+        """The last step if it is a stage (it can then take the sample-block norms)."""
+        last = self.steps[-1] if self.steps else None
+        return last if isinstance(last, _StageStep) else None
+
+    def apply(self, states: np.ndarray, pools: np.ndarray, run: _Run, fresh: bool = False,
+              norms: np.ndarray | None = None) -> None:
         """Apply the plan; ``fresh`` (only with :attr:`starts_blocked`): ``states`` hold
         uninitialised memory that stands for the initial state (|0...0>, or the product
         state of :attr:`product`, which the first stage then writes). Without ``fresh`` a
         plan with a product start expects ``states`` to hold it already
-        (:meth:`product_states`)."""
+        (:meth:`product_states`). ``norms`` (only with :attr:`last_stage`): the last stage
+        fills it with its sample-block norms (:meth:`_StageStep.sample`)."""
+        last = len(self.steps) - 1
         for index, step in enumerate(self.steps):
             run.check()
+            kwargs: dict[str, Any] = {}
             if index == 0 and fresh:
                 assert isinstance(step, _StageStep)
-                step.apply(states, pools, run, fresh=True, start=self.start_tables(pools))
-            else:
-                step.apply(states, pools, run)
+                kwargs.update(fresh=True, start=self.start_tables(pools))
+            if index == last and norms is not None:
+                assert isinstance(step, _StageStep)
+                kwargs["norms"] = norms
+            step.apply(states, pools, run, **kwargs)
 
 
 
@@ -754,6 +788,23 @@ def sample_keys(state: np.ndarray, shots: int, rng: np.random.Generator, run: _R
     return readout.keyed(sample_physical(state, shots, rng, run, readout))
 
 
+def _sorted_uniforms(norms: np.ndarray, shots: int, rng: np.random.Generator
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inverse-CDF sampling over blocks of squared norms ``norms``: the mass before each
+    block, ``shots`` sorted uniforms scaled to the total, and the first uniform of each block
+    (``first[-1] == shots``). Uniforms that rounding puts past the last block with any mass
+    go to that block."""
+    starts = np.concatenate(([0.0], np.cumsum(norms)[:-1]))
+    total = float(norms.sum())
+    us = np.sort(rng.random(shots)) * total
+    first = np.concatenate((np.searchsorted(us, starts, side="left"), [shots])).astype(np.int64)
+    first[0] = 0
+    nonzero = np.flatnonzero(norms > 0)
+    if nonzero.size:
+        first[nonzero[-1] + 1:] = shots
+    return starts, us, first
+
+
 def sample_physical(state: np.ndarray, shots: int, rng: np.random.Generator, run: _Run,
                     readout: Readout, base: int = 0) -> dict[int, int]:
     """Sample ``shots`` outcomes of the final state; register values -> counts (``base``:
@@ -770,11 +821,7 @@ def sample_physical(state: np.ndarray, shots: int, rng: np.random.Generator, run
             norms = K.block_norms(state, size, threads)
     else:
         norms = K.block_norms_serial(state, size)
-    starts = np.concatenate(([0.0], np.cumsum(norms)[:-1]))
-    total = float(norms.sum())
-    us = np.sort(rng.random(shots)) * total
-    first = np.concatenate((np.searchsorted(us, starts, side="left"), [shots])).astype(np.int64)
-    first[0] = 0
+    starts, us, first = _sorted_uniforms(norms, shots, rng)
     if threads > 1:
         with parallel.parallel_lock:
             outcomes = K.scan_blocks(state, size, starts, us, first, threads)
@@ -1055,9 +1102,10 @@ class Executable:
         return initial_states(batch, self.num_qubits, self.dtype)
 
     def final_states(self, values: Values | None, batch: int, run: _Run,
-                     sampling: bool = False) -> np.ndarray:
+                     sampling: bool = False, norms: np.ndarray | None = None) -> np.ndarray:
         """Physical-order final states ``(B, 2^n)`` (statevector mode); ``sampling``: only
-        their probabilities will be read, so :attr:`sampling`'s plan may run."""
+        their probabilities will be read, so :attr:`sampling`'s plan may run; ``norms``: see
+        :meth:`UnitaryPlan.apply` (with ``sampling``)."""
         assert self.unitary is not None and self.sampling is not None
         plan = (self.sampling if sampling else self.unitary).get(run.check)
         pools = plan.pools(values, batch, self.dtype)
@@ -1068,7 +1116,7 @@ class Executable:
             states = plan.product_states(pools)
         else:
             states = self._initial(batch)
-        plan.apply(states, pools, run, fresh=fresh)
+        plan.apply(states, pools, run, fresh=fresh, norms=norms)
         return states
 
     def logical(self, state: np.ndarray, values: Values | None, run: _Run) -> np.ndarray:
@@ -1090,9 +1138,19 @@ class Executable:
         values = self.values([bindings or {}]) if self.parameters else None
         if self.per_shot:
             return self.readout.keyed(self._run_branches(shots, values, rng, run))
-        states = self.final_states(values, 1, run, sampling=True)
-        run.check()
-        counts = sample_keys(states[0], shots, rng, run, self.readout)
+        assert self.sampling is not None
+        last = self.sampling.get(run.check).last_stage
+        if last is not None and shots > 0 and self.num_qubits > SMALL_SAMPLE_QUBITS:
+            # the last stage sums the sample blocks as it writes them: no pass of its own
+            norms = np.empty(last.sample_blocks, dtype=np.float64)
+            states = self.final_states(values, 1, run, sampling=True, norms=norms)
+            run.check()
+            outcomes = last.sample(states[0], norms, shots, rng, run)
+            counts = self.readout.keyed(self.readout.from_outcomes(outcomes))
+        else:
+            states = self.final_states(values, 1, run, sampling=True)
+            run.check()
+            counts = sample_keys(states[0], shots, rng, run, self.readout)
         spare_states.give(states)  # sampled: nobody else holds it
         return counts
 

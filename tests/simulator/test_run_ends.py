@@ -98,7 +98,7 @@ def test_product_start_and_full_plan_match_qiskit(path: str, precision: str, see
 def test_sampling_plan_skips_trailing_diagonals_and_counts_follow_exact_distribution(
         path: str, precision: str) -> None:
     rng = np.random.default_rng(len(path) + len(precision))
-    n = 14 if path == "direct" else 9  # 14: the large-state sampling kernels
+    n = 14  # above SMALL_SAMPLE_QUBITS: the large-state sampling kernels
     text, leading = _leading_program(rng, n, barrier_first=path == "blocked-barrier-first")
     measured = {q: (3 * q + 2) % n for q in range(0, n, 2)}  # partial, permuted
     full = program(n, [*text.strip().split("\n")[3:],
@@ -140,3 +140,41 @@ def test_sweep_re_evaluates_parametric_leading_gates(n: int, precision: str) -> 
         ours = exe.logical(state, None, make_run(1))
         np.testing.assert_allclose(ours, reference_state(text, binding),
                                    atol=TOLERANCE[precision])
+
+
+@pytest.mark.parametrize("precision", sorted(TOLERANCE))
+@pytest.mark.parametrize("block_qubits", [4, 9])
+def test_last_stage_sample_blocks_follow_exact_distribution(block_qubits: int,
+                                                            precision: str) -> None:
+    """A blocked plan's last stage sums its sample blocks as it writes them and sampling
+    walks them in the stage's layout (9 local qubits: two blocks per chunk); counts follow
+    the exact distribution and repeat with the seed."""
+    n = 15
+    rng = np.random.default_rng(block_qubits)
+    body = [f"ry({rng.uniform(0.3, 2.8):.5f}) q[{q}];" for q in range(n)]
+    for layer in range(2):
+        body += [f"cx q[{q}], q[{q + 1}];" for q in range(layer, n - 1, 2)]
+        body += [f"U({rng.uniform(-3, 3):.4f}, 0.2, {rng.uniform(-3, 3):.4f}) q[{q}];"
+                 for q in range(n)]
+    measured = {q: (5 * q + 1) % n for q in range(1, n, 2)}
+    full = program(n, [*body, *(f"c[{c}] = measure q[{q}];" for q, c in measured.items())],
+                   num_clbits=n)
+    backend = make_backend(precision=precision, seed=9, blocking_threshold=4,
+                           block_qubits=block_qubits)
+    exe = backend.executable(full)
+    assert exe.sampling.get().last_stage is not None
+    counts = dict(run(backend.run(full, 20_000)).counts)
+    assert_distribution(counts, ideal_from_state(reference_state(full), measured, n))
+    assert dict(run(backend.run(full, 20_000)).counts) == counts
+
+
+def test_last_stage_sampling_of_a_basis_state() -> None:
+    """Bernstein-Vazirani ends in one basis state: every shot reads the secret."""
+    n = 16
+    secret = [q for q in range(n - 1) if q % 3 != 1]
+    body = [f"x q[{n - 1}];", *(f"h q[{q}];" for q in range(n)),
+            *(f"cx q[{q}], q[{n - 1}];" for q in secret), *(f"h q[{q}];" for q in range(n)),
+            *(f"c[{q}] = measure q[{q}];" for q in range(n - 1))]
+    backend = make_backend(seed=4, blocking_threshold=4, block_qubits=5)
+    key = "".join("1" if q in secret else "0" for q in reversed(range(n - 1)))
+    assert dict(run(backend.run(program(n, body, num_clbits=n - 1), 1000)).counts) == {key: 1000}
