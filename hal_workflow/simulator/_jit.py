@@ -518,7 +518,8 @@ def _store_lanes(src, dst):
 def _product_chunk(buf, tmp, c, k, start):
     """Write chunk ``c`` of a product state into the buffer: amplitude = lo[i & mask] *
     hi[i >> TABLE_BITS] * lane[l] * chunk[c] (``start``: lo, hi, lane, chunk tables, see
-    ``_StageStep.product_tables``). ``tmp`` holds the lane factors (times the chunk's)."""
+    ``_StageStep.product_tables``). ``tmp`` holds the lane factors (times the chunk's).
+    Returns whether the chunk is all zeros."""
     L = LANES
     W = WIDTH
     size = 1 << TABLE_BITS
@@ -527,7 +528,7 @@ def _product_chunk(buf, tmp, c, k, start):
     cf = start[2 * size + L + c]
     if cf.real == 0.0 and cf.imag == 0.0:
         buf[:n_local * W] = 0.0
-        return
+        return True
     for lane in range(L):
         z = cf * start[2 * size + lane]
         tmp[lane] = z.real
@@ -541,6 +542,7 @@ def _product_chunk(buf, tmp, c, k, start):
             D[lane] = ar * tmp[lane] - ai * tmp[L + lane]
         for lane in range(L):
             D[L + lane] = ar * tmp[L + lane] + ai * tmp[lane]
+    return False
 
 
 @njit(**_FAST)
@@ -589,13 +591,15 @@ def _stage_chunk(state, c, fresh, start, norms, k, loc_lo, loc_hi, lane_off, chu
                 z = state[o + lane_off[lane]]
                 buf[i * W + lane] = z.real
                 buf[i * W + L + lane] = z.imag
+    zero = False  # a fresh chunk of zeros stays zero: only its store is left to do
     if fresh and start.shape[0] > 0:
-        _product_chunk(buf, tmp, c, k, start)
+        zero = _product_chunk(buf, tmp, c, k, start)
     elif fresh:
         buf[:n_local * W] = 0.0
         if base == 0:
             buf[0] = 1.0  # amplitude 0: local index 0, lane 0, real part
-    ndesc = descs.shape[0]
+        zero = base != 0
+    ndesc = 0 if zero else descs.shape[0]
     p = 0
     while p < ndesc:
         desc = descs[p]
