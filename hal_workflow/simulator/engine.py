@@ -427,15 +427,33 @@ class UnitaryPlan:
         self.product = np.full(num_qubits, -1, dtype=np.int64)
         """Pool offset of each qubit's leading one-qubit matrix (-1: none); with any, the
         plan starts from their product state instead of |0...0> (:meth:`initial_vectors`)."""
-        if initial_product and options.fusion:
-            order = self._fold_leading(order)
         max_fused = max(1, min(options.max_fused_qubits, MAX_DENSE))
         # small states: keep parametric gates apart so sweeps re-evaluate only small matrices
         self._fuse_parametric = num_qubits > SMALL_SAMPLE_QUBITS
         blocked = num_qubits >= max(options.blocking_threshold, 4) and num_qubits >= 4
         k = max(1, min(options.block_bits(num_qubits), num_qubits - 3, 2 * K.TABLE_BITS))
+        items: list[Stage | int] | None = None
+        if initial_product and options.fusion:
+            rest, leading = self._leading(order)
+            if blocked:
+                # the greedy partition starts elsewhere without the leading gates: keep them
+                # out only if that costs no extra pass (the product start needs a stage first)
+                items = partition(self.gates, order, num_qubits, k, min(max_fused, k),
+                                  self._check)
+                folded = partition(self.gates, rest, num_qubits, k, min(max_fused, k),
+                                   self._check)
+                passes = len(folded) + (0 if folded and isinstance(folded[0], Stage) else 1)
+                if leading and passes <= len(items):
+                    items = folded
+                    self._fold(leading)
+            elif leading:
+                order = rest
+                self._fold(leading)
         if blocked:
-            self._build_blocked(order, k, min(max_fused, k), options.fusion)
+            if items is None:
+                items = partition(self.gates, order, num_qubits, k, min(max_fused, k),
+                                  self._check)
+            self._build_blocked(items, k, min(max_fused, k), options.fusion)
         else:
             self._build_direct(order, max_fused, options.fusion)
         if self.has_product and blocked and not self.starts_blocked:
@@ -448,11 +466,9 @@ class UnitaryPlan:
         self._tables: dict[str, np.ndarray] = {}
 
     # -- building -------------------------------------------------------------------------
-    def _fold_leading(self, order: list[int]) -> list[int]:
-        """Take the leading one-qubit gates (each one-qubit gate on a qubit before any other
-        gate touches it) out of ``order``: acting on |0>, each qubit's run of them is a
-        2-vector, kept as a 2x2 matrix recipe in the pool (evaluated per binding like any
-        block) of which the plan's start uses column 0."""
+    def _leading(self, order: list[int]) -> tuple[list[int], dict[int, list[int]]]:
+        """Split ``order`` into the rest and the leading one-qubit gates per qubit (each
+        one-qubit gate on a qubit before any other gate touches it)."""
         leading: dict[int, list[int]] = {}
         entangled: set[int] = set()
         rest: list[int] = []
@@ -463,11 +479,16 @@ class UnitaryPlan:
             else:
                 entangled.update(qubits)
                 rest.append(index)
+        return rest, leading
+
+    def _fold(self, leading: Mapping[int, list[int]]) -> None:
+        """Start from the product state of the ``leading`` gates: acting on |0>, each qubit's
+        run of them is a 2-vector, kept as a 2x2 matrix recipe in the pool (evaluated per
+        binding like any block) of which the plan's start uses column 0."""
         for q, members in sorted(leading.items()):
             recipe = BlockMatrix(Block("dense", (q,), members), self.gates)
             self.product[q] = self.pool.add(recipe)
             self.summary["initial_product_gates"] += len(members)
-        return rest
 
     @property
     def has_product(self) -> bool:
@@ -537,9 +558,10 @@ class UnitaryPlan:
         if step.rows:
             self.steps.append(step)
 
-    def _build_blocked(self, order: Sequence[int], k: int, max_fused: int, fusion: bool) -> None:
+    def _build_blocked(self, items: Sequence[Stage | int], k: int, max_fused: int,
+                       fusion: bool) -> None:
         n = self.num_qubits
-        for item in partition(self.gates, order, n, k, max_fused, self._check):
+        for item in items:
             if self._check is not None:
                 self._check()
             if not isinstance(item, Stage):
