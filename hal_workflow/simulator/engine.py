@@ -64,6 +64,10 @@ _SAMPLE_BLOCK = 1 << 12
 _CALL_SECONDS = 0.05
 """Target length of one kernel call on a large state: the cancel-check granularity."""
 _CYCLES_PER_SECOND = 2.5e9
+_PARALLEL_SCAN_AMPLITUDES = 1 << 22
+"""A sampling scan that may read fewer amplitudes runs on one thread: a parallel region
+costs more to start than such a scan (1000 shots of a 24-qubit state read at most 2^20:
+0.2-2.5 ms on one thread, 15 ms on two threads of a busy machine)."""
 
 
 @dataclass(frozen=True)
@@ -360,7 +364,9 @@ class _StageStep:
         starts, us, first = _sorted_uniforms(norms, shots, rng)
         args = (state, self.k, self.loc_lo, self.loc_hi, self.lane_off, self.chunk_q, starts,
                 us, first)
-        if run.parallel:
+        # the scan reads only the blocks that hold samples: threads pay off for many shots
+        block = min(1 << self.k, 1 << K.TABLE_BITS) * K.LANES  # amplitudes per sample block
+        if run.parallel and min(shots, self.sample_blocks) * block >= _PARALLEL_SCAN_AMPLITUDES:
             with parallel.parallel_lock:
                 return K.scan_stage(*args, run.threads)  # type: ignore[no-any-return]
         return K.scan_stage_serial(*args)  # type: ignore[no-any-return]
@@ -844,7 +850,7 @@ def sample_physical(state: np.ndarray, shots: int, rng: np.random.Generator, run
     else:
         norms = K.block_norms_serial(state, size)
     starts, us, first = _sorted_uniforms(norms, shots, rng)
-    if threads > 1:
+    if threads > 1 and min(shots, norms.shape[0]) * size >= _PARALLEL_SCAN_AMPLITUDES:
         with parallel.parallel_lock:
             outcomes = K.scan_blocks(state, size, starts, us, first, threads)
     else:
