@@ -333,6 +333,10 @@ class _StageStep:
         )
         self.chunk_q = np.array(self.chunk, dtype=np.int64)
         self.num_chunks = 1 << len(self.chunk)
+        self.local_only = not any(
+            row[K.B_KIND] == K.DIAG and (row[K.B_LANES] or row[K.B_NCHUNK]) for row in self.descs)
+        """Whether every operation acts on local qubits only: then, started fresh from a
+        product state, every chunk is one template chunk times its own factor."""
 
     def product_tables(self, vecs: np.ndarray) -> np.ndarray:
         """The product state given by per-qubit 2-vectors ``vecs`` ``(B, n, 2)``, factored as
@@ -390,13 +394,23 @@ class _StageStep:
         per_call = -(-self.num_chunks // calls)
         kernel = K.run_stage_parallel if threads > 1 else K.run_stage
         none = np.empty(0, dtype=states.dtype)
+        no_template = np.empty(0, dtype=dtype)
+        template = None
+        if fresh and start is not None and self.local_only and len(self.descs):
+            template = np.empty((states.shape[0], (1 << self.k) * width), dtype=dtype)
+            for b in range(states.shape[0]):
+                K.stage_template(start[b], self.k, self.descs, self.dlo, self.dhi, self.dlane,
+                                 self.dcq, self.dcp, pools[b], template[b], tmps[0], accs[0],
+                                 offss[0])
         no_norms = np.empty(0, dtype=np.float64)
         assert norms is None or (states.shape[0] == 1 and norms.shape[0] == self.sample_blocks)
         for b in range(states.shape[0]):
             for c0 in range(0, self.num_chunks, per_call):
                 run.check()
                 args = (states[b], c0, min(c0 + per_call, self.num_chunks), fresh,
-                        none if start is None else start[b], no_norms if norms is None else norms,
+                        none if start is None else start[b],
+                        no_template if template is None else template[b],
+                        no_norms if norms is None else norms,
                         self.k,
                         self.loc_lo,
                         self.loc_hi, self.lane_off, self.chunk_q, self.descs, self.dlo, self.dhi,

@@ -178,3 +178,21 @@ def test_last_stage_sampling_of_a_basis_state() -> None:
     backend = make_backend(seed=4, blocking_threshold=4, block_qubits=5)
     key = "".join("1" if q in secret else "0" for q in reversed(range(n - 1)))
     assert dict(run(backend.run(program(n, body, num_clbits=n - 1), 1000)).counts) == {key: 1000}
+
+
+@pytest.mark.parametrize("precision", sorted(TOLERANCE))
+def test_first_stage_on_local_qubits_scales_one_template_chunk(precision: str) -> None:
+    """A fresh first stage whose operations all act on its local qubits computes one chunk
+    and writes every other as that chunk times the chunk's (complex) product factor."""
+    n = 11
+    rng = np.random.default_rng(5)
+    body = [f"U({rng.uniform(0.3, 2.8):.4f}, {rng.uniform(-3, 3):.4f}, "
+            f"{rng.uniform(-3, 3):.4f}) q[{q}];" for q in range(n)]
+    body += ["cx q[0], q[1];", "cx q[2], q[3];", "h q[1];", "cz q[1], q[2];", "cx q[3], q[0];"]
+    body += [f"cx q[{q}], q[{q + 1}];" for q in range(3, n - 1)]
+    text = program(n, body)
+    backend = make_backend(precision=precision, blocking_threshold=4, block_qubits=4)
+    first = backend.executable(text).unitary.get().steps[0]
+    assert first.local_only and len(first.descs) and set(first.local) == {0, 1, 2, 3}
+    ours = run(backend.extension("statevector").statevector(text))
+    np.testing.assert_allclose(ours, reference_state(text), atol=TOLERANCE[precision])
