@@ -514,13 +514,64 @@ def _store_lanes(src, dst):
         dst[lane] = src[lane] + 1j * src[LANES + lane]
 
 
-@njit(**_FAST)
-def _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi, dlane,
-                 dcq, dcp, pool, buf, tmp, acc, offs):
-    """Run every operation of a stage on chunk ``c``: gather, apply, scatter.
+@njit(**_FAST, **_NOALIAS)
+def _product_chunk(buf, tmp, k, start, cf):
+    """Write a chunk of a product state into the buffer: amplitude = lo[i & mask] *
+    hi[i >> TABLE_BITS] * lane[l] * ``cf`` (``start``: lo, hi, lane, chunk tables, see
+    ``_StageStep.product_tables``; ``cf`` the chunk's factor). ``tmp`` holds the lane
+    factors (times the chunk's). Returns whether the chunk is all zeros."""
+    L = LANES
+    W = WIDTH
+    size = 1 << TABLE_BITS
+    mask = size - 1
+    n_local = 1 << k
+    if cf.real == 0.0 and cf.imag == 0.0:
+        buf[:n_local * W] = 0.0
+        return True
+    for lane in range(L):
+        z = cf * start[2 * size + lane]
+        tmp[lane] = z.real
+        tmp[L + lane] = z.imag
+    for i in range(n_local):
+        a = start[i & mask] * start[size + (i >> TABLE_BITS)]
+        ar = a.real
+        ai = a.imag
+        D = buf[i * W:i * W + W]
+        for lane in range(L):
+            D[lane] = ar * tmp[lane] - ai * tmp[L + lane]
+        for lane in range(L):
+            D[L + lane] = ar * tmp[L + lane] + ai * tmp[lane]
+    return False
 
-    ``fresh``: the state is |0...0> and not yet written (the caller may pass uninitialised
-    memory), so the buffer is set instead of gathered.
+
+@njit(**_FAST)
+def _group_norms(buf, norms, c, k):
+    """Squared norms of the buffer's row groups (``2^TABLE_BITS`` rows each, fewer when the
+    buffer is smaller) into ``norms[c * groups + g]``: the sample blocks of a stage's chunk
+    (see ``_scan_stage``). A group's rows are contiguous in the buffer."""
+    n_local = 1 << k
+    rows = min(n_local, 1 << TABLE_BITS)
+    groups = n_local // rows
+    span = rows * WIDTH
+    for g in range(groups):
+        total = 0.0
+        seg = buf[g * span:(g + 1) * span]
+        for j in range(span):
+            total += seg[j] * seg[j]
+        norms[c * groups + g] = total
+
+
+@njit(**_FAST)
+def _stage_chunk(state, c, fresh, start, template, norms, k, loc_lo, loc_hi, lane_off, chunk_q,
+                 descs, dlo, dhi, dlane, dcq, dcp, pool, buf, tmp, acc, offs):
+    """Run every operation of a stage on chunk ``c``: gather, apply, scatter; with a
+    non-empty ``norms``, also the squared norms of the chunk's sample blocks
+    (:func:`_group_norms`), so that sampling needs no pass of its own.
+
+    ``fresh``: the state is the initial state and not yet written (the caller may pass
+    uninitialised memory), so the buffer is set instead of gathered: to |0...0>, or with a
+    non-empty ``start`` to the product state it describes (:func:`_product_chunk`), or with
+    a non-empty ``template`` to that times the chunk's factor (:func:`stage_template`).
     """
     L = LANES
     W = WIDTH
@@ -540,10 +591,60 @@ def _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, d
                 z = state[o + lane_off[lane]]
                 buf[i * W + lane] = z.real
                 buf[i * W + L + lane] = z.imag
-    if fresh:
+    zero = False  # a fresh chunk of zeros stays zero: only its store is left to do
+    if fresh and template.shape[0] > 0:
+        # the stage's operations act on local qubits only: this chunk is the template
+        # (the operations applied to the product state once) times the chunk's factor
+        _scaled_copy(template, buf, start[2 * (1 << TABLE_BITS) + L + c], n_local)
+        zero = True
+    elif fresh and start.shape[0] > 0:
+        zero = _product_chunk(buf, tmp, k, start, start[2 * (1 << TABLE_BITS) + L + c])
+    elif fresh:
         buf[:n_local * W] = 0.0
         if base == 0:
             buf[0] = 1.0  # amplitude 0: local index 0, lane 0, real part
+        zero = base != 0
+    if not zero:
+        _stage_ops(buf, tmp, acc, offs, k, base, descs, dlo, dhi, dlane, dcq, dcp, pool)
+    if norms.shape[0] > 0:
+        _group_norms(buf, norms, c, k)
+    for i in range(n_local):
+        o = base + loc_lo[i & mask] + loc_hi[i >> TABLE_BITS]
+        if contiguous:
+            _store_lanes(buf[i * W:i * W + W], state[o:o + L])
+        else:
+            for lane in range(L):
+                state[o + lane_off[lane]] = buf[i * W + lane] + 1j * buf[i * W + L + lane]
+
+
+@njit(**_FAST, **_NOALIAS)
+def _scaled_copy(src, buf, z, n_local):
+    """``buf = z * src`` over ``n_local`` split rows."""
+    L = LANES
+    W = WIDTH
+    a = z.real
+    b = z.imag
+    for i in range(n_local):
+        S = src[i * W:i * W + W]
+        D = buf[i * W:i * W + W]
+        for lane in range(L):
+            D[lane] = a * S[lane] - b * S[L + lane]
+        for lane in range(L):
+            D[L + lane] = a * S[L + lane] + b * S[lane]
+
+
+@njit(**_FAST)
+def stage_template(start, k, descs, dlo, dhi, dlane, dcq, dcp, pool, buf, tmp, acc, offs):
+    """The first chunk of a fresh stage whose operations act on local qubits only, with
+    chunk factor 1: the product state's local and lane part with the operations applied
+    (``buf``, which every chunk then scales by its own factor)."""
+    _product_chunk(buf, tmp, k, start, 1.0 + 0.0j)
+    _stage_ops(buf, tmp, acc, offs, k, 0, descs, dlo, dhi, dlane, dcq, dcp, pool)
+
+
+@njit(**_FAST)
+def _stage_ops(buf, tmp, acc, offs, k, base, descs, dlo, dhi, dlane, dcq, dcp, pool):
+    """Apply a stage's operations to the buffer of the chunk at ``base``."""
     ndesc = descs.shape[0]
     p = 0
     while p < ndesc:
@@ -579,27 +680,21 @@ def _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, d
         else:
             _block_dense(buf, tmp, acc, offs, k, desc[B_TARGETS:B_TARGETS + desc[B_NT]],
                          desc[B_NT], pool, off)
-    for i in range(n_local):
-        o = base + loc_lo[i & mask] + loc_hi[i >> TABLE_BITS]
-        if contiguous:
-            _store_lanes(buf[i * W:i * W + W], state[o:o + L])
-        else:
-            for lane in range(L):
-                state[o + lane_off[lane]] = buf[i * W + lane] + 1j * buf[i * W + L + lane]
 
 
 @njit(**_FAST)
-def run_stage(state, c0, c1, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi,
-              dlane, dcq, dcp, pool, bufs, tmps, accs, offss):
+def run_stage(state, c0, c1, fresh, start, template, norms, k, loc_lo, loc_hi, lane_off, chunk_q,
+              descs, dlo, dhi, dlane, dcq, dcp, pool, bufs, tmps, accs, offss):
     """Serial stage run over chunks ``[c0, c1)`` (scratch of thread 0)."""
     for c in range(c0, c1):
-        _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi,
-                     dlane, dcq, dcp, pool, bufs[0], tmps[0], accs[0], offss[0])
+        _stage_chunk(state, c, fresh, start, template, norms, k, loc_lo, loc_hi, lane_off,
+                     chunk_q, descs, dlo, dhi, dlane, dcq, dcp, pool, bufs[0], tmps[0], accs[0],
+                     offss[0])
 
 
 @njit(parallel=True, **_FAST)
-def run_stage_parallel(state, c0, c1, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo,
-                       dhi, dlane, dcq, dcp, pool, bufs, tmps, accs, offss):
+def run_stage_parallel(state, c0, c1, fresh, start, template, norms, k, loc_lo, loc_hi, lane_off,
+                       chunk_q, descs, dlo, dhi, dlane, dcq, dcp, pool, bufs, tmps, accs, offss):
     """Stage run over chunks ``[c0, c1)`` on numba's threads, each with its own scratch.
 
     Call it with a parallel chunk size of 1 (:func:`dynamic`) so that chunks are handed out
@@ -607,8 +702,9 @@ def run_stage_parallel(state, c0, c1, fresh, k, loc_lo, loc_hi, lane_off, chunk_
     """
     for c in prange(c0, c1):
         t = numba.get_thread_id()
-        _stage_chunk(state, c, fresh, k, loc_lo, loc_hi, lane_off, chunk_q, descs, dlo, dhi,
-                     dlane, dcq, dcp, pool, bufs[t], tmps[t], accs[t], offss[t])
+        _stage_chunk(state, c, fresh, start, template, norms, k, loc_lo, loc_hi, lane_off,
+                     chunk_q, descs, dlo, dhi, dlane, dcq, dcp, pool, bufs[t], tmps[t], accs[t],
+                     offss[t])
 
 
 # ----------------------------------------------------------------------------------------
@@ -752,6 +848,69 @@ def scan_blocks_serial(state, size, starts, us, first):
 
 
 @njit(**_FAST)
+def _scan_stage(state, k, loc_lo, loc_hi, lane_off, chunk_q, starts, us, first, out, a, b):
+    """:func:`_scan_blocks` over the sample blocks of a stage's layout: block ``c * groups +
+    g`` holds chunk ``c``'s buffer rows ``g * rows ...`` (see ``_group_norms``), walked row by
+    row, lane by lane, as the stage laid them out."""
+    L = LANES
+    mask = (1 << TABLE_BITS) - 1
+    n_local = 1 << k
+    rows = min(n_local, 1 << TABLE_BITS)
+    groups = n_local // rows
+    for blk in range(a, b):
+        s0 = first[blk]
+        s1 = first[blk + 1]
+        if s0 == s1:
+            continue
+        c = blk // groups
+        g = blk - c * groups
+        base = 0
+        for bit in range(chunk_q.shape[0]):
+            if (c >> bit) & 1:
+                base |= 1 << chunk_q[bit]
+        acc = starts[blk]
+        s = s0
+        last = base + loc_lo[(g * rows) & mask] + loc_hi[(g * rows) >> TABLE_BITS] + lane_off[0]
+        for r in range(rows):
+            i = g * rows + r
+            o = base + loc_lo[i & mask] + loc_hi[i >> TABLE_BITS]
+            for lane in range(L):
+                z = state[o + lane_off[lane]]
+                p = z.real * z.real + z.imag * z.imag
+                if p > 0.0:
+                    last = o + lane_off[lane]
+                    acc += p
+                    while s < s1 and us[s] < acc:
+                        out[s] = last
+                        s += 1
+            if s == s1:
+                break
+        while s < s1:
+            out[s] = last
+            s += 1
+
+
+@njit(parallel=True, **_FAST)
+def scan_stage(state, k, loc_lo, loc_hi, lane_off, chunk_q, starts, us, first, nthreads):
+    """Basis indices of sorted uniforms ``us`` over a stage's sample blocks
+    (:func:`_scan_stage`)."""
+    nblk = first.shape[0] - 1
+    out = np.empty(us.shape[0], np.int64)
+    for t in prange(nthreads):
+        _scan_stage(state, k, loc_lo, loc_hi, lane_off, chunk_q, starts, us, first, out,
+                    nblk * t // nthreads, nblk * (t + 1) // nthreads)
+    return out
+
+
+@njit(**_FAST)
+def scan_stage_serial(state, k, loc_lo, loc_hi, lane_off, chunk_q, starts, us, first):
+    out = np.empty(us.shape[0], np.int64)
+    _scan_stage(state, k, loc_lo, loc_hi, lane_off, chunk_q, starts, us, first, out, 0,
+                first.shape[0] - 1)
+    return out
+
+
+@njit(**_FAST)
 def _permute_range(src, dst, perm, a, b):
     """``dst[logical index] = src[physical index]`` where logical bit ``q`` is physical bit
     ``perm[q]``."""
@@ -833,12 +992,15 @@ def signatures(dtype: np.dtype) -> dict[str, list[tuple[object, ...]]]:
     imat = t.Array(i64, 2, "C")
     fmat = t.Array(f, 2, "C")
     cmat = t.Array(c, 2, "C")
-    stage = (vec, i64, i64, t.boolean, i64, ivec, ivec, ivec, ivec, imat, imat, imat, imat,
-             imat, imat, vec, fmat, fmat, fmat, imat)
+    fvec = t.Array(t.float64, 1, "C")
+    stage = (vec, i64, i64, t.boolean, vec, t.Array(f, 1, "C"), fvec, i64, ivec, ivec, ivec,
+             ivec, imat, imat, imat, imat, imat, imat, vec, fmat, fmat, fmat, imat)
     return {
         "run_direct": [(cmat, imat, ivec, cmat)],
         "run_direct_parallel": [(vec, ivec, vec, i64, i64)],
         "run_stage": [stage],
+        "stage_template": [(vec, i64, imat, imat, imat, imat, imat, imat, vec,
+                            t.Array(f, 1, "C"), t.Array(f, 1, "C"), t.Array(f, 1, "C"), ivec)],
         "run_stage_parallel": [stage],
         "prob_one": [(vec, i64, i64)],
         "prob_one_serial": [(vec, i64)],
@@ -850,6 +1012,8 @@ def signatures(dtype: np.dtype) -> dict[str, list[tuple[object, ...]]]:
                        ivec, i64)],
         "scan_blocks_serial": [(vec, i64, t.Array(t.float64, 1, "C"),
                               t.Array(t.float64, 1, "C"), ivec)],
+        "scan_stage": [(vec, i64, ivec, ivec, ivec, ivec, fvec, fvec, ivec, i64)],
+        "scan_stage_serial": [(vec, i64, ivec, ivec, ivec, ivec, fvec, fvec, ivec)],
         "permute": [(vec, ivec, i64)],
         "permute_serial": [(vec, ivec)],
         "pauli_expectation": [(vec, i64, i64, i64)],

@@ -24,6 +24,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +45,7 @@ from hal_workflow.simulator.fusion import (
     DIAG_LANE_COST,
     GATHER_COST,
     MAX_DENSE,
+    Block,
     BlockMatrix,
     GateMatrix,
     Stage,
@@ -62,6 +64,10 @@ _SAMPLE_BLOCK = 1 << 12
 _CALL_SECONDS = 0.05
 """Target length of one kernel call on a large state: the cancel-check granularity."""
 _CYCLES_PER_SECOND = 2.5e9
+_PARALLEL_SCAN_AMPLITUDES = 1 << 22
+"""A sampling scan that may read fewer amplitudes runs on one thread: a parallel region
+costs more to start than such a scan (1000 shots of a 24-qubit state read at most 2^20:
+0.2-2.5 ms on one thread, 15 ms on two threads of a busy machine)."""
 
 
 @dataclass(frozen=True)
@@ -327,9 +333,53 @@ class _StageStep:
         )
         self.chunk_q = np.array(self.chunk, dtype=np.int64)
         self.num_chunks = 1 << len(self.chunk)
+        self.local_only = not any(
+            row[K.B_KIND] == K.DIAG and (row[K.B_LANES] or row[K.B_NCHUNK]) for row in self.descs)
+        """Whether every operation acts on local qubits only: then, started fresh from a
+        product state, every chunk is one template chunk times its own factor."""
 
-    def apply(self, states: np.ndarray, pools: np.ndarray, run: _Run, fresh: bool = False) -> None:
-        """Run the stage; ``fresh``: ``states`` are |0...0> not yet written (see kernels)."""
+    def product_tables(self, vecs: np.ndarray) -> np.ndarray:
+        """The product state given by per-qubit 2-vectors ``vecs`` ``(B, n, 2)``, factored as
+        this stage lays the state out: an amplitude is ``lo[i & mask] * hi[i >> TABLE_BITS]
+        * lane[l] * chunk[c]`` for local index ``i``, lane ``l`` and chunk ``c``. Returns
+        ``(B, 2 * 2^TABLE_BITS + LANES + chunks)``: lo, hi (zero-padded), lane, chunk."""
+        size = 1 << K.TABLE_BITS
+        parts = [product_table(vecs, self.local[:K.TABLE_BITS]),
+                 product_table(vecs, self.local[K.TABLE_BITS:]),
+                 product_table(vecs, self.lanes), product_table(vecs, self.chunk)]
+        out = np.zeros((vecs.shape[0], 2 * size + K.LANES + (1 << len(self.chunk))),
+                       dtype=vecs.dtype)
+        at = 0
+        for part, width in zip(parts, (size, size, K.LANES, parts[3].shape[1]), strict=True):
+            out[:, at:at + part.shape[1]] = part
+            at += width
+        return out
+
+    @property
+    def sample_blocks(self) -> int:
+        """How many sample blocks the stage's layout has (``_group_norms`` in ``_jit``):
+        chunk ``c``'s buffer rows in groups of ``2^TABLE_BITS`` (all rows, if fewer)."""
+        return self.num_chunks << max(0, self.k - K.TABLE_BITS)
+
+    def sample(self, state: np.ndarray, norms: np.ndarray, shots: int,
+               rng: np.random.Generator, run: _Run) -> np.ndarray:
+        """Basis indices of ``shots`` samples of ``state``, which this stage wrote last, with
+        ``norms`` the squared norms of its sample blocks (from :meth:`apply`)."""
+        starts, us, first = _sorted_uniforms(norms, shots, rng)
+        args = (state, self.k, self.loc_lo, self.loc_hi, self.lane_off, self.chunk_q, starts,
+                us, first)
+        # the scan reads only the blocks that hold samples: threads pay off for many shots
+        block = min(1 << self.k, 1 << K.TABLE_BITS) * K.LANES  # amplitudes per sample block
+        if run.parallel and min(shots, self.sample_blocks) * block >= _PARALLEL_SCAN_AMPLITUDES:
+            with parallel.parallel_lock:
+                return K.scan_stage(*args, run.threads)  # type: ignore[no-any-return]
+        return K.scan_stage_serial(*args)  # type: ignore[no-any-return]
+
+    def apply(self, states: np.ndarray, pools: np.ndarray, run: _Run, fresh: bool = False,
+              start: np.ndarray | None = None, norms: np.ndarray | None = None) -> None:
+        """Run the stage; ``fresh``: ``states`` are the initial state not yet written (see
+        kernels): |0...0>, or with ``start`` (:meth:`product_tables`) that product state.
+        ``norms`` (one state only): filled with the squared norms of the sample blocks."""
         dtype = np.float32 if states.dtype == np.complex64 else np.float64
         threads = run.threads if run.parallel and self.num_chunks >= 2 * run.threads else 1
         width = K.WIDTH
@@ -343,10 +393,25 @@ class _StageStep:
         calls = max(1, min(self.num_chunks // (4 * threads), int(seconds / _CALL_SECONDS)))
         per_call = -(-self.num_chunks // calls)
         kernel = K.run_stage_parallel if threads > 1 else K.run_stage
+        none = np.empty(0, dtype=states.dtype)
+        no_template = np.empty(0, dtype=dtype)
+        template = None
+        if fresh and start is not None and self.local_only and len(self.descs):
+            template = np.empty((states.shape[0], (1 << self.k) * width), dtype=dtype)
+            for b in range(states.shape[0]):
+                K.stage_template(start[b], self.k, self.descs, self.dlo, self.dhi, self.dlane,
+                                 self.dcq, self.dcp, pools[b], template[b], tmps[0], accs[0],
+                                 offss[0])
+        no_norms = np.empty(0, dtype=np.float64)
+        assert norms is None or (states.shape[0] == 1 and norms.shape[0] == self.sample_blocks)
         for b in range(states.shape[0]):
             for c0 in range(0, self.num_chunks, per_call):
                 run.check()
-                args = (states[b], c0, min(c0 + per_call, self.num_chunks), fresh, self.k,
+                args = (states[b], c0, min(c0 + per_call, self.num_chunks), fresh,
+                        none if start is None else start[b],
+                        no_template if template is None else template[b],
+                        no_norms if norms is None else norms,
+                        self.k,
                         self.loc_lo,
                         self.loc_hi, self.lane_off, self.chunk_q, self.descs, self.dlo, self.dhi,
                         self.dlane, self.dcq, self.dcp, pools[b], bufs, tmps, accs, offss)
@@ -361,34 +426,128 @@ class UnitaryPlan:
     """A gate sequence (physical qubits) compiled to kernel steps and a matrix pool."""
 
     def __init__(self, gates: Sequence[ResolvedGate], num_qubits: int, options: EngineOptions,
-                 check: Callable[[], None] | None = None) -> None:
+                 check: Callable[[], None] | None = None, initial_product: bool = False,
+                 skipped_diagonals: int = 0) -> None:
         self.num_qubits = num_qubits
         self._check = check
         self.gates = merge_parity_phases(gates) if options.fusion else list(gates)
         self.summary: Counter[str] = Counter(parity_gates=sum(
-            1 for g in self.gates if g.name in INTERNAL_GATES))
+            1 for g in self.gates if g.name in INTERNAL_GATES),
+            trailing_diagonals_skipped=skipped_diagonals)
         """What the plan is made of (``metadata["plan"]`` of a result): stages, direct
         operations, dense/monomial/diagonal blocks, phase passes (runs of diagonal blocks
-        applied in one pass), parity gates (``cx; rz; cx`` planned as one diagonal)."""
+        applied in one pass), parity gates (``cx; rz; cx`` planned as one diagonal), leading
+        one-qubit gates folded into the initial product state, diagonal gates a sampling
+        run skips (:func:`trailing_diagonals`)."""
         self.phase_gates = [g for g in self.gates if not g.targets and not g.controls]
         self.pool = _Pool()
         self.steps: list[_DirectStep | _StageStep] = []
         order = [i for i, g in enumerate(self.gates)
                  if (g.targets or g.controls) and g.name != "id"]
+        self.product = np.full(num_qubits, -1, dtype=np.int64)
+        """Pool offset of each qubit's leading one-qubit matrix (-1: none); with any, the
+        plan starts from their product state instead of |0...0> (:meth:`initial_vectors`)."""
         max_fused = max(1, min(options.max_fused_qubits, MAX_DENSE))
         # small states: keep parametric gates apart so sweeps re-evaluate only small matrices
         self._fuse_parametric = num_qubits > SMALL_SAMPLE_QUBITS
-        if num_qubits >= max(options.blocking_threshold, 4) and num_qubits >= 4:
-            k = max(1, min(options.block_bits(num_qubits), num_qubits - 3, 2 * K.TABLE_BITS))
-            self._build_blocked(order, k, min(max_fused, k), options.fusion)
+        blocked = num_qubits >= max(options.blocking_threshold, 4) and num_qubits >= 4
+        k = max(1, min(options.block_bits(num_qubits), num_qubits - 3, 2 * K.TABLE_BITS))
+        items: list[Stage | int] | None = None
+        if initial_product and options.fusion:
+            rest, leading = self._leading(order)
+            if blocked:
+                # the greedy partition starts elsewhere without the leading gates: keep them
+                # out only if that costs no extra pass (the product start needs a stage first)
+                items = partition(self.gates, order, num_qubits, k, min(max_fused, k),
+                                  self._check)
+                folded = partition(self.gates, rest, num_qubits, k, min(max_fused, k),
+                                   self._check)
+                passes = len(folded) + (0 if folded and isinstance(folded[0], Stage) else 1)
+                if leading and passes <= len(items):
+                    items = folded
+                    self._fold(leading)
+            elif leading:
+                order = rest
+                self._fold(leading)
+        if blocked:
+            if items is None:
+                items = partition(self.gates, order, num_qubits, k, min(max_fused, k),
+                                  self._check)
+            self._build_blocked(items, k, min(max_fused, k), options.fusion)
         else:
             self._build_direct(order, max_fused, options.fusion)
+        if self.has_product and blocked and not self.starts_blocked:
+            # the product state is written by a first stage, one without operations
+            self.steps.insert(0, self._empty_stage(num_qubits, k))
         self.pool.freeze()
         for step in self.steps:
             step.freeze()
         self.parametric = self.pool.parametric or any(g.parametric for g in self.phase_gates)
+        self._tables: dict[str, np.ndarray] = {}
 
     # -- building -------------------------------------------------------------------------
+    def _leading(self, order: list[int]) -> tuple[list[int], dict[int, list[int]]]:
+        """Split ``order`` into the rest and the leading one-qubit gates per qubit (each
+        one-qubit gate on a qubit before any other gate touches it)."""
+        leading: dict[int, list[int]] = {}
+        entangled: set[int] = set()
+        rest: list[int] = []
+        for index in order:
+            qubits = self.gates[index].qubits
+            if len(qubits) == 1 and qubits[0] not in entangled:
+                leading.setdefault(qubits[0], []).append(index)
+            else:
+                entangled.update(qubits)
+                rest.append(index)
+        return rest, leading
+
+    def _fold(self, leading: Mapping[int, list[int]]) -> None:
+        """Start from the product state of the ``leading`` gates: acting on |0>, each qubit's
+        run of them is a 2-vector, kept as a 2x2 matrix recipe in the pool (evaluated per
+        binding like any block) of which the plan's start uses column 0."""
+        for q, members in sorted(leading.items()):
+            recipe = BlockMatrix(Block("dense", (q,), members), self.gates)
+            self.product[q] = self.pool.add(recipe)
+            self.summary["initial_product_gates"] += len(members)
+
+    @property
+    def has_product(self) -> bool:
+        """Whether the plan starts from a product state other than |0...0>."""
+        return bool(np.any(self.product >= 0))
+
+    def initial_vectors(self, pools: np.ndarray) -> np.ndarray:
+        """Each qubit's initial 2-vector per binding, ``(B, n, 2)`` (|0> where none)."""
+        vecs = np.zeros((pools.shape[0], self.num_qubits, 2), dtype=pools.dtype)
+        vecs[:, :, 0] = 1.0
+        for q in np.flatnonzero(self.product >= 0):
+            off = int(self.product[q])
+            vecs[:, q, 0] = pools[:, off]  # column 0 of the row-major 2x2 matrix
+            vecs[:, q, 1] = pools[:, off + 2]
+        return vecs
+
+    def product_states(self, pools: np.ndarray) -> np.ndarray:
+        """The initial product states ``(B, 2^n)`` (the direct path's start)."""
+        return product_table(self.initial_vectors(pools), range(self.num_qubits))
+
+    def start_tables(self, pools: np.ndarray) -> np.ndarray | None:
+        """What the first stage needs to write the initial product state, per binding (see
+        :meth:`_StageStep.product_tables`); None for |0...0>. Cached when constant."""
+        if not self.has_product:
+            return None
+        first = self.steps[0]
+        assert isinstance(first, _StageStep)
+        constant = not self.pool.parametric and pools.shape[0] == 1
+        tables = self._tables.get(pools.dtype.name) if constant else None
+        if tables is None:
+            tables = first.product_tables(self.initial_vectors(pools))
+            if constant:
+                self._tables[pools.dtype.name] = tables
+        return tables
+
+    def _empty_stage(self, n: int, k: int) -> _StageStep:
+        self.summary["stages"] += 1
+        return _StageStep(n, k, range(k), range(k, k + 3))
+
     def _single(self, step: _DirectStep, index: int) -> None:
         self.summary["direct_ops"] += 1
         gate = self.gates[index]
@@ -419,9 +578,10 @@ class UnitaryPlan:
         if step.rows:
             self.steps.append(step)
 
-    def _build_blocked(self, order: Sequence[int], k: int, max_fused: int, fusion: bool) -> None:
+    def _build_blocked(self, items: Sequence[Stage | int], k: int, max_fused: int,
+                       fusion: bool) -> None:
         n = self.num_qubits
-        for item in partition(self.gates, order, n, k, max_fused, self._check):
+        for item in items:
             if self._check is not None:
                 self._check()
             if not isinstance(item, Stage):
@@ -472,16 +632,31 @@ class UnitaryPlan:
         """Whether the first step is a stage, which can start from unwritten memory."""
         return bool(self.steps) and isinstance(self.steps[0], _StageStep)
 
-    def apply(self, states: np.ndarray, pools: np.ndarray, run: _Run, fresh: bool = False) -> None:
+    @property
+    def last_stage(self) -> _StageStep | None:
+        """The last step if it is a stage (it can then take the sample-block norms)."""
+        last = self.steps[-1] if self.steps else None
+        return last if isinstance(last, _StageStep) else None
+
+    def apply(self, states: np.ndarray, pools: np.ndarray, run: _Run, fresh: bool = False,
+              norms: np.ndarray | None = None) -> None:
         """Apply the plan; ``fresh`` (only with :attr:`starts_blocked`): ``states`` hold
-        uninitialised memory that stands for |0...0>."""
+        uninitialised memory that stands for the initial state (|0...0>, or the product
+        state of :attr:`product`, which the first stage then writes). Without ``fresh`` a
+        plan with a product start expects ``states`` to hold it already
+        (:meth:`product_states`). ``norms`` (only with :attr:`last_stage`): the last stage
+        fills it with its sample-block norms (:meth:`_StageStep.sample`)."""
+        last = len(self.steps) - 1
         for index, step in enumerate(self.steps):
             run.check()
+            kwargs: dict[str, Any] = {}
             if index == 0 and fresh:
                 assert isinstance(step, _StageStep)
-                step.apply(states, pools, run, fresh=True)
-            else:
-                step.apply(states, pools, run)
+                kwargs.update(fresh=True, start=self.start_tables(pools))
+            if index == last and norms is not None:
+                assert isinstance(step, _StageStep)
+                kwargs["norms"] = norms
+            step.apply(states, pools, run, **kwargs)
 
 
 
@@ -526,6 +701,15 @@ class SpareStates:
 
 
 spare_states = SpareStates()
+
+
+def product_table(vecs: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
+    """``(B, 2^len(qubits))``: entry ``x`` is the product over ``j`` of
+    ``vecs[:, qubits[j], bit j of x]`` (1 for no qubits)."""
+    table = np.ones((vecs.shape[0], 1), dtype=vecs.dtype)
+    for q in qubits:
+        table = np.concatenate((table * vecs[:, q, :1], table * vecs[:, q, 1:]), axis=1)
+    return table
 
 
 def initial_states(batch: int, num_qubits: int, dtype: np.dtype) -> np.ndarray:
@@ -646,6 +830,23 @@ def sample_keys(state: np.ndarray, shots: int, rng: np.random.Generator, run: _R
     return readout.keyed(sample_physical(state, shots, rng, run, readout))
 
 
+def _sorted_uniforms(norms: np.ndarray, shots: int, rng: np.random.Generator
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inverse-CDF sampling over blocks of squared norms ``norms``: the mass before each
+    block, ``shots`` sorted uniforms scaled to the total, and the first uniform of each block
+    (``first[-1] == shots``). Uniforms that rounding puts past the last block with any mass
+    go to that block."""
+    starts = np.concatenate(([0.0], np.cumsum(norms)[:-1]))
+    total = float(norms.sum())
+    us = np.sort(rng.random(shots)) * total
+    first = np.concatenate((np.searchsorted(us, starts, side="left"), [shots])).astype(np.int64)
+    first[0] = 0
+    nonzero = np.flatnonzero(norms > 0)
+    if nonzero.size:
+        first[nonzero[-1] + 1:] = shots
+    return starts, us, first
+
+
 def sample_physical(state: np.ndarray, shots: int, rng: np.random.Generator, run: _Run,
                     readout: Readout, base: int = 0) -> dict[int, int]:
     """Sample ``shots`` outcomes of the final state; register values -> counts (``base``:
@@ -662,12 +863,8 @@ def sample_physical(state: np.ndarray, shots: int, rng: np.random.Generator, run
             norms = K.block_norms(state, size, threads)
     else:
         norms = K.block_norms_serial(state, size)
-    starts = np.concatenate(([0.0], np.cumsum(norms)[:-1]))
-    total = float(norms.sum())
-    us = np.sort(rng.random(shots)) * total
-    first = np.concatenate((np.searchsorted(us, starts, side="left"), [shots])).astype(np.int64)
-    first[0] = 0
-    if threads > 1:
+    starts, us, first = _sorted_uniforms(norms, shots, rng)
+    if threads > 1 and min(shots, norms.shape[0]) * size >= _PARALLEL_SCAN_AMPLITUDES:
         with parallel.parallel_lock:
             outcomes = K.scan_blocks(state, size, starts, us, first, threads)
     else:
@@ -713,11 +910,31 @@ def needs_per_shot(operations: Sequence[Operation]) -> bool:
     return False
 
 
+def trailing_diagonals(gates: Sequence[ResolvedGate]) -> set[int]:
+    """Indices of the diagonal gates that no non-diagonal gate follows on any of their
+    qubits. They commute with every later gate (diagonals with each other, the rest act on
+    other qubits), so they can move to the end, where a diagonal changes phases only: the
+    final probabilities, and so the sampled counts, are the same without them."""
+    mixed: set[int] = set()  # qubits a later non-diagonal gate touches
+    out: set[int] = set()
+    for index in range(len(gates) - 1, -1, -1):
+        gate = gates[index]
+        if not gate.qubits:
+            continue  # a global phase
+        if gate.diagonal and mixed.isdisjoint(gate.qubits):
+            out.add(index)
+        elif not gate.diagonal:
+            mixed.update(gate.qubits)
+    return out
+
+
 class LazyPlan:
     """A :class:`UnitaryPlan` built on first use (on the job's thread, not in ``submit``)."""
 
-    def __init__(self, gates: list[ResolvedGate], num_qubits: int, options: EngineOptions) -> None:
+    def __init__(self, gates: list[ResolvedGate], num_qubits: int, options: EngineOptions,
+                 **kwargs: Any) -> None:
         self._args = (gates, num_qubits, options)
+        self._kwargs = kwargs  # UnitaryPlan's keyword arguments
         self._plan: UnitaryPlan | None = None
         self._lock = threading.Lock()
 
@@ -731,7 +948,7 @@ class LazyPlan:
         if self._plan is None:
             with self._lock:
                 if self._plan is None:
-                    self._plan = UnitaryPlan(*self._args, check=check)
+                    self._plan = UnitaryPlan(*self._args, check=check, **self._kwargs)
         return self._plan
 
 
@@ -764,6 +981,7 @@ class Executable:
         self.mode = "per-shot" if self.per_shot else "statevector"
         self._perm = list(range(self.num_qubits))  # logical -> physical
         self.unitary: LazyPlan | None = None
+        self.sampling: LazyPlan | None = None
         self.instructions: list[_Instr] = []
         self._final: list[tuple[int, int]] = []  # (physical qubit, clbit) sampled at the end
         if self.per_shot:
@@ -818,8 +1036,15 @@ class Executable:
                 measures.append((op.qubit, op.clbit))
         # measured qubits are never touched again, so read them through the final labels
         self._final = [(self._perm[q], c) for q, c in measures]
-        self.unitary = self._plan(gates)
-        self.instructions = [_Instr("U", plan=self.unitary)]
+        options = self.options
+        self.unitary = LazyPlan(gates, self.num_qubits, options, initial_product=True)
+        trailing = trailing_diagonals(gates) if options.fusion else set()
+        self.sampling = self.unitary if not trailing else LazyPlan(
+            [g for i, g in enumerate(gates) if i not in trailing], self.num_qubits, options,
+            initial_product=True, skipped_diagonals=len(trailing))
+        """The plan of sampling runs: :attr:`unitary` less the diagonal gates that cannot
+        change the final probabilities (built on first use, like :attr:`unitary`)."""
+        self.instructions = [_Instr("U", plan=self.sampling)]
 
     def _deferrable(self, operations: Sequence[Operation]) -> set[int]:
         """Positions of top-level measurements that may move to the end-of-shot sampling:
@@ -918,16 +1143,22 @@ class Executable:
     def _initial(self, batch: int) -> np.ndarray:
         return initial_states(batch, self.num_qubits, self.dtype)
 
-    def final_states(self, values: Values | None, batch: int, run: _Run) -> np.ndarray:
-        """Physical-order final states ``(B, 2^n)`` (statevector mode)."""
-        assert self.unitary is not None
-        plan = self.unitary.get(run.check)
+    def final_states(self, values: Values | None, batch: int, run: _Run,
+                     sampling: bool = False, norms: np.ndarray | None = None) -> np.ndarray:
+        """Physical-order final states ``(B, 2^n)`` (statevector mode); ``sampling``: only
+        their probabilities will be read, so :attr:`sampling`'s plan may run; ``norms``: see
+        :meth:`UnitaryPlan.apply` (with ``sampling``)."""
+        assert self.unitary is not None and self.sampling is not None
+        plan = (self.sampling if sampling else self.unitary).get(run.check)
+        pools = plan.pools(values, batch, self.dtype)
         fresh = plan.starts_blocked
         if fresh:  # the first stage writes every amplitude: skip zeroing and reading
             states = spare_states.take((batch, 1 << self.num_qubits), self.dtype)
+        elif plan.has_product:
+            states = plan.product_states(pools)
         else:
             states = self._initial(batch)
-        plan.apply(states, plan.pools(values, batch, self.dtype), run, fresh=fresh)
+        plan.apply(states, pools, run, fresh=fresh, norms=norms)
         return states
 
     def logical(self, state: np.ndarray, values: Values | None, run: _Run) -> np.ndarray:
@@ -949,9 +1180,19 @@ class Executable:
         values = self.values([bindings or {}]) if self.parameters else None
         if self.per_shot:
             return self.readout.keyed(self._run_branches(shots, values, rng, run))
-        states = self.final_states(values, 1, run)
-        run.check()
-        counts = sample_keys(states[0], shots, rng, run, self.readout)
+        assert self.sampling is not None
+        last = self.sampling.get(run.check).last_stage
+        if last is not None and shots > 0 and self.num_qubits > SMALL_SAMPLE_QUBITS:
+            # the last stage sums the sample blocks as it writes them: no pass of its own
+            norms = np.empty(last.sample_blocks, dtype=np.float64)
+            states = self.final_states(values, 1, run, sampling=True, norms=norms)
+            run.check()
+            outcomes = last.sample(states[0], norms, shots, rng, run)
+            counts = self.readout.keyed(self.readout.from_outcomes(outcomes))
+        else:
+            states = self.final_states(values, 1, run, sampling=True)
+            run.check()
+            counts = sample_keys(states[0], shots, rng, run, self.readout)
         spare_states.give(states)  # sampled: nobody else holds it
         return counts
 
@@ -967,7 +1208,7 @@ class Executable:
             return [self.sample(shots, b, rng(s), run) for b, s in zip(bindings, seeds,
                                                                          strict=True)]
         values = self.values(bindings) if self.parameters else None
-        states = self.final_states(values, len(bindings), run)
+        states = self.final_states(values, len(bindings), run, sampling=True)
         return [self.readout.keyed_histogram(_histogram(state, shots, rng(seed)))
                 for state, seed in zip(states, seeds, strict=True)]
 

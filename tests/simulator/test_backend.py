@@ -91,7 +91,8 @@ def test_small_job_completes_inline_with_result_fields() -> None:
     assert set(result.counts) <= {"00", "11"} and sum(result.counts.values()) == 500
     assert result.executed_program == Circuit.bell().qasm
     assert result.metadata == {"seed": 11, "precision": "complex128", "method": "statevector",
-                               "plan": {"dense_blocks": 1}}  # h and cx fused into one block
+                               # h folded into the initial product state, cx a monomial block
+                               "plan": {"initial_product_gates": 1, "perm_blocks": 1}}
     assert result.timings["execution_s"] >= 0
 
 
