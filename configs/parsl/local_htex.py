@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from hal_workflow.executors._resources import available_cores, threads_per_job
-from hal_workflow.executors._sites import htex, worker_init
 from parsl.config import Config
 from parsl.launchers import SingleNodeLauncher
 from parsl.providers import LocalProvider
+
+from hal_workflow.executors._resources import available_cores, threads_per_job
+from hal_workflow.executors._sites import htex, worker_init
 
 
 def make_config(

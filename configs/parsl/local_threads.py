@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from hal_workflow.executors._resources import available_cores
 from parsl.config import Config
 from parsl.executors import ThreadPoolExecutor
+
+from hal_workflow.executors._resources import available_cores
 
 
 def make_config(

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from hal_workflow.executors._resources import threads_per_job
-from hal_workflow.executors._sites import htex, setting, worker_init
 from parsl.config import Config
 from parsl.launchers import MpiExecLauncher, SingleNodeLauncher
 from parsl.providers import PBSProProvider, TorqueProvider
+
+from hal_workflow.executors._resources import threads_per_job
+from hal_workflow.executors._sites import htex, setting, worker_init
 
 SITE = "pbs"
 
