@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -810,15 +810,58 @@ def pauli_expectation_serial(state, xmask, zmask):
     return _pauli_range(state, xmask, zmask, 0, state.shape[0])
 
 
+_VECTOR_WIDTH_ATTR = '"prefer-vector-width"="512"'
+"""LLVM function attribute that lets the vectorisers use 512-bit registers. LLVM's tuning for
+AVX-512 Intel cores prefers 256-bit vectors; the complex128 block kernels keep 8 lanes of
+doubles (512 bits) side by side and run faster with them: the 2-qubit kernel 2.0-2.2 -> 1.6-1.7
+cycles per amplitude (``benchmarks/sim_kernels.py``). complex64 keeps 256 bits: its 8 lanes of
+floats fill a 256-bit register, and at 512 bits LLVM's code for them measured slower."""
+
+
+def _with_vector_width(add_ir_module: Callable[..., None]) -> Callable[..., None]:
+    """Wrap numba's ``CodeLibrary.add_ir_module`` so that every function it is given carries
+    :data:`_VECTOR_WIDTH_ATTR`. llvmlite names only enum attributes, so the string attribute
+    goes into the function's attribute set directly (it is printed verbatim)."""
+
+    def add(library: object, ir_module: object) -> None:
+        for fn in getattr(ir_module, "functions", ()):
+            if not fn.is_declaration:
+                set.add(fn.attributes, _VECTOR_WIDTH_ATTR)
+        add_ir_module(library, ir_module)
+
+    return add
+
+
+def _wide_vectors(dtype: np.dtype | None) -> bool:
+    """Whether kernels for states of ``dtype`` compile for 512-bit vectors: complex128 on a
+    host with AVX-512F, unless ``HAL_SIM_VECTOR256`` is set (an A/B knob for benchmarks)."""
+    if dtype is None or np.dtype(dtype) != np.complex128 or os.environ.get("HAL_SIM_VECTOR256"):
+        return False
+    try:
+        from llvmlite import binding as ll
+
+        return bool(ll.get_host_cpu_features().get("avx512f", False))
+    except Exception:
+        return False
+
+
 @contextlib.contextmanager
-def slp_enabled() -> Iterator[None]:
-    """Turn on LLVM's SLP vectoriser for compilations inside the block (ours only)."""
+def slp_enabled(dtype: np.dtype | None = None) -> Iterator[None]:
+    """Turn on LLVM's SLP vectoriser, and for complex128 states on AVX-512 hosts 512-bit
+    vectors (:func:`_wide_vectors`), for compilations inside the block (ours only: callers
+    hold the kernel compile lock, so no other compilation runs meanwhile)."""
+    from numba.core.codegen import CPUCodeLibrary
+
     old = numba.config.SLP_VECTORIZE
+    old_add = CPUCodeLibrary.add_ir_module
     numba.config.SLP_VECTORIZE = 1
+    if _wide_vectors(dtype):
+        CPUCodeLibrary.add_ir_module = _with_vector_width(old_add)  # type: ignore[method-assign]
     try:
         yield
     finally:
         numba.config.SLP_VECTORIZE = old
+        CPUCodeLibrary.add_ir_module = old_add  # type: ignore[method-assign]
 
 
 def signatures(dtype: np.dtype) -> dict[str, list[tuple[object, ...]]]:
