@@ -30,10 +30,10 @@ def _stage(k: int, kind: str, width: int, blocks: int, rng: np.random.Generator)
             q, _ = np.linalg.qr(m)
             pool.extend(q.ravel())
             step.add_dense(targets, offset)
-        elif kind in ("perm", "swap"):
-            src = rng.permutation(d)
+        elif kind in ("perm", "swap", "cx"):
+            src = np.array([0, 3, 2, 1]) if kind == "cx" else rng.permutation(d)
             m = np.zeros((d, d), complex)
-            ph = np.ones(d) if kind == "swap" else np.exp(1j * rng.uniform(0, 6, d))
+            ph = np.ones(d) if kind in ("swap", "cx") else np.exp(1j * rng.uniform(0, 6, d))
             m[np.arange(d), src] = ph
             pool.extend(m.ravel())
             step.add_dense(targets, offset, src.astype(np.int64))
@@ -74,8 +74,8 @@ def main() -> None:
     p.add_argument("--ghz", type=float, default=2.6)
     p.add_argument("--only", default="")
     a = p.parse_args()
-    cases = [("dense", w) for w in (1, 2, 3, 4, 5)] + [("perm", 2), ("perm", 3), ("swap", 2),
-                                                        ("diag", 2), ("diag", 8)]
+    cases = [("dense", w) for w in (1, 2, 3, 4, 5)] + [
+        ("perm", 2), ("perm", 3), ("swap", 2), ("cx", 2), ("diag", 2), ("diag", 8)]
     if a.only:
         cases = [c for c in cases if f"{c[0]}{c[1]}" in a.only.split(",")]
     print(f"k={a.k}, {a.blocks} blocks per stage, cycles/amplitude at {a.ghz} GHz")
@@ -86,7 +86,7 @@ def main() -> None:
         r64, g64 = measure(a.k, kind, w, a.blocks, np.complex64, a.ghz)
         r128, g128 = measure(a.k, kind, w, a.blocks, np.complex128, a.ghz)
         gathers.append((g64, g128))
-        model = fusion.block_cost({"swap": "perm"}.get(kind, kind), w)
+        model = fusion.block_cost({"swap": "perm", "cx": "perm"}.get(kind, kind), w)
         print(f"| {kind} | {w} | {r64:.2f} | {r128:.2f} | {model} |")
     print(f"| gather | - | {np.median([g[0] for g in gathers]):.2f} | "
           f"{np.median([g[1] for g in gathers]):.2f} | {fusion.GATHER_COST} |")

@@ -378,8 +378,13 @@ def _block_dense(buf, tmp, acc, offs, k, targets, nt, pool, off):
 @njit(**_FAST, **_NOALIAS)
 def _block_perm(buf, tmp, offs, k, targets, nt, src, pool, off):
     """A monomial gate on local qubits ``targets`` (ascending): row ``i`` of the matrix has
-    its one entry in column ``src[i]``, read from the dense matrix at ``pool[off]``."""
-    L = LANES
+    its one entry in column ``src[i]``, read from the dense matrix at ``pool[off]``.
+
+    Only the rows the gate changes are touched: a row that keeps its amplitude (``src[i] ==
+    i``, phase exactly 1) is skipped when every changed row has phase 1: those are then plain
+    copies (:func:`_perm_copy`). A ``cx`` moves two of its four rows without a multiply, an
+    ``x`` or ``swap`` likewise. Otherwise every row is copied and multiplied by its phase.
+    """
     W = WIDTH
     d = 1 << nt
     for i in range(d):
@@ -388,12 +393,58 @@ def _block_perm(buf, tmp, offs, k, targets, nt, src, pool, off):
             if (i >> b) & 1:
                 o += 1 << targets[b]
         offs[i] = o * W
+    moved = 0  # the rows that change, listed in offs[d:d + moved]
+    plain = True
+    for i in range(d):
+        ph = pool[off + i * d + src[i]]
+        unit = ph.real == 1.0 and ph.imag == 0.0
+        if src[i] != i or not unit:
+            offs[d + moved] = i
+            moved += 1
+            plain = plain and unit
+    if moved == 0:
+        return
+    if plain:
+        _perm_copy(buf, tmp, offs, k, targets, nt, src, d, moved)
+    else:
+        _perm_phase(buf, tmp, offs, k, targets, nt, src, d, pool, off)
+
+
+@njit(**_FAST, **_NOALIAS)
+def _perm_base(g, targets, nt):
+    base = g
+    for b in range(nt):
+        t = targets[b]
+        base = ((base >> t) << (t + 1)) | (base & ((1 << t) - 1))
+    return base * WIDTH
+
+
+@njit(**_FAST, **_NOALIAS)
+def _perm_copy(buf, tmp, offs, k, targets, nt, src, d, moved):
+    W = WIDTH
     for g in range(1 << (k - nt)):
-        base = g
-        for b in range(nt):
-            t = targets[b]
-            base = ((base >> t) << (t + 1)) | (base & ((1 << t) - 1))
-        base *= W
+        base = _perm_base(g, targets, nt)
+        for m in range(moved):
+            o = base + offs[src[offs[d + m]]]
+            S = buf[o:o + W]
+            T = tmp[m * W:m * W + W]
+            for lane in range(W):
+                T[lane] = S[lane]
+        for m in range(moved):
+            o = base + offs[offs[d + m]]
+            D = buf[o:o + W]
+            T = tmp[m * W:m * W + W]
+            for lane in range(W):
+                D[lane] = T[lane]
+
+
+@njit(**_FAST, **_NOALIAS)
+def _perm_phase(buf, tmp, offs, k, targets, nt, src, d, pool, off):
+    """Every row: a copy and a phase."""
+    L = LANES
+    W = WIDTH
+    for g in range(1 << (k - nt)):
+        base = _perm_base(g, targets, nt)
         for j in range(d):
             S = buf[base + offs[j]:base + offs[j] + W]
             T = tmp[j * W:j * W + W]

@@ -338,7 +338,7 @@ class _StageStep:
         # floats) and per-row phases (2^(k+1) floats after 2^(k+1))
         tmps = np.empty((threads, max((1 << MAX_DENSE) * width, 4 << self.k)), dtype=dtype)
         accs = np.empty((threads, (1 << MAX_DENSE) * width), dtype=dtype)
-        offss = np.empty((threads, 1 << MAX_DENSE), dtype=np.int64)
+        offss = np.empty((threads, 2 << MAX_DENSE), dtype=np.int64)  # offsets, moved rows
         seconds = self.cost * (1 << self.n) / (_CYCLES_PER_SECOND * threads)
         calls = max(1, min(self.num_chunks // (4 * threads), int(seconds / _CALL_SECONDS)))
         per_call = -(-self.num_chunks // calls)
