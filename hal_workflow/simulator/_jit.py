@@ -885,7 +885,8 @@ def _with_vector_width(add_ir_module: Callable[..., None]) -> Callable[..., None
 
 def _wide_vectors(dtype: np.dtype | None) -> bool:
     """Whether kernels for states of ``dtype`` compile for 512-bit vectors: complex128 on a
-    host with AVX-512F, unless ``HAL_SIM_VECTOR256`` is set (an A/B knob for benchmarks)."""
+    host with AVX-512F, unless ``HAL_SIM_VECTOR256`` is set (an A/B knob for benchmarks: numba's
+    disk cache does not key on it, so use it with a fresh ``NUMBA_CACHE_DIR``)."""
     if dtype is None or np.dtype(dtype) != np.complex128 or os.environ.get("HAL_SIM_VECTOR256"):
         return False
     try:
@@ -899,8 +900,10 @@ def _wide_vectors(dtype: np.dtype | None) -> bool:
 @contextlib.contextmanager
 def slp_enabled(dtype: np.dtype | None = None) -> Iterator[None]:
     """Turn on LLVM's SLP vectoriser, and for complex128 states on AVX-512 hosts 512-bit
-    vectors (:func:`_wide_vectors`), for compilations inside the block (ours only: callers
-    hold the kernel compile lock, so no other compilation runs meanwhile)."""
+    vectors (:func:`_wide_vectors`), for compilations inside the block. Callers hold the
+    kernel compile lock, so no other kernel of ours compiles meanwhile; numba code that
+    another thread compiles at that moment would get the same settings (only code-generation
+    choices, never results)."""
     from numba.core.codegen import CPUCodeLibrary
 
     old = numba.config.SLP_VECTORIZE
