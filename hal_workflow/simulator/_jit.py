@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -378,8 +378,13 @@ def _block_dense(buf, tmp, acc, offs, k, targets, nt, pool, off):
 @njit(**_FAST, **_NOALIAS)
 def _block_perm(buf, tmp, offs, k, targets, nt, src, pool, off):
     """A monomial gate on local qubits ``targets`` (ascending): row ``i`` of the matrix has
-    its one entry in column ``src[i]``, read from the dense matrix at ``pool[off]``."""
-    L = LANES
+    its one entry in column ``src[i]``, read from the dense matrix at ``pool[off]``.
+
+    Only the rows the gate changes are touched: a row that keeps its amplitude (``src[i] ==
+    i``, phase exactly 1) is skipped when every changed row has phase 1: those are then plain
+    copies (:func:`_perm_copy`). A ``cx`` moves two of its four rows without a multiply, an
+    ``x`` or ``swap`` likewise. Otherwise every row is copied and multiplied by its phase.
+    """
     W = WIDTH
     d = 1 << nt
     for i in range(d):
@@ -388,12 +393,58 @@ def _block_perm(buf, tmp, offs, k, targets, nt, src, pool, off):
             if (i >> b) & 1:
                 o += 1 << targets[b]
         offs[i] = o * W
+    moved = 0  # the rows that change, listed in offs[d:d + moved]
+    plain = True
+    for i in range(d):
+        ph = pool[off + i * d + src[i]]
+        unit = ph.real == 1.0 and ph.imag == 0.0
+        if src[i] != i or not unit:
+            offs[d + moved] = i
+            moved += 1
+            plain = plain and unit
+    if moved == 0:
+        return
+    if plain:
+        _perm_copy(buf, tmp, offs, k, targets, nt, src, d, moved)
+    else:
+        _perm_phase(buf, tmp, offs, k, targets, nt, src, d, pool, off)
+
+
+@njit(**_FAST, **_NOALIAS)
+def _perm_base(g, targets, nt):
+    base = g
+    for b in range(nt):
+        t = targets[b]
+        base = ((base >> t) << (t + 1)) | (base & ((1 << t) - 1))
+    return base * WIDTH
+
+
+@njit(**_FAST, **_NOALIAS)
+def _perm_copy(buf, tmp, offs, k, targets, nt, src, d, moved):
+    W = WIDTH
     for g in range(1 << (k - nt)):
-        base = g
-        for b in range(nt):
-            t = targets[b]
-            base = ((base >> t) << (t + 1)) | (base & ((1 << t) - 1))
-        base *= W
+        base = _perm_base(g, targets, nt)
+        for m in range(moved):
+            o = base + offs[src[offs[d + m]]]
+            S = buf[o:o + W]
+            T = tmp[m * W:m * W + W]
+            for lane in range(W):
+                T[lane] = S[lane]
+        for m in range(moved):
+            o = base + offs[offs[d + m]]
+            D = buf[o:o + W]
+            T = tmp[m * W:m * W + W]
+            for lane in range(W):
+                D[lane] = T[lane]
+
+
+@njit(**_FAST, **_NOALIAS)
+def _perm_phase(buf, tmp, offs, k, targets, nt, src, d, pool, off):
+    """Every row: a copy and a phase."""
+    L = LANES
+    W = WIDTH
+    for g in range(1 << (k - nt)):
+        base = _perm_base(g, targets, nt)
         for j in range(d):
             S = buf[base + offs[j]:base + offs[j] + W]
             T = tmp[j * W:j * W + W]
@@ -969,15 +1020,61 @@ def pauli_expectation_serial(state, xmask, zmask):
     return _pauli_range(state, xmask, zmask, 0, state.shape[0])
 
 
+_VECTOR_WIDTH_ATTR = '"prefer-vector-width"="512"'
+"""LLVM function attribute that lets the vectorisers use 512-bit registers. LLVM's tuning for
+AVX-512 Intel cores prefers 256-bit vectors; the complex128 block kernels keep 8 lanes of
+doubles (512 bits) side by side and run faster with them: the 2-qubit kernel 2.0-2.2 -> 1.6-1.7
+cycles per amplitude (``benchmarks/sim_kernels.py``). complex64 keeps 256 bits: its 8 lanes of
+floats fill a 256-bit register, and at 512 bits LLVM's code for them measured slower."""
+
+
+def _with_vector_width(add_ir_module: Callable[..., None]) -> Callable[..., None]:
+    """Wrap numba's ``CodeLibrary.add_ir_module`` so that every function it is given carries
+    :data:`_VECTOR_WIDTH_ATTR`. llvmlite names only enum attributes, so the string attribute
+    goes into the function's attribute set directly (it is printed verbatim)."""
+
+    def add(library: object, ir_module: object) -> None:
+        for fn in getattr(ir_module, "functions", ()):
+            if not fn.is_declaration:
+                set.add(fn.attributes, _VECTOR_WIDTH_ATTR)
+        add_ir_module(library, ir_module)
+
+    return add
+
+
+def _wide_vectors(dtype: np.dtype | None) -> bool:
+    """Whether kernels for states of ``dtype`` compile for 512-bit vectors: complex128 on a
+    host with AVX-512F, unless ``HAL_SIM_VECTOR256`` is set (an A/B knob for benchmarks: numba's
+    disk cache does not key on it, so use it with a fresh ``NUMBA_CACHE_DIR``)."""
+    if dtype is None or np.dtype(dtype) != np.complex128 or os.environ.get("HAL_SIM_VECTOR256"):
+        return False
+    try:
+        from llvmlite import binding as ll
+
+        return bool(ll.get_host_cpu_features().get("avx512f", False))
+    except Exception:
+        return False
+
+
 @contextlib.contextmanager
-def slp_enabled() -> Iterator[None]:
-    """Turn on LLVM's SLP vectoriser for compilations inside the block (ours only)."""
+def slp_enabled(dtype: np.dtype | None = None) -> Iterator[None]:
+    """Turn on LLVM's SLP vectoriser, and for complex128 states on AVX-512 hosts 512-bit
+    vectors (:func:`_wide_vectors`), for compilations inside the block. Callers hold the
+    kernel compile lock, so no other kernel of ours compiles meanwhile; numba code that
+    another thread compiles at that moment would get the same settings (only code-generation
+    choices, never results)."""
+    from numba.core.codegen import CPUCodeLibrary
+
     old = numba.config.SLP_VECTORIZE
+    old_add = CPUCodeLibrary.add_ir_module
     numba.config.SLP_VECTORIZE = 1
+    if _wide_vectors(dtype):
+        CPUCodeLibrary.add_ir_module = _with_vector_width(old_add)  # type: ignore[method-assign]
     try:
         yield
     finally:
         numba.config.SLP_VECTORIZE = old
+        CPUCodeLibrary.add_ir_module = old_add  # type: ignore[method-assign]
 
 
 def signatures(dtype: np.dtype) -> dict[str, list[tuple[object, ...]]]:

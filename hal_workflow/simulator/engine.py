@@ -41,12 +41,12 @@ from hal_workflow.circuits.ir import (
 from hal_workflow.simulator import kernels as K
 from hal_workflow.simulator import parallel
 from hal_workflow.simulator.fusion import (
-    DIAG_COST,
-    DIAG_LANE_COST,
-    GATHER_COST,
+    BLOCK_COSTS,
+    DEFAULT_COSTS,
     MAX_DENSE,
     Block,
     BlockMatrix,
+    CostModel,
     GateMatrix,
     Stage,
     fusable,
@@ -251,7 +251,8 @@ class _DirectStep:
 class _StageStep:
     """One cache-blocked pass: ``local`` qubits in the buffer, ``lanes`` side by side."""
 
-    def __init__(self, n: int, k: int, local: Sequence[int], lanes: Sequence[int]) -> None:
+    def __init__(self, n: int, k: int, local: Sequence[int], lanes: Sequence[int],
+                 gather_cost: float = DEFAULT_COSTS.gather) -> None:
         self.n, self.k = n, k
         self.local = tuple(local)
         self.lanes = tuple(lanes)
@@ -261,7 +262,7 @@ class _StageStep:
         # tables of DIAG and PERM blocks only (a row's B_TABLE points here; row 0 is unused),
         # so a plan of dense blocks holds no per-block tables
         self.diag_rows: list[tuple[np.ndarray, ...]] = [self._no_diag()]
-        self.cost = GATHER_COST
+        self.cost = gather_cost  # cycles per amplitude, sizes the kernel calls
 
     def add_dense(self, qubits: Sequence[int], offset: int,
                   sources: np.ndarray | None = None) -> None:
@@ -388,7 +389,7 @@ class _StageStep:
         # floats) and per-row phases (2^(k+1) floats after 2^(k+1))
         tmps = np.empty((threads, max((1 << MAX_DENSE) * width, 4 << self.k)), dtype=dtype)
         accs = np.empty((threads, (1 << MAX_DENSE) * width), dtype=dtype)
-        offss = np.empty((threads, 1 << MAX_DENSE), dtype=np.int64)
+        offss = np.empty((threads, 2 << MAX_DENSE), dtype=np.int64)  # offsets, moved rows
         seconds = self.cost * (1 << self.n) / (_CYCLES_PER_SECOND * threads)
         calls = max(1, min(self.num_chunks // (4 * threads), int(seconds / _CALL_SECONDS)))
         per_call = -(-self.num_chunks // calls)
@@ -473,7 +474,8 @@ class UnitaryPlan:
             if items is None:
                 items = partition(self.gates, order, num_qubits, k, min(max_fused, k),
                                   self._check)
-            self._build_blocked(items, k, min(max_fused, k), options.fusion)
+            self._build_blocked(items, k, min(max_fused, k), options.fusion,
+                                BLOCK_COSTS[options.precision])
         else:
             self._build_direct(order, max_fused, options.fusion)
         if self.has_product and blocked and not self.starts_blocked:
@@ -579,7 +581,7 @@ class UnitaryPlan:
             self.steps.append(step)
 
     def _build_blocked(self, items: Sequence[Stage | int], k: int, max_fused: int,
-                       fusion: bool) -> None:
+                       fusion: bool, costs: CostModel) -> None:
         n = self.num_qubits
         for item in items:
             if self._check is not None:
@@ -590,7 +592,7 @@ class UnitaryPlan:
                 self.steps.append(step)
                 continue
             blocks = gather_diagonals(fuse(self.gates, item.gates, max_fused, fusion,
-                                           self._fuse_parametric, frozenset(item.local)))
+                                           self._fuse_parametric, frozenset(item.local), costs))
             # lanes: the outside qubits fewest diagonal blocks depend on (a block that depends
             # on a lane qubit needs per-lane phases and leaves the phase pass)
             in_diag = Counter(q for b in blocks if b.kind == "diag" for q in b.qubits)
@@ -598,7 +600,7 @@ class UnitaryPlan:
             lanes = sorted(outside, key=lambda q: (in_diag[q], q))[:3]
             pad = sorted((q for q in outside if q not in lanes),
                          key=lambda q: (-in_diag[q], q))[: k - len(item.local)]
-            stage = _StageStep(n, k, sorted(item.local + tuple(pad)), sorted(lanes))
+            stage = _StageStep(n, k, sorted(item.local + tuple(pad)), sorted(lanes), costs.gather)
             self.summary["stages"] += 1
             self.summary["phase_passes"] += sum(
                 1 for i, b in enumerate(blocks)
@@ -610,11 +612,11 @@ class UnitaryPlan:
                 if block.kind == "diag":
                     stage.add_diag(block.qubits, offset)
                     lane_bound = bool(set(block.qubits) & set(lanes))
-                    stage.cost += DIAG_COST + (DIAG_LANE_COST if lane_bound else 0.0)
+                    stage.cost += costs.diag + (costs.diag_lane if lane_bound else 0.0)
                 else:
                     sources = recipe.sources() if block.kind == "perm" else None
                     stage.add_dense(block.qubits, offset, sources)
-                    stage.cost += block.cost
+                    stage.cost += costs.block(block.kind, len(block.qubits))
             self.steps.append(stage)
 
     # -- running --------------------------------------------------------------------------

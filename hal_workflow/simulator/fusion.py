@@ -45,7 +45,8 @@ MAX_PERM = 5
 """Largest monomial (permutation-with-phases) block."""
 
 # Cost per amplitude, measured on the block kernels (cycles/amplitude on one AVX-512 core,
-# buffer in L2): 1 and 2 qubits are near the FMA peak, 3 qubits has its own kernel.
+# buffer in L2): 1 and 2 qubits are near the FMA peak, 3 qubits has its own kernel. The
+# default table; the cache-blocked planner uses the table of its precision (BLOCK_COSTS).
 DENSE_COST = {0: 0.0, 1: 0.75, 2: 1.45, 3: 5.25, 4: 9.45, 5: 18.6}
 DIAG_COST = 0.6
 PERM_COST = 1.5
@@ -53,6 +54,42 @@ DIAG_LANE_COST = 1.8
 """Extra cost of a diagonal that depends on a lane qubit (per-lane phases)."""
 GATHER_COST = 3.7
 """Copying a chunk into its buffer and back (one pass over the state)."""
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Cycles per amplitude of each block kind, by which :func:`fuse` decides merges and the
+    engine sizes its kernel calls: ``dense[width]``, a phase table (``diag``), a monomial
+    block (``perm``), the extra of a lane-dependent table (``diag_lane``), the gather and
+    scatter of a chunk (``gather``)."""
+
+    dense: Mapping[int, float]
+    diag: float
+    perm: float
+    diag_lane: float
+    gather: float
+
+    def block(self, kind: str, width: int) -> float:
+        if kind == "diag":
+            return self.diag
+        if kind == "perm":
+            return self.perm
+        return self.dense[width]
+
+
+DEFAULT_COSTS = CostModel(DENSE_COST, DIAG_COST, PERM_COST, DIAG_LANE_COST, GATHER_COST)
+BLOCK_COSTS = {
+    # Medians of `benchmarks/sim_kernels.py` (2 runs, loaded 2-core Sapphire Rapids-class
+    # Xeon at 2.6 GHz) at each precision's default block size: complex64 at k = 14 with
+    # 256-bit vectors, complex128 at k = 13 with 512-bit vectors. "perm" lies between a
+    # plain-copy cx (0.7 / 0.9) and a phased monomial block (1.25 / 1.75): most monomial
+    # blocks of real circuits are cx/x/swap/ccx runs.
+    "complex64": CostModel({0: 0.0, 1: 0.65, 2: 1.23, 3: 2.9, 4: 10.0, 5: 17.2},
+                           diag=0.42, perm=1.0, diag_lane=1.8, gather=2.3),
+    "complex128": CostModel({0: 0.0, 1: 0.87, 2: 1.6, 3: 4.8, 4: 12.7, 5: 23.3},
+                            diag=0.47, perm=1.3, diag_lane=1.8, gather=4.4),
+}
+"""Per-precision cost tables of the cache-blocked block kernels (see :class:`CostModel`)."""
 
 
 @dataclass
@@ -73,12 +110,8 @@ class Block:
         return block_cost(self.kind, len(self.qubits))
 
 
-def block_cost(kind: str, width: int) -> float:
-    if kind == "diag":
-        return DIAG_COST
-    if kind == "perm":
-        return PERM_COST
-    return DENSE_COST[width]
+def block_cost(kind: str, width: int, costs: CostModel = DEFAULT_COSTS) -> float:
+    return costs.block(kind, width)
 
 
 def gate_kind(gate: ResolvedGate) -> str:
@@ -100,6 +133,7 @@ def fuse(
     enabled: bool = True,
     fuse_parametric: bool = True,
     local: frozenset[int] | None = None,
+    costs: CostModel = DEFAULT_COSTS,
 ) -> list[Block]:
     """Fuse the gates ``order`` (indices into ``gates``, all :func:`fusable`) into blocks.
 
@@ -108,6 +142,7 @@ def fuse(
     small circuit evaluates one small matrix per gate and binding instead of re-multiplying
     fused blocks (on small states the kernels cost less than that arithmetic). Inside a
     stage, ``local`` are its local qubits: only a diagonal block may reach beyond them.
+    ``costs``: the cost table merges are decided by (the kernels' at the run's precision).
     """
     # Live blocks by id, in the order they run: a merge moves the merged block to the end
     # (it runs after every block created before it). Merging grows the largest member list
@@ -121,7 +156,7 @@ def fuse(
         kind = gate_kind(gate)
         best: tuple[float, int, tuple[Block, ...], frozenset[int], str] | None = None
         if enabled and not solo:
-            alone_cost = block_cost(kind, len(qubits))
+            alone_cost = costs.block(kind, len(qubits))
             candidates = {id(last[q]): last[q] for q in qubits if q in last}
             free = [b for b in candidates.values()
                     if not b.solo and all(last.get(q) is b for q in b.qubits)]
@@ -134,8 +169,9 @@ def fuse(
                         continue
                     if local is not None and merged_kind != "diag" and not union <= local:
                         continue
-                    merged_cost = block_cost(merged_kind, len(union))
-                    gain = sum(b.cost for b in subset) + alone_cost - merged_cost
+                    merged_cost = costs.block(merged_kind, len(union))
+                    gain = (sum(costs.block(b.kind, len(b.qubits)) for b in subset)
+                            + alone_cost - merged_cost)
                     if gain >= 0 and (best is None or (gain, size) > (best[0], best[1])):
                         best = (gain, size, subset, union, merged_kind)
         if best is None:
@@ -189,9 +225,32 @@ class Stage:
     gates: list[int]
 
 
+LOOKAHEAD = ((), (4,), (8,), (2, 4, 8))
+"""The stage-scan strategies :func:`partition` tries: windows of :func:`_busiest` (in units
+of ``k`` non-diagonal gates) whose fixed local sets compete with the greedy scan."""
+
+
 def partition(
     gates: Sequence[ResolvedGate], order: Sequence[int], num_qubits: int, k: int, max_fused: int,
     check: Callable[[], None] | None = None,
+) -> list[Stage | int]:
+    """Cut ``order`` into stages of at most ``k`` local qubits: the plan of the
+    :data:`LOOKAHEAD` strategy with the fewest steps (ties: the earlier strategy; the first is
+    the plain greedy scan, so the result never has more steps than it). Every stage costs a
+    read and a write of the state, so fewer stages is less memory traffic; picking per
+    stage the locally best scan measured worse overall on quantum-volume circuits."""
+    best: list[Stage | int] | None = None
+    for windows in LOOKAHEAD:
+        steps = _partition(gates, order, num_qubits, k, max_fused, check, windows)
+        if best is None or len(steps) < len(best):
+            best = steps
+    assert best is not None
+    return best
+
+
+def _partition(
+    gates: Sequence[ResolvedGate], order: Sequence[int], num_qubits: int, k: int, max_fused: int,
+    check: Callable[[], None] | None, windows: Sequence[int],
 ) -> list[Stage | int]:
     """Cut ``order`` into stages of at most ``k`` local qubits.
 
@@ -200,6 +259,12 @@ def partition(
     gate left behind on its qubits and, if not diagonal, its qubits fit the local set. The
     scan for a stage stops once every qubit is blocked by a gate left behind. ``check`` is
     called once per stage (it may raise to abandon planning).
+
+    Each stage is scanned greedily (local qubits added in gate order) and, for each of
+    ``windows``, with the local set fixed in advance to the ``k`` qubits that the next
+    ``window * k`` non-diagonal gates use most (:func:`_busiest`); the scan that takes the
+    most non-diagonal gates makes the stage (ties: the earlier). All deterministic, so a
+    circuit always gets the same plan.
     """
     qubit_sets = {i: frozenset(gates[i].qubits) for i in order}
     kinds = {i: ("diag" if gates[i].diagonal and fusable(gates[i], max_fused)
@@ -211,39 +276,14 @@ def partition(
     while remaining:
         if check is not None:
             check()
-        local: set[int] = set()
-        blocked_dense: set[int] = set()
-        blocked_diag: set[int] = set()
-        taken: list[int] = []
-        left: list[int] = []
-        barrier: int | None = None
-        stop = len(remaining)
-        for position, index in enumerate(remaining):
-            if barrier is not None or blocked_dense >= everything:
-                stop = position
-                break
-            qubits = qubit_sets[index]
-            kind = kinds[index]
-            if kind == "barrier":
-                if not (qubits & blocked_dense or qubits & blocked_diag) and not taken:
-                    barrier = index  # nothing before it is pending: run it now
-                    continue
-                left.append(index)
-                blocked_dense |= qubits
-            elif kind == "diag":
-                if qubits & blocked_dense:
-                    left.append(index)
-                    blocked_diag |= qubits
-                else:
-                    taken.append(index)
-            elif (not (qubits & blocked_dense or qubits & blocked_diag)
-                  and len(local | qubits) <= k):
-                local |= qubits
-                taken.append(index)
-            else:
-                left.append(index)
-                blocked_dense |= qubits
-        left.extend(remaining[stop:])
+        scan = _scan(remaining, qubit_sets, kinds, everything, k, None)
+        for window in windows:
+            seed = _busiest(remaining, qubit_sets, kinds, k, window)
+            if scan[0] and seed is not None:
+                other = _scan(remaining, qubit_sets, kinds, everything, k, seed)
+                if _dense_count(other[0], kinds) > _dense_count(scan[0], kinds):
+                    scan = other
+        taken, local, left, barrier = scan
         if taken:  # a barrier is only chosen while nothing is taken, so none is pending here
             steps.append(Stage(tuple(sorted(local)), taken))
         else:
@@ -251,6 +291,74 @@ def partition(
             steps.append(barrier)
         remaining = left
     return steps
+
+
+def _dense_count(taken: Sequence[int], kinds: Mapping[int, str]) -> int:
+    return sum(1 for i in taken if kinds[i] == "dense")
+
+
+def _busiest(remaining: Sequence[int], qubit_sets: Mapping[int, frozenset[int]],
+             kinds: Mapping[int, str], k: int, window: int) -> frozenset[int] | None:
+    """The ``k`` qubits most used by the first ``4k`` non-diagonal gates of ``remaining``
+    (ties: the qubit used first), or None when those gates use at most ``k`` qubits (then
+    the greedy scan finds the same set)."""
+    uses: dict[int, int] = {}
+    first: dict[int, int] = {}
+    seen = 0
+    for position, index in enumerate(remaining):
+        if kinds[index] != "dense":
+            continue
+        for q in qubit_sets[index]:
+            uses[q] = uses.get(q, 0) + 1
+            first.setdefault(q, position)
+        seen += 1
+        if seen >= window * k:
+            break
+    if len(uses) <= k:
+        return None
+    return frozenset(sorted(uses, key=lambda q: (-uses[q], first[q]))[:k])
+
+
+def _scan(remaining: Sequence[int], qubit_sets: Mapping[int, frozenset[int]],
+          kinds: Mapping[int, str], everything: frozenset[int], k: int,
+          fixed: frozenset[int] | None,
+          ) -> tuple[list[int], set[int], list[int], int | None]:
+    """One stage's scan of ``remaining``: (taken gates, local qubits, gates left, barrier).
+    With ``fixed`` the local set is those qubits, else it grows with the gates taken."""
+    local: set[int] = set()
+    blocked_dense: set[int] = set()
+    blocked_diag: set[int] = set()
+    taken: list[int] = []
+    left: list[int] = []
+    barrier: int | None = None
+    stop = len(remaining)
+    for position, index in enumerate(remaining):
+        if barrier is not None or blocked_dense >= everything:
+            stop = position
+            break
+        qubits = qubit_sets[index]
+        kind = kinds[index]
+        if kind == "barrier":
+            if not (qubits & blocked_dense or qubits & blocked_diag) and not taken:
+                barrier = index  # nothing before it is pending: run it now
+                continue
+            left.append(index)
+            blocked_dense |= qubits
+        elif kind == "diag":
+            if qubits & blocked_dense:
+                left.append(index)
+                blocked_diag |= qubits
+            else:
+                taken.append(index)
+        elif (not (qubits & blocked_dense or qubits & blocked_diag)
+              and (qubits <= fixed if fixed is not None else len(local | qubits) <= k)):
+            local |= qubits
+            taken.append(index)
+        else:
+            left.append(index)
+            blocked_dense |= qubits
+    left.extend(remaining[stop:])
+    return taken, local, left, barrier
 
 
 def merge_parity_phases(gates: Sequence[ResolvedGate]) -> list[ResolvedGate]:

@@ -141,7 +141,7 @@ class Kernel:
             if name in self.ready:
                 return
             jit = _jit()
-            with _cache_file_lock(jit.numba.config.CACHE_DIR), jit.slp_enabled():
+            with _cache_file_lock(jit.numba.config.CACHE_DIR), jit.slp_enabled(np.dtype(dtype)):
                 for sig in jit.signatures(np.dtype(dtype))[self.__name__]:
                     self.dispatcher.compile(sig)
             self.ready.add(name)

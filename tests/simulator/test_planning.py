@@ -6,15 +6,19 @@ import numpy as np
 import pytest
 from conftest import random_program
 
+from benchmarks.circuits import heisenberg, random_clifford
 from hal_workflow.circuits import Circuit, hardware_efficient_ansatz, qft, random_layered
 from hal_workflow.simulator.engine import EngineOptions, Executable
 from hal_workflow.simulator.fusion import (
+    LOOKAHEAD,
     MAX_DIAG,
     Block,
     BlockMatrix,
     Stage,
+    _partition,
     fusable,
     fuse,
+    merge_parity_phases,
     partition,
 )
 from hal_workflow.simulator.gates import ResolvedGate, resolve
@@ -55,6 +59,38 @@ def test_partition_respects_dependencies_and_local_width(circuit: Circuit) -> No
                 assert set(gates[index].qubits) <= set(step.local)
         order += step.gates
     _check_reordering(gates, order)
+
+
+@pytest.mark.parametrize("windows", LOOKAHEAD[1:], ids=str)
+@pytest.mark.parametrize("circuit", [random_layered(20, 6, seed=2), qft(18)], ids=["random", "qft"])
+def test_lookahead_scans_respect_dependencies(circuit: Circuit, windows: tuple[int, ...]) -> None:
+    """Each lookahead strategy alone (a local set fixed in advance) keeps every gate, moves
+    gates only past gates they commute with, and keeps dense gates on the local qubits."""
+    gates = _gates(circuit)
+    steps = _partition(gates, list(range(len(gates))), circuit.num_qubits, 9, 4, None, windows)
+    order: list[int] = []
+    for step in steps:
+        assert isinstance(step, Stage) and len(step.local) <= 9
+        for index in step.gates:
+            if not gates[index].diagonal:
+                assert set(gates[index].qubits) <= set(step.local)
+        order += step.gates
+    _check_reordering(gates, order)
+
+
+@pytest.mark.parametrize(("text", "k", "fewer"), [
+    (heisenberg(22), 14, True), (random_clifford(24), 14, True),
+    (random_layered(20, 8, seed=3).qasm, 10, False)], ids=["heisenberg", "clifford", "random"])
+def test_lookahead_never_adds_stages(text: str, k: int, fewer: bool) -> None:
+    """The chosen plan has no more stages than the greedy scan, and fewer on the Trotter
+    and Clifford circuits of the benchmark (their planner input: parity gates merged)."""
+    circuit = Circuit.from_qasm(text)
+    gates = merge_parity_phases(_gates(circuit))
+    order = [i for i, g in enumerate(gates) if g.targets or g.controls]
+    greedy = _partition(gates, order, circuit.num_qubits, k, 4, None, ())
+    chosen = partition(gates, order, circuit.num_qubits, k, 4)
+    assert len(chosen) < len(greedy) if fewer else len(chosen) <= len(greedy), (
+        len(chosen), len(greedy))
 
 
 def test_gates_too_wide_for_a_block_run_alone() -> None:
