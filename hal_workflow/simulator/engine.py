@@ -428,18 +428,19 @@ class UnitaryPlan:
 
     def __init__(self, gates: Sequence[ResolvedGate], num_qubits: int, options: EngineOptions,
                  check: Callable[[], None] | None = None, initial_product: bool = False,
-                 skipped_diagonals: int = 0) -> None:
+                 skipped_diagonals: int = 0, x_gates_as_flips: int = 0) -> None:
         self.num_qubits = num_qubits
         self._check = check
         self.gates = merge_parity_phases(gates) if options.fusion else list(gates)
         self.summary: Counter[str] = Counter(parity_gates=sum(
             1 for g in self.gates if g.name in INTERNAL_GATES),
-            trailing_diagonals_skipped=skipped_diagonals)
+            trailing_diagonals_skipped=skipped_diagonals, x_gates_as_flips=x_gates_as_flips)
         """What the plan is made of (``metadata["plan"]`` of a result): stages, direct
         operations, dense/monomial/diagonal blocks, phase passes (runs of diagonal blocks
         applied in one pass), parity gates (``cx; rz; cx`` planned as one diagonal), leading
         one-qubit gates folded into the initial product state, diagonal gates a sampling
-        run skips (:func:`trailing_diagonals`)."""
+        run skips (:func:`trailing_diagonals`), ``x`` gates it reads as flipped bits
+        (:func:`x_frame`)."""
         self.phase_gates = [g for g in self.gates if not g.targets and not g.controls]
         self.pool = _Pool()
         self.steps: list[_DirectStep | _StageStep] = []
@@ -738,12 +739,15 @@ class Readout:
     only key is ``""``.
     """
 
-    def __init__(self, pairs: Sequence[tuple[int, int]], num_clbits: int) -> None:
+    def __init__(self, pairs: Sequence[tuple[int, int]], num_clbits: int, flip: int = 0) -> None:
         final: dict[int, int] = {}
         for q, c in pairs:
             final[c] = q
         self.pairs = sorted(final.items())  # (clbit, qubit)
         self.num_clbits = num_clbits
+        self.flip = flip
+        """Physical qubits whose sampled bit is inverted first (X gates left to the end by
+        :func:`x_frame`)."""
         self.mask = sum(1 << c for c, _ in self.pairs)
         self.wide = num_clbits > 62
         self._hist_cache: dict[int, tuple[np.ndarray | None, list[int], list[str]]] = {}
@@ -753,6 +757,8 @@ class Readout:
 
     def values(self, outcomes: np.ndarray) -> np.ndarray | list[int]:
         """Register values (only the measured bits) of physical ``outcomes``."""
+        if self.flip:
+            outcomes = np.bitwise_xor(outcomes, self.flip)
         if self.wide:
             return [sum(((int(x) >> q) & 1) << c for c, q in self.pairs) for x in outcomes]
         vals = np.zeros(outcomes.shape, dtype=np.int64)
@@ -912,6 +918,42 @@ def needs_per_shot(operations: Sequence[Operation]) -> bool:
     return False
 
 
+_COMMUTES_WITH_X = frozenset({"x", "cx", "CX", "ccx", "rx", "crx", "sx", "sxdg", "c3x", "c4x"})
+"""Gates whose base matrix (one target) commutes with X, for any parameter value."""
+
+
+def x_frame(gates: Sequence[ResolvedGate]) -> tuple[list[ResolvedGate], int, int]:
+    """The gates with every plain ``x`` moved to the end, the qubits those leave flipped (a
+    bit mask) and how many were moved.
+
+    ``x`` on qubit q followed by a gate G on q equals ``(X G X)`` followed by ``x``: so an
+    ``x`` costs nothing if every later gate on its qubit is seen through it (a control on q
+    inverts its value, a target of q conjugates the base matrix, a ``("xconj", mask)`` step
+    of :meth:`ResolvedGate.base_matrix`; gates that commute with X stay as they are). The
+    ``x`` gates left at the end only invert sampled bits. Diagonal gates stay diagonal.
+    """
+    flipped = 0
+    moved = 0
+    out: list[ResolvedGate] = []
+    for gate in gates:
+        if gate.name == "x" and not gate.controls and not gate.steps:
+            flipped ^= 1 << gate.targets[0]
+            moved += 1
+            continue
+        if not any((flipped >> q) & 1 for q in gate.qubits):
+            out.append(gate)
+            continue
+        values = tuple(v ^ ((flipped >> q) & 1) for q, v in zip(gate.controls, gate.ctrl_values,
+                                                                 strict=True))
+        mask = sum(1 << j for j, q in enumerate(gate.targets) if (flipped >> q) & 1)
+        steps = gate.steps
+        if mask and not (gate.name in _COMMUTES_WITH_X and len(gate.targets) == 1):
+            steps = (*steps, ("xconj", mask))
+        out.append(ResolvedGate(gate.name, gate.targets, gate.controls, values, gate.diagonal,
+                                gate.params, steps, gate.line))
+    return out, flipped, moved
+
+
 def trailing_diagonals(gates: Sequence[ResolvedGate]) -> set[int]:
     """Indices of the diagonal gates that no non-diagonal gate follows on any of their
     qubits. They commute with every later gate (diagonals with each other, the rest act on
@@ -986,11 +1028,15 @@ class Executable:
         self.sampling: LazyPlan | None = None
         self.instructions: list[_Instr] = []
         self._final: list[tuple[int, int]] = []  # (physical qubit, clbit) sampled at the end
+        self._flip = 0  # physical qubits whose sampled bits x_frame inverts
         if self.per_shot:
             self._compile_per_shot(lowered.operations)
         else:
             self._compile_statevector(lowered.operations)
         self.readout = Readout(self._final, self.num_clbits)
+        self.sample_readout = (Readout(self._final, self.num_clbits, self._flip)
+                               if self._flip else self.readout)
+        """The read-out of :attr:`sampling`'s states (inverts the bits :func:`x_frame` left)."""
         self.perm = np.array(self._perm, dtype=np.int64)
         self.gate_count = sum(1 for op in _walk(lowered.operations) if isinstance(op, GateOp))
         self.memory_budget = 1 << 62
@@ -1040,12 +1086,14 @@ class Executable:
         self._final = [(self._perm[q], c) for q, c in measures]
         options = self.options
         self.unitary = LazyPlan(gates, self.num_qubits, options, initial_product=True)
-        trailing = trailing_diagonals(gates) if options.fusion else set()
-        self.sampling = self.unitary if not trailing else LazyPlan(
-            [g for i, g in enumerate(gates) if i not in trailing], self.num_qubits, options,
-            initial_product=True, skipped_diagonals=len(trailing))
+        sampled, self._flip, moved = x_frame(gates) if options.fusion else (gates, 0, 0)
+        trailing = trailing_diagonals(sampled) if options.fusion else set()
+        self.sampling = self.unitary if not (trailing or moved) else LazyPlan(
+            [g for i, g in enumerate(sampled) if i not in trailing], self.num_qubits, options,
+            initial_product=True, skipped_diagonals=len(trailing), x_gates_as_flips=moved)
         """The plan of sampling runs: :attr:`unitary` less the diagonal gates that cannot
-        change the final probabilities (built on first use, like :attr:`unitary`)."""
+        change the final probabilities and the ``x`` gates that only flip sampled bits
+        (:func:`x_frame`; read through :attr:`sample_readout`), built on first use."""
         self.instructions = [_Instr("U", plan=self.sampling)]
 
     def _deferrable(self, operations: Sequence[Operation]) -> set[int]:
@@ -1190,11 +1238,11 @@ class Executable:
             states = self.final_states(values, 1, run, sampling=True, norms=norms)
             run.check()
             outcomes = last.sample(states[0], norms, shots, rng, run)
-            counts = self.readout.keyed(self.readout.from_outcomes(outcomes))
+            counts = self.sample_readout.keyed(self.sample_readout.from_outcomes(outcomes))
         else:
             states = self.final_states(values, 1, run, sampling=True)
             run.check()
-            counts = sample_keys(states[0], shots, rng, run, self.readout)
+            counts = sample_keys(states[0], shots, rng, run, self.sample_readout)
         spare_states.give(states)  # sampled: nobody else holds it
         return counts
 
@@ -1211,7 +1259,7 @@ class Executable:
                                                                          strict=True)]
         values = self.values(bindings) if self.parameters else None
         states = self.final_states(values, len(bindings), run, sampling=True)
-        return [self.readout.keyed_histogram(_histogram(state, shots, rng(seed)))
+        return [self.sample_readout.keyed_histogram(_histogram(state, shots, rng(seed)))
                 for state, seed in zip(states, seeds, strict=True)]
 
     # -- per-shot mode --------------------------------------------------------------------

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import cmath
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import CodeType
 
 import numpy as np
@@ -309,7 +309,16 @@ class ResolvedGate:
 
     def base_matrix(self, values: Mapping[str, np.ndarray] | None = None,
                     batch: int = 1) -> np.ndarray:
-        """The base matrix batch (targets only) under parameter ``values`` (``(B,)`` arrays)."""
+        """The base matrix batch (targets only) under parameter ``values`` (``(B,)`` arrays).
+
+        A step ``("xconj", mask)`` (only ever outermost) conjugates the matrix by X on the
+        targets in ``mask``: the gate as seen through pending X gates (see
+        ``engine.x_frame``)."""
+        if self.steps and self.steps[-1][0] == "xconj":
+            mask = int(self.steps[-1][1])  # type: ignore[arg-type]
+            inner = replace(self, steps=self.steps[:-1]).base_matrix(values, batch)
+            flip = np.arange(inner.shape[-1]) ^ mask
+            return np.ascontiguousarray(inner[:, flip][:, :, flip])
         definition = GATES.get(self.name) or INTERNAL_GATES[self.name]
         args = [evaluate_batch(p, values, batch) for p in self.params]
         if self.steps and (self.name in _ANGLE_SCALED or self.name in _FIXED_PHASE):

@@ -40,7 +40,8 @@ def _leading_program(rng: np.random.Generator, n: int, barrier_first: bool = Fal
     """Leading one-qubit runs of 0-3 gates on most qubits (qubit 1's first gate is a cx, the
     last qubit gets nothing and stays |0>, qubit 2 only ever sees one-qubit gates), a random
     entangling middle, and trailing diagonals. Returns the program and how many gates lead
-    once the trailing ones are gone."""
+    once the trailing ones are gone, plain ``x`` gates not counted: a sampling run reads every
+    ``x`` as a flipped bit (``engine.x_frame``)."""
     body: list[str] = []
     leading = 0
     for q in range(n):
@@ -49,7 +50,7 @@ def _leading_program(rng: np.random.Generator, n: int, barrier_first: bool = Fal
         for _ in range(int(rng.integers(0 if q else 1, 4))):
             gate = ONE_QUBIT[rng.integers(len(ONE_QUBIT))]
             body.append(f"{gate.format(a=f'{rng.uniform(-3, 3):.5f}')} q[{q}];")
-            leading += 1
+            leading += gate != "x"
     entangled = {0, 1}
     if barrier_first:
         body.append("ctrl(2) @ ry(0.7) q[0], q[3], q[4];")
@@ -68,7 +69,7 @@ def _leading_program(rng: np.random.Generator, n: int, barrier_first: bool = Fal
         else:
             gate = ONE_QUBIT[rng.integers(len(ONE_QUBIT))]
             body.append(f"{gate.format(a=f'{rng.uniform(-3, 3):.5f}')} q[{a}];")
-            leading += a not in entangled  # still on a product factor
+            leading += a not in entangled and gate != "x"  # still on a product factor
     body.append("h q[2];")
     body += [f"sx q[{q}];" for q in range(n)]  # so only the diagonals below trail
     leading += 1 + sum(1 for q in range(n) if q not in entangled)  # qubit 2 is never
@@ -109,6 +110,8 @@ def test_sampling_plan_skips_trailing_diagonals_and_counts_follow_exact_distribu
     plan = result.metadata["plan"]
     assert plan["initial_product_gates"] == leading
     assert plan["trailing_diagonals_skipped"] == 5
+    assert plan.get("x_gates_as_flips", 0) == sum(line.startswith("x q[")
+                                                  for line in full.split("\n"))
     ideal = ideal_from_state(reference_state(full), measured, n)
     assert_distribution(dict(result.counts), ideal)
 
