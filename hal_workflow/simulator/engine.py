@@ -428,19 +428,21 @@ class UnitaryPlan:
 
     def __init__(self, gates: Sequence[ResolvedGate], num_qubits: int, options: EngineOptions,
                  check: Callable[[], None] | None = None, initial_product: bool = False,
-                 skipped_diagonals: int = 0, x_gates_as_flips: int = 0) -> None:
+                 skipped_diagonals: int = 0, x_gates_as_flips: int = 0,
+                 trailing_permutations: int = 0) -> None:
         self.num_qubits = num_qubits
         self._check = check
         self.gates = merge_parity_phases(gates) if options.fusion else list(gates)
         self.summary: Counter[str] = Counter(parity_gates=sum(
             1 for g in self.gates if g.name in INTERNAL_GATES),
-            trailing_diagonals_skipped=skipped_diagonals, x_gates_as_flips=x_gates_as_flips)
+            trailing_diagonals_skipped=skipped_diagonals, x_gates_as_flips=x_gates_as_flips,
+            trailing_permutations=trailing_permutations)
         """What the plan is made of (``metadata["plan"]`` of a result): stages, direct
         operations, dense/monomial/diagonal blocks, phase passes (runs of diagonal blocks
         applied in one pass), parity gates (``cx; rz; cx`` planned as one diagonal), leading
         one-qubit gates folded into the initial product state, diagonal gates a sampling
-        run skips (:func:`trailing_diagonals`), ``x`` gates it reads as flipped bits
-        (:func:`x_frame`)."""
+        run skips and permutations it leaves to the read-out (:func:`trailing_gates`), ``x``
+        gates it reads as flipped bits (:func:`x_frame`)."""
         self.phase_gates = [g for g in self.gates if not g.targets and not g.controls]
         self.pool = _Pool()
         self.steps: list[_DirectStep | _StageStep] = []
@@ -739,15 +741,15 @@ class Readout:
     only key is ``""``.
     """
 
-    def __init__(self, pairs: Sequence[tuple[int, int]], num_clbits: int, flip: int = 0) -> None:
+    def __init__(self, pairs: Sequence[tuple[int, int]], num_clbits: int,
+                 outcome_map: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         final: dict[int, int] = {}
         for q, c in pairs:
             final[c] = q
         self.pairs = sorted(final.items())  # (clbit, qubit)
         self.num_clbits = num_clbits
-        self.flip = flip
-        """Physical qubits whose sampled bit is inverted first (X gates left to the end by
-        :func:`x_frame`)."""
+        self.outcome_map = outcome_map
+        """Applied to physical outcomes first (gates a sampling plan left out)."""
         self.mask = sum(1 << c for c, _ in self.pairs)
         self.wide = num_clbits > 62
         self._hist_cache: dict[int, tuple[np.ndarray | None, list[int], list[str]]] = {}
@@ -757,8 +759,8 @@ class Readout:
 
     def values(self, outcomes: np.ndarray) -> np.ndarray | list[int]:
         """Register values (only the measured bits) of physical ``outcomes``."""
-        if self.flip:
-            outcomes = np.bitwise_xor(outcomes, self.flip)
+        if self.outcome_map is not None:
+            outcomes = self.outcome_map(outcomes)
         if self.wide:
             return [sum(((int(x) >> q) & 1) << c for c, q in self.pairs) for x in outcomes]
         vals = np.zeros(outcomes.shape, dtype=np.int64)
@@ -954,22 +956,69 @@ def x_frame(gates: Sequence[ResolvedGate]) -> tuple[list[ResolvedGate], int, int
     return out, flipped, moved
 
 
-def trailing_diagonals(gates: Sequence[ResolvedGate]) -> set[int]:
-    """Indices of the diagonal gates that no non-diagonal gate follows on any of their
-    qubits. They commute with every later gate (diagonals with each other, the rest act on
-    other qubits), so they can move to the end, where a diagonal changes phases only: the
-    final probabilities, and so the sampled counts, are the same without them."""
-    mixed: set[int] = set()  # qubits a later non-diagonal gate touches
+def trailing_gates(gates: Sequence[ResolvedGate]) -> tuple[set[int], list[int]]:
+    """The gates a sampling run can leave out: indices of the monomial gates (diagonal ones
+    included) that can move to the end, and of those the non-diagonal ones, in order.
+
+    A gate moves to the end when it commutes with every later gate that stays, on its
+    qubits: a diagonal passes diagonals, a permutation passes only gates that move too
+    (passing a diagonal that moves leaves a diagonal behind it). At the end a diagonal
+    changes phases only, so the final probabilities are the same without it; a permutation
+    (``x``, ``cx``, ``swap``, ``ccx``... up to phases) permutes the outcomes, which the
+    read-out does instead (:class:`OutcomeMap`). Parametric permutations stay (their
+    pattern is fixed, but working it out needs a binding)."""
+    blocked: set[int] = set()  # qubits of a later gate that stays and is not diagonal
+    diagonal: set[int] = set()  # ... and of a later diagonal that stays
     out: set[int] = set()
+    perms: list[int] = []
     for index in range(len(gates) - 1, -1, -1):
         gate = gates[index]
         if not gate.qubits:
             continue  # a global phase
-        if gate.diagonal and mixed.isdisjoint(gate.qubits):
+        if gate.diagonal:
+            if blocked.isdisjoint(gate.qubits):
+                out.add(index)
+            else:
+                diagonal.update(gate.qubits)
+        elif (gate.monomial and not gate.parametric and len(gate.qubits) <= _MAX_MAPPED_QUBITS
+              and blocked.isdisjoint(gate.qubits) and diagonal.isdisjoint(gate.qubits)):
             out.add(index)
-        elif not gate.diagonal:
-            mixed.update(gate.qubits)
-    return out
+            perms.append(index)
+        else:
+            blocked.update(gate.qubits)
+    return out, perms[::-1]
+
+
+_MAX_MAPPED_QUBITS = 8
+"""Widest permutation the read-out applies (a table of 2^8 entries)."""
+
+
+class OutcomeMap:
+    """Basis-index permutations applied to sampled outcomes, then a bit flip: the trailing
+    permutation gates and the ``x`` gates a sampling plan left out (:func:`trailing_gates`,
+    :func:`x_frame`)."""
+
+    def __init__(self, gates: Sequence[ResolvedGate], flip: int) -> None:
+        self.flip = flip
+        self.steps: list[tuple[np.ndarray, np.ndarray]] = []  # (qubits, image of each pattern)
+        for gate in gates:
+            dense = gate.dense()[0]
+            image = np.argmax(np.abs(dense) > 0.5, axis=0)  # column j's one entry: row
+            self.steps.append((np.array(gate.qubits, dtype=np.int64), image.astype(np.int64)))
+
+    def __bool__(self) -> bool:
+        return bool(self.flip or self.steps)
+
+    def __call__(self, outcomes: np.ndarray) -> np.ndarray:
+        out = np.asarray(outcomes, dtype=np.int64)
+        for qubits, image in self.steps:
+            local = np.zeros_like(out)
+            for j, q in enumerate(qubits):
+                local |= ((out >> q) & 1) << j
+            mapped = image[local]
+            for j, q in enumerate(qubits):
+                out = (out & ~(1 << q)) | (((mapped >> j) & 1) << q)
+        return out ^ self.flip if self.flip else out
 
 
 class LazyPlan:
@@ -1028,15 +1077,15 @@ class Executable:
         self.sampling: LazyPlan | None = None
         self.instructions: list[_Instr] = []
         self._final: list[tuple[int, int]] = []  # (physical qubit, clbit) sampled at the end
-        self._flip = 0  # physical qubits whose sampled bits x_frame inverts
+        self._outcome_map = OutcomeMap([], 0)  # what the sampling plan leaves to the read-out
         if self.per_shot:
             self._compile_per_shot(lowered.operations)
         else:
             self._compile_statevector(lowered.operations)
         self.readout = Readout(self._final, self.num_clbits)
-        self.sample_readout = (Readout(self._final, self.num_clbits, self._flip)
-                               if self._flip else self.readout)
-        """The read-out of :attr:`sampling`'s states (inverts the bits :func:`x_frame` left)."""
+        self.sample_readout = (Readout(self._final, self.num_clbits, self._outcome_map)
+                               if self._outcome_map else self.readout)
+        """The read-out of :attr:`sampling`'s states (:class:`OutcomeMap` first)."""
         self.perm = np.array(self._perm, dtype=np.int64)
         self.gate_count = sum(1 for op in _walk(lowered.operations) if isinstance(op, GateOp))
         self.memory_budget = 1 << 62
@@ -1086,14 +1135,16 @@ class Executable:
         self._final = [(self._perm[q], c) for q, c in measures]
         options = self.options
         self.unitary = LazyPlan(gates, self.num_qubits, options, initial_product=True)
-        sampled, self._flip, moved = x_frame(gates) if options.fusion else (gates, 0, 0)
-        trailing = trailing_diagonals(sampled) if options.fusion else set()
+        sampled, flip, moved = x_frame(gates) if options.fusion else (gates, 0, 0)
+        trailing, perms = trailing_gates(sampled) if options.fusion else (set(), [])
+        self._outcome_map = OutcomeMap([sampled[i] for i in perms], flip)
         self.sampling = self.unitary if not (trailing or moved) else LazyPlan(
             [g for i, g in enumerate(sampled) if i not in trailing], self.num_qubits, options,
-            initial_product=True, skipped_diagonals=len(trailing), x_gates_as_flips=moved)
-        """The plan of sampling runs: :attr:`unitary` less the diagonal gates that cannot
-        change the final probabilities and the ``x`` gates that only flip sampled bits
-        (:func:`x_frame`; read through :attr:`sample_readout`), built on first use."""
+            initial_product=True, skipped_diagonals=len(trailing) - len(perms),
+            x_gates_as_flips=moved, trailing_permutations=len(perms))
+        """The plan of sampling runs: :attr:`unitary` less the trailing diagonal gates (which
+        cannot change the final probabilities), the trailing permutations and the ``x`` gates
+        (whose effect on the outcomes :attr:`sample_readout` applies), built on first use."""
         self.instructions = [_Instr("U", plan=self.sampling)]
 
     def _deferrable(self, operations: Sequence[Operation]) -> set[int]:

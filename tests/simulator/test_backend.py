@@ -91,8 +91,8 @@ def test_small_job_completes_inline_with_result_fields() -> None:
     assert set(result.counts) <= {"00", "11"} and sum(result.counts.values()) == 500
     assert result.executed_program == Circuit.bell().qasm
     assert result.metadata == {"seed": 11, "precision": "complex128", "method": "statevector",
-                               # h folded into the initial product state, cx a monomial block
-                               "plan": {"initial_product_gates": 1, "perm_blocks": 1}}
+                               # h folded into the initial product state, cx left to the read-out
+                               "plan": {"initial_product_gates": 1, "trailing_permutations": 1}}
     assert result.timings["execution_s"] >= 0
 
 

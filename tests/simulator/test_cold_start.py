@@ -85,8 +85,9 @@ def test_compiling_says_so_once_and_a_bell_pair_does_not_wait(tmp_path: Path) ->
     assert bell.returncode == 0, bell.stderr
     assert K.NOTICE not in bell.stderr  # the NumPy kernels ran it: nothing to wait for
     wide = tmp_path / "wide.qasm"
+    # the rx keeps the cx in the plan (a cx before the measurements only permutes outcomes)
     wide.write_text('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[12] q;\nbit[12] c;\n'
-                    "h q;\ncx q[0], q[11];\nc = measure q;\n")
+                    "h q;\ncx q[0], q[11];\nrx(0.3) q[0];\nc = measure q;\n")
     out = subprocess.run([sys.executable, "-m", "hal_workflow.cli", "run", str(wide),
                           "--shots", "10"], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr

@@ -17,7 +17,7 @@ from conftest import (
 )
 
 from hal_workflow.circuits import Circuit
-from hal_workflow.simulator.engine import EngineOptions, Executable, make_run, trailing_diagonals
+from hal_workflow.simulator.engine import EngineOptions, Executable, make_run, trailing_gates
 from hal_workflow.simulator.gates import resolve
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -116,13 +116,14 @@ def test_sampling_plan_skips_trailing_diagonals_and_counts_follow_exact_distribu
     assert_distribution(dict(result.counts), ideal)
 
 
-def test_trailing_diagonals_are_those_no_mixing_gate_follows() -> None:
+def test_trailing_gates_are_those_no_mixing_gate_follows() -> None:
     text = program(3, ["h q[0];", "rz(0.3) q[0];", "cx q[0], q[1];", "t q[1];",
                        "cz q[0], q[1];", "h q[1];", "s q[1];", "cp(0.2) q[0], q[2];",
                        "x q[2];", "z q[0];"])
     gates = [resolve(op) for op in Circuit.from_qasm(text).lowered.operations]
-    # rz q0 (cx follows on q0), t q1 and cz (h follows on q1), cp (x follows on q2) stay
-    assert trailing_diagonals(gates) == {6, 9}
+    # rz q0 (cx follows on q0), t q1 and cz (h follows on q1) stay; cp and s drop, the
+    # x on q2 goes to the read-out (cp passes it: both leave the plan)
+    assert trailing_gates(gates) == ({6, 7, 8, 9}, [8])
 
 
 @pytest.mark.parametrize("precision", sorted(TOLERANCE))

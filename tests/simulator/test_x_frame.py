@@ -1,8 +1,9 @@
-"""``x`` gates read as flipped bits (``engine.x_frame``): a sampling run leaves every plain
-``x`` out, sees later gates through it (a control inverted, a target's matrix conjugated) and
-inverts the sampled bits at the end. Checked against Qiskit's ``Statevector`` on random
-circuits over every standard gate and modifier, at both precisions, on the direct and the
-cache-blocked path, with parameter sweeps."""
+"""What a sampling run leaves to the read-out: every plain ``x`` (``engine.x_frame``: later
+gates are seen through it, a control inverted, a target's matrix conjugated; the sampled bits
+inverted at the end) and trailing permutation gates (``engine.trailing_gates``: ``cx``,
+``ccx``, ``cswap``... before the measurements, applied to the outcomes). Checked against
+Qiskit's ``Statevector`` on random circuits over every standard gate and modifier, at both
+precisions, on the direct and the cache-blocked path, with parameter sweeps."""
 
 from __future__ import annotations
 
@@ -58,9 +59,13 @@ def test_sampled_states_are_the_circuits_up_to_the_flips(path: str, precision: s
     states = exe.final_states(exe.values(bindings), len(bindings), make_run(1), sampling=True)
     moved = exe.sampling.get().summary["x_gates_as_flips"]
     assert moved == text.count("\nx q[")  # every plain x left the plan
-    unflip = np.arange(1 << n) ^ exe.sample_readout.flip
+    outcome_map = exe.sample_readout.outcome_map
+    image = np.arange(1 << n) if outcome_map is None else outcome_map(np.arange(1 << n))
+    assert sorted(image) == list(range(1 << n))  # a permutation of the outcomes
     for state, binding in zip(states, bindings, strict=True):
-        ours = np.abs(exe.logical(state[unflip], exe.values([binding]), make_run(1))) ** 2
+        mapped = np.empty_like(state)
+        mapped[image] = state  # what the read-out does to outcomes, done to amplitudes
+        ours = np.abs(exe.logical(mapped, exe.values([binding]), make_run(1))) ** 2
         ideal = np.abs(reference_state(text, binding)) ** 2
         np.testing.assert_allclose(ours, ideal, atol=TOLERANCE[precision], err_msg=text)
 
@@ -95,3 +100,64 @@ def test_x_frame_conjugates_what_follows() -> None:
     assert cx21.steps == ()  # X commutes with the target's X
     assert negh.ctrl_values == (0,)  # q0 flipped back: unchanged
     np.testing.assert_allclose(rz1.base_matrix(), np.diag([np.exp(0.15j), np.exp(-0.15j)])[None])
+
+
+TRAILING = ["cx q[{a}], q[{b}];", "swap q[{a}], q[{b}];", "ccx q[{a}], q[{b}], q[{c}];",
+            "negctrl @ x q[{a}], q[{b}];", "cswap q[{a}], q[{b}], q[{c}];", "cy q[{a}], q[{b}];",
+            "ctrl @ swap q[{a}], q[{b}], q[{c}];"]
+
+
+def _with_trailing(text: str, rng: np.random.Generator, n: int, count: int) -> tuple[str, int]:
+    """``text`` followed by ``count`` random permutation gates (and some ``x``, ``cz``), none
+    of them followed by anything else: all of them can leave the sampling plan."""
+    lines = [text.rstrip("\n")]
+    perms = 0
+    for _ in range(count):
+        a, b, c = (int(q) for q in rng.choice(n, 3, replace=False))
+        roll = rng.random()
+        if roll < 0.15:
+            lines.append(f"x q[{a}];")
+        elif roll < 0.3:
+            lines.append(f"cz q[{a}], q[{b}];")
+        else:
+            gate = TRAILING[int(rng.integers(len(TRAILING)))]
+            lines.append(gate.format(a=a, b=b, c=c))
+            perms += not gate.startswith("swap")  # a plain swap only relabels qubits
+    return "\n".join(lines) + "\n", perms
+
+
+@pytest.mark.parametrize("precision", sorted(TOLERANCE))
+@pytest.mark.parametrize("path", sorted(PATHS))
+@pytest.mark.parametrize("seed", range(3))
+def test_trailing_permutations_go_to_the_read_out(path: str, precision: str, seed: int) -> None:
+    """Permutation gates at the end leave the sampling plan; the outcome map applied to the
+    plan's state gives Qiskit's probabilities."""
+    rng = np.random.default_rng(seed + 7 * len(path) + len(precision))
+    n = 7
+    text, perms = _with_trailing(random_program(rng, n, 30, custom=False), rng, n, 12)
+    exe = Executable(Circuit.from_qasm(text).lowered,
+                     EngineOptions(precision=precision, **PATHS[path]))
+    states = exe.final_states(None, 1, make_run(1), sampling=True)
+    # every appended one (and maybe some of the random program's last gates)
+    assert exe.sampling.get().summary["trailing_permutations"] >= perms
+    image = exe.sample_readout.outcome_map(np.arange(1 << n))
+    mapped = np.empty_like(states[0])
+    mapped[image] = states[0]
+    ours = np.abs(exe.logical(mapped, None, make_run(1))) ** 2
+    np.testing.assert_allclose(ours, np.abs(reference_state(text)) ** 2,
+                               atol=TOLERANCE[precision], err_msg=text)
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_ghz_fan_out_is_sampled_from_a_product_state(path: str) -> None:
+    """GHZ's cx chain only permutes outcomes: the sampling plan keeps nothing but the h
+    (folded into the start), and counts are still half all-zeros, half all-ones."""
+    n = 16
+    body = ["h q[0];", *(f"cx q[{q}], q[{q + 1}];" for q in range(n - 1)),
+            *(f"c[{q}] = measure q[{q}];" for q in range(n))]
+    result = run(make_backend(seed=2, **PATHS[path]).run(program(n, body, num_clbits=n), 4000))
+    plan = result.metadata["plan"]
+    assert plan["trailing_permutations"] == n - 1
+    assert plan.get("dense_blocks", 0) + plan.get("perm_blocks", 0) == 0
+    assert set(result.counts) == {"0" * n, "1" * n}
+    assert abs(result.counts["0" * n] - 2000) < 5 * np.sqrt(1000)
