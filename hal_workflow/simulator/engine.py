@@ -664,7 +664,6 @@ class UnitaryPlan:
             step.apply(states, pools, run, **kwargs)
 
 
-
 class SpareStates:
     """One large state kept between runs, for the next run of the same size to reuse.
 
@@ -920,8 +919,9 @@ def needs_per_shot(operations: Sequence[Operation]) -> bool:
     return False
 
 
-_COMMUTES_WITH_X = frozenset({"x", "cx", "CX", "ccx", "rx", "crx", "sx", "sxdg", "c3x", "c4x"})
-"""Gates whose base matrix (one target) commutes with X, for any parameter value."""
+_COMMUTES_WITH_X = frozenset({"x", "cx", "CX", "ccx", "rx", "crx", "sx"})
+"""Gates whose base matrix (one target) commutes with X, for any parameter value (and so
+under any ``inv``/``pow`` modifier)."""
 
 
 def x_frame(gates: Sequence[ResolvedGate]) -> tuple[list[ResolvedGate], int, int]:

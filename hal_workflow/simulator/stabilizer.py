@@ -416,8 +416,9 @@ class StabilizerProgram:
 
     @property
     def cheap(self) -> bool:
-        """Whether sampling is a few table lookups per shot: terminal measurements whose
-        outcome space is known (the program ran before) and fits integer keys."""
+        """Whether sampling is cheap enough to run inside ``submit``: terminal measurements
+        whose outcome space the program has at hand (it ran before): cached keys of a small
+        space, or byte tables of at most :data:`_INLINE_TABLES` bytes."""
         return not self.rest and (self._keys is not None or (
             self._tables is not None and self._tables.shape[0] <= _INLINE_TABLES))
 
