@@ -284,6 +284,7 @@ def _partition(
                 if _dense_count(other[0], kinds) > _dense_count(scan[0], kinds):
                     scan = other
         taken, local, left, barrier = scan
+        taken, left = _defer_lonely(taken, local, left, qubit_sets, kinds)
         if taken:  # a barrier is only chosen while nothing is taken, so none is pending here
             steps.append(Stage(tuple(sorted(local)), taken))
         else:
@@ -291,6 +292,51 @@ def _partition(
             steps.append(barrier)
         remaining = left
     return steps
+
+
+def _defer_lonely(taken: list[int], local: set[int], left: list[int],
+                  qubit_sets: Mapping[int, frozenset[int]], kinds: Mapping[int, str],
+                  ) -> tuple[list[int], list[int]]:
+    """Move to the next stage the one-qubit gates a stage would take on a qubit after its
+    last wider gate there, when later gates wait on that qubit: here they may have no block
+    to join (the wider gate's block is no longer the last on its other qubit) and cost a
+    pass of their own; later they join the block of the gate they precede. A
+    quantum-volume stage takes 2-5 such ``U`` gates (the lead of a pair whose partner is not
+    local). Only runs with a non-diagonal gate move, only towards a gate that can join a
+    block (not a barrier), and never every gate of the stage; a qubit left with no gate
+    leaves ``local``. Each run goes into ``left`` just before the first gate on its qubit, so
+    the next stage's scan meets it where it meets that gate. Nothing in ``left`` on its qubit
+    came before it except diagonal gates, which commute with the diagonal ones of the run (a
+    non-diagonal gate is taken only when nothing on its qubit was left behind)."""
+    if not left:
+        return taken, left
+    trailing: dict[int, list[int]] = {}  # qubit -> one-qubit gates since its last wider gate
+    for index in taken:
+        qubits = qubit_sets[index]
+        if len(qubits) == 1:
+            trailing.setdefault(next(iter(qubits)), []).append(index)
+        else:
+            for q in qubits:
+                trailing[q] = []
+    follower: dict[int, int] = {}  # qubit -> position in left of the first gate on it
+    for position, index in enumerate(left):
+        for q in qubit_sets[index]:
+            follower.setdefault(q, position)
+    runs = {q: run for q, run in trailing.items() if q in follower
+            and kinds[left[follower[q]]] != "barrier" and any(kinds[i] == "dense" for i in run)}
+    moved = {i for run in runs.values() for i in run}
+    if not moved or len(moved) == len(taken):
+        return taken, left
+    kept = [i for i in taken if i not in moved]
+    local.intersection_update(set().union(*(qubit_sets[i] for i in kept)))
+    before: dict[int, list[int]] = {}
+    for q, run in runs.items():
+        before.setdefault(follower[q], []).extend(run)
+    out: list[int] = []
+    for position, index in enumerate(left):
+        out.extend(sorted(before.get(position, ())))
+        out.append(index)
+    return kept, out
 
 
 def _dense_count(taken: Sequence[int], kinds: Mapping[int, str]) -> int:
@@ -324,13 +370,35 @@ def _scan(remaining: Sequence[int], qubit_sets: Mapping[int, frozenset[int]],
           fixed: frozenset[int] | None,
           ) -> tuple[list[int], set[int], list[int], int | None]:
     """One stage's scan of ``remaining``: (taken gates, local qubits, gates left, barrier).
-    With ``fixed`` the local set is those qubits, else it grows with the gates taken."""
+    With ``fixed`` the local set is those qubits, else it grows with the gates taken.
+
+    Growing, a non-diagonal one-qubit gate on a qubit not yet local waits (``pending``) for
+    the next gate on its qubit instead of claiming a local place: taken before that gate when
+    it is taken (its block then holds it), left before it when it is left. A one-qubit gate
+    that claimed a place for itself would run alone and hold a place the stage could use."""
     local: set[int] = set()
     blocked_dense: set[int] = set()
     blocked_diag: set[int] = set()
     taken: list[int] = []
     left: list[int] = []
+    pending: dict[int, list[int]] = {}
     barrier: int | None = None
+
+    def settle(qubits: frozenset[int], take: bool) -> None:
+        for q in sorted(qubits & pending.keys()):
+            (taken if take else left).extend(pending.pop(q))
+
+    def claim(qubits: frozenset[int]) -> None:
+        """Before a gate that no block of theirs will hold: take the waiting gates of each
+        qubit that still fits, leave the others (their qubits blocked)."""
+        for q in sorted(qubits & pending.keys()):
+            fits = len(local) < k
+            if fits:
+                local.add(q)
+            else:
+                blocked_dense.add(q)
+            settle(frozenset((q,)), fits)
+
     stop = len(remaining)
     for position, index in enumerate(remaining):
         if barrier is not None or blocked_dense >= everything:
@@ -339,12 +407,14 @@ def _scan(remaining: Sequence[int], qubit_sets: Mapping[int, frozenset[int]],
         qubits = qubit_sets[index]
         kind = kinds[index]
         if kind == "barrier":
+            claim(qubits)
             if not (qubits & blocked_dense or qubits & blocked_diag) and not taken:
                 barrier = index  # nothing before it is pending: run it now
                 continue
             left.append(index)
             blocked_dense |= qubits
         elif kind == "diag":
+            claim(qubits)
             if qubits & blocked_dense:
                 left.append(index)
                 blocked_diag |= qubits
@@ -352,12 +422,22 @@ def _scan(remaining: Sequence[int], qubit_sets: Mapping[int, frozenset[int]],
                 taken.append(index)
         elif (not (qubits & blocked_dense or qubits & blocked_diag)
               and (qubits <= fixed if fixed is not None else len(local | qubits) <= k)):
+            if fixed is None and len(qubits) == 1 and not qubits <= local:
+                pending.setdefault(next(iter(qubits)), []).append(index)
+                continue
+            settle(qubits, True)
             local |= qubits
             taken.append(index)
         else:
+            settle(qubits, False)
             left.append(index)
             blocked_dense |= qubits
-    left.extend(remaining[stop:])
+    rest = remaining[stop:]
+    if pending:  # gates no later gate waits on are taken while there is room
+        later = set().union(*(qubit_sets[i] for i in rest)) if rest else set()
+        claim(frozenset(pending.keys() - later))
+        settle(frozenset(pending), False)
+    left.extend(rest)
     return taken, local, left, barrier
 
 
