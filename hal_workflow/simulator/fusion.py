@@ -79,15 +79,15 @@ class CostModel:
 
 DEFAULT_COSTS = CostModel(DENSE_COST, DIAG_COST, PERM_COST, DIAG_LANE_COST, GATHER_COST)
 BLOCK_COSTS = {
-    # Medians of `benchmarks/sim_kernels.py` (2 runs, loaded 2-core Sapphire Rapids-class
-    # Xeon at 2.6 GHz) at each precision's default block size: complex64 at k = 14 with
-    # 256-bit vectors, complex128 at k = 13 with 512-bit vectors. "perm" lies between a
-    # plain-copy cx (0.7 / 0.9) and a phased monomial block (1.25 / 1.75): most monomial
-    # blocks of real circuits are cx/x/swap/ccx runs.
-    "complex64": CostModel({0: 0.0, 1: 0.65, 2: 1.23, 3: 2.9, 4: 10.0, 5: 17.2},
-                           diag=0.42, perm=1.0, diag_lane=1.8, gather=2.3),
-    "complex128": CostModel({0: 0.0, 1: 0.87, 2: 1.6, 3: 4.8, 4: 12.7, 5: 23.3},
-                            diag=0.47, perm=1.3, diag_lane=1.8, gather=4.4),
+    # Medians of `benchmarks/sim_kernels.py` (2 idle runs, 2-core Sapphire Rapids-class Xeon
+    # at 2.6 GHz) at each precision's default block size: complex64 at k = 14, complex128 at
+    # k = 13; dense 1-3 qubits are the explicit-vector kernels (``_dense_group_codegen``).
+    # "perm" lies between a plain-copy cx (0.65 / 0.9) and a phased monomial block (1.15 /
+    # 1.6): most monomial blocks of real circuits are cx/x/swap/ccx runs.
+    "complex64": CostModel({0: 0.0, 1: 0.42, 2: 0.58, 3: 1.78, 4: 7.3, 5: 15.8},
+                           diag=0.4, perm=1.0, diag_lane=1.8, gather=2.23),
+    "complex128": CostModel({0: 0.0, 1: 0.85, 2: 1.44, 3: 3.35, 4: 12.4, 5: 23.0},
+                            diag=0.48, perm=1.3, diag_lane=1.8, gather=4.3),
 }
 """Per-precision cost tables of the cache-blocked block kernels (see :class:`CostModel`)."""
 
