@@ -1029,8 +1029,10 @@ _VECTOR_WIDTH_ATTR = '"prefer-vector-width"="512"'
 """LLVM function attribute that lets the vectorisers use 512-bit registers. LLVM's tuning for
 AVX-512 Intel cores prefers 256-bit vectors; the complex128 block kernels keep 8 lanes of
 doubles (512 bits) side by side and run faster with them: the 2-qubit kernel 2.0-2.2 -> 1.6-1.7
-cycles per amplitude (``benchmarks/sim_kernels.py``). complex64 keeps 256 bits: its 8 lanes of
-floats fill a 256-bit register, and at 512 bits LLVM's code for them measured slower."""
+cycles per amplitude (``benchmarks/sim_kernels.py``; the dense 1-3 qubit kernels have since
+become explicit vector code, which the attribute does not affect). complex64 lane loops keep
+256 bits: 8 lanes of floats fill a 256-bit register, and at 512 bits LLVM's code for them
+measured slower."""
 
 
 def _with_vector_width(add_ir_module: Callable[..., None]) -> Callable[..., None]:
