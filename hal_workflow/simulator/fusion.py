@@ -440,10 +440,12 @@ def _scan(remaining: Sequence[int], qubit_sets: Mapping[int, frozenset[int]],
             left.append(index)
             blocked_dense |= qubits
     rest = remaining[stop:]
-    if pending:  # gates no later gate waits on are taken while there is room
+    if pending and barrier is None:  # gates no later gate waits on: taken while there is room
         later = set().union(*(qubit_sets[i] for i in rest)) if rest else set()
         claim(frozenset(pending.keys() - later))
-        settle(frozenset(pending), False)
+    # still waiting: left (a barrier chosen to run now has none on its qubits, and the step
+    # that runs it takes no gate, so they wait for the next stage)
+    settle(frozenset(pending), False)
     left.extend(rest)
     return taken, local, left, barrier
 

@@ -145,6 +145,20 @@ def test_gates_too_wide_for_a_block_run_alone() -> None:
     assert steps == [Stage((0, 9), [0, 2]), 1]
 
 
+def test_waiting_one_qubit_gate_is_not_lost_beside_a_barrier() -> None:
+    """A one-qubit gate waits for the gate it leads; when a gate too wide for a block runs
+    first (disjoint qubits, nothing taken), the waiting gate follows in the next step (it
+    once took the step, and the wide gate was dropped). The wide gate acts on |0...0>."""
+    text = ('OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[12] q;\nh q[9];\n'
+            "negctrl(7) @ ry(0.2) q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7];\n")
+    gates = _gates(Circuit.from_qasm(text))
+    steps = partition(gates, [0, 1], 12, 6, max_fused=4)
+    assert steps == [1, Stage((9,), [0])]
+    backend = make_backend(blocking_threshold=4, block_qubits=5, method="statevector")
+    ours = run(backend.extension("statevector").statevector(text))  # type: ignore[attr-defined]
+    np.testing.assert_allclose(ours, reference_state(text), atol=1e-10)
+
+
 def test_fusion_merges_only_blocks_last_on_their_qubits() -> None:
     rng = np.random.default_rng(5)
     text = random_program(rng, 6, 60, modifiers=False, custom=False)
