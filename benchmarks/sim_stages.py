@@ -1,6 +1,8 @@
 """Where a sampling run of ``sim`` spends its time, stage by stage (issue 12): each call of
-the stage kernel timed, with the stage's block count, whether its lane qubits are contiguous
-(physical qubits 0-2: the cheap gather), and cycles per amplitude at ``--ghz``.
+the stage kernel timed, with the stage's block count, its line pattern (how physical qubits 0-2
+lie in its buffer, ``kernels.line_map``: 7 = they are the lanes, 0 = they are local, -1 = a
+chunk qubit is among them and amplitudes move one at a time), and cycles per amplitude at
+``--ghz``.
 
     python benchmarks/sim_stages.py --circuit qv --qubits 22 --precision complex64
 
@@ -47,9 +49,9 @@ def main() -> None:
             start = time.perf_counter()
             out = kernel(*args)
             # args: state, c0, c1, fresh, start, template, norms, k, loc_lo, loc_hi,
-            # lane_off, chunk_q, descs, ...
-            rows.append((time.perf_counter() - start, int(args[12].shape[0]),
-                         bool(args[10][-1] == len(args[10]) - 1)))
+            # lane_off, lines, chunk_q, descs, ...
+            rows.append((time.perf_counter() - start, int(args[13].shape[0]),
+                         int(args[11][-1])))
             return out
 
         setattr(kernels, name, timed)
@@ -61,11 +63,11 @@ def main() -> None:
     amplitudes = 1 << a.qubits
     print(f"{a.circuit} {a.qubits} qubits, {a.precision}, {a.threads} threads: "
           f"{total * 1e3:.1f} ms per run, plan {result.metadata.get('plan')}")
-    print("| stage call | ms | blocks | contiguous lanes | cycles/amplitude |")
+    print("| stage call | ms | blocks | line pattern | cycles/amplitude |")
     print("|---|---|---|---|---|")
-    for i, (seconds, blocks, contiguous) in enumerate(rows):
+    for i, (seconds, blocks, pattern) in enumerate(rows):
         cycles = seconds * a.ghz * 1e9 * a.threads / amplitudes
-        print(f"| {i} | {seconds * 1e3:.1f} | {blocks} | {contiguous} | {cycles:.2f} |")
+        print(f"| {i} | {seconds * 1e3:.1f} | {blocks} | {pattern} | {cycles:.2f} |")
     print(f"stage calls: {sum(r[0] for r in rows) * 1e3:.1f} ms of {total * 1e3:.1f} ms")
 
 

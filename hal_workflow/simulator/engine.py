@@ -332,12 +332,41 @@ class _StageStep:
              for lane in range(K.LANES)],
             dtype=np.int64,
         )
+        self.lines = self._lines()
         self.chunk_q = np.array(self.chunk, dtype=np.int64)
         self.num_chunks = 1 << len(self.chunk)
         self.local_only = not any(
             row[K.B_KIND] == K.DIAG and (row[K.B_LANES] or row[K.B_NCHUNK]) for row in self.descs)
         """Whether every operation acts on local qubits only: then, started fresh from a
         product state, every chunk is one template chunk times its own factor."""
+
+    def _lines(self) -> np.ndarray:
+        """The line pattern of the gather and scatter and the 8 line offsets of a group of 8
+        buffer rows (:func:`kernels.line_map`), as ``[offsets..., pattern]``; pattern
+        ``GENERIC_LINES`` when a chunk qubit is among physical qubits 0-2 (or the buffer has
+        fewer than 8 rows): then each amplitude moves on its own."""
+        out = np.zeros(K.LANES + 1, dtype=np.int64)
+        out[K.LANES] = K.GENERIC_LINES
+        low = range(3)
+        if self.k < 3 or not set(low) <= set(self.local) | set(self.lanes):
+            return out
+        pattern = sum(1 << t for t in low if t in self.lanes)
+        m = bin(pattern).count("1")
+        if (list(self.lanes[:m]) != [t for t in low if t in self.lanes]
+                or list(self.local[:3 - m]) != [t for t in low if t in self.local]):
+            return out  # not in increasing order: line_map's layout does not hold
+
+        def address(j: int, lane: int) -> int:
+            return int(sum(((j >> b) & 1) << q for b, q in enumerate(self.local[:3]))
+                       + self.lane_off[lane])
+
+        where = K.line_map(pattern)
+        for (j, lane), (x, p) in where.items():
+            if p == 0:
+                out[x] = address(j, lane)
+        assert all(address(j, lane) == out[x] + p for (j, lane), (x, p) in where.items())
+        out[K.LANES] = pattern
+        return out
 
     def product_tables(self, vecs: np.ndarray) -> np.ndarray:
         """The product state given by per-qubit 2-vectors ``vecs`` ``(B, n, 2)``, factored as
@@ -412,10 +441,9 @@ class _StageStep:
                         none if start is None else start[b],
                         no_template if template is None else template[b],
                         no_norms if norms is None else norms,
-                        self.k,
-                        self.loc_lo,
-                        self.loc_hi, self.lane_off, self.chunk_q, self.descs, self.dlo, self.dhi,
-                        self.dlane, self.dcq, self.dcp, pools[b], bufs, tmps, accs, offss)
+                        self.k, self.loc_lo, self.loc_hi, self.lane_off, self.lines,
+                        self.chunk_q, self.descs, self.dlo, self.dhi, self.dlane, self.dcq,
+                        self.dcp, pools[b], bufs, tmps, accs, offss)
                 if threads > 1:
                     with parallel.parallel_lock, K.dynamic():
                         kernel(*args)
@@ -597,12 +625,19 @@ class UnitaryPlan:
             blocks = gather_diagonals(fuse(self.gates, item.gates, max_fused, fusion,
                                            self._fuse_parametric, frozenset(item.local), costs))
             # lanes: the outside qubits fewest diagonal blocks depend on (a block that depends
-            # on a lane qubit needs per-lane phases and leaves the phase pass)
+            # on a lane qubit needs per-lane phases and leaves the phase pass); physical
+            # qubits 0-2 go in the buffer (padding, else lanes) so that the stage moves whole
+            # memory lines (_StageStep._lines)
             in_diag = Counter(q for b in blocks if b.kind == "diag" for q in b.qubits)
             outside = [q for q in range(n) if q not in item.local]
             lanes = sorted(outside, key=lambda q: (in_diag[q], q))[:3]
             pad = sorted((q for q in outside if q not in lanes),
-                         key=lambda q: (-in_diag[q], q))[: k - len(item.local)]
+                         key=lambda q: (q > 2, -in_diag[q], q))[: k - len(item.local)]
+            low = [q for q in range(3) if q in outside and q not in lanes and q not in pad]
+            if low:
+                lanes = [q for q in lanes if q < 3] + low
+                lanes += sorted((q for q in outside if q not in lanes and q not in pad),
+                                key=lambda q: (in_diag[q], q))[:3 - len(lanes)]
             stage = _StageStep(n, k, sorted(item.local + tuple(pad)), sorted(lanes), costs.gather)
             self.summary["stages"] += 1
             self.summary["phase_passes"] += sum(

@@ -14,7 +14,9 @@ Two ways of applying gates:
   kernels), monomial matrices (a copy and a phase per row) and diagonal phase tables (whose
   qubits may lie outside the buffer: their bits are constant per chunk, or per lane). A run
   of consecutive diagonal tables is one *phase pass*: their per-row phases are multiplied
-  together first and the buffer is read and written once for all of them. Chunks
+  together first and the buffer is read and written once for all of them. The gather and
+  the scatter move whole memory lines (8 amplitudes over physical qubits 0-2, whether those
+  are lane or local qubits: :func:`line_map`), shuffled in registers. Chunks
   are handed to the threads one at a time. The first stage on a fresh state fills its buffers
   instead of reading the (uninitialised) state.
 
@@ -46,6 +48,33 @@ MAX_DENSE = 5
 """Largest dense (fused) gate the kernels apply, in qubits."""
 TABLE_BITS = 7
 """Local-index bits per lookup table half in block diagonals (so up to 14 local qubits)."""
+
+GENERIC_LINES = -1
+"""Line pattern of a stage with a chunk qubit among physical qubits 0-2 (see
+:func:`line_map`): its gather and scatter move one amplitude at a time."""
+
+
+def line_map(pattern: int) -> dict[tuple[int, int], tuple[int, int]]:
+    """How 8 buffer rows x 8 lanes lie in 8 memory lines of 8 amplitudes (physical qubits 0-2
+    vary within a line), for a stage whose physical qubits 0-2 are all local or lane qubits.
+    ``pattern``: bit ``t`` set when physical qubit ``t`` is a lane qubit. Local and lane
+    qubits are kept in increasing order, so the lane qubits among 0-2 are lanes ``0..m-1``
+    and the local ones buffer-row bits ``0..2-m``; a group of rows ``8g..8g+7`` then fills 8
+    lines: row ``j`` and lane ``l`` go to line ``x`` (its remaining row bits, then its
+    remaining lane bits) at position ``p`` (its bits on physical qubits 0-2). Returns
+    ``{(j, l): (x, p)}``; pattern 7 (lanes on 0-2) is the plain row copy, pattern 0 an
+    8 x 8 transpose."""
+    lane_pos = [t for t in range(3) if (pattern >> t) & 1]
+    row_pos = [t for t in range(3) if not (pattern >> t) & 1]
+    m = len(lane_pos)
+    out = {}
+    for j in range(LANES):
+        for lane in range(LANES):
+            p = sum(((lane >> i) & 1) << t for i, t in enumerate(lane_pos))
+            p += sum(((j >> i) & 1) << t for i, t in enumerate(row_pos))
+            out[j, lane] = ((j >> (3 - m)) | ((lane >> m) << m), p)
+    return out
+
 
 # operation kinds shared by the planner and the kernels
 DENSE = 0
