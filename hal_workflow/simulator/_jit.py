@@ -631,12 +631,71 @@ _lines_out0, _lines_out1, _lines_out2, _lines_out3, _lines_out4, _lines_out5, _l
     _lines_out7 = (_lines_intrinsic(True, p) for p in range(LANES))
 
 
+def _prefetch_codegen(write: int) -> Callable[..., object]:
+    def codegen(context, builder, signature, args):
+        from llvmlite import ir
+
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = builder.module.declare_intrinsic(
+            "llvm.prefetch", [i8p], ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]))
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        ptr = builder.bitcast(builder.gep(data, [args[1]]), i8p)
+        builder.call(fn, [ptr, ir.Constant(i32, write), ir.Constant(i32, 3),
+                          ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return codegen
+
+
+@intrinsic
+def _prefetch(typingctx, arr, index):
+    """Hint the cache to fetch ``arr[index]`` for reading (llvm.prefetch)."""
+    return types.void(arr, index), _prefetch_codegen(0)
+
+
+@intrinsic
+def _prefetch_write(typingctx, arr, index):
+    """Hint the cache to fetch ``arr[index]`` for writing (llvm.prefetch)."""
+    return types.void(arr, index), _prefetch_codegen(1)
+
+
+PREFETCH_GROUPS = 8
+"""How many row groups ahead the gather and scatter ask for their memory lines. A chunk's
+lines come in runs as long as its lowest chunk qubit allows (for a chunk qubit 5, 32
+amplitudes), too short for the hardware prefetcher, which stops at each 4 KiB page; asked
+for ahead, the lines arrive while the rows before them move, and the scatter's lines are
+owned before it writes them. Empty stages of quantum volume 24 (complex128, 2 threads):
+270 -> 200 cycles per amplitude over its 24 stages, the whole run 13% faster; complex64
+22 / 24 qubits: 46 -> 39, 127 -> 99 (``benchmarks/sim_stages.py``). Groups 4 to 32 ahead
+measured alike."""
+
+
+@njit(**_FAST)
+def _ask_ahead(state, base, loc_lo, loc_hi, lines, r, n_local, write):
+    """Prefetch the memory lines of row group ``r + PREFETCH_GROUPS * LANES`` (both 64-byte
+    halves of a complex128 line), for writing or reading."""
+    ahead = r + PREFETCH_GROUPS * LANES
+    if ahead >= n_local:
+        return
+    mask = (1 << TABLE_BITS) - 1
+    oa = base + loc_lo[ahead & mask] + loc_hi[ahead >> TABLE_BITS]
+    for x in range(LANES):
+        for half in range(0, LANES * state.itemsize // 64):
+            o = oa + lines[x] + half * (64 // state.itemsize)
+            if write:
+                _prefetch_write(state, o)
+            else:
+                _prefetch(state, o)
+
+
 @njit(**_FAST)
 def _gather_lines(state, buf, n_local, base, loc_lo, loc_hi, lines, pattern):
     """Gather a chunk by whole memory lines (``pattern``: see ``kernels.line_map``)."""
     mask = (1 << TABLE_BITS) - 1
     for r in range(0, n_local, LANES):
         ob = base + loc_lo[r & mask] + loc_hi[r >> TABLE_BITS]
+        _ask_ahead(state, base, loc_lo, loc_hi, lines, r, n_local, False)
         at = r * WIDTH
         if pattern == 0:
             _lines_in0(buf, at, state, ob, lines)
@@ -662,6 +721,7 @@ def _scatter_lines(state, buf, n_local, base, loc_lo, loc_hi, lines, pattern):
     mask = (1 << TABLE_BITS) - 1
     for r in range(0, n_local, LANES):
         ob = base + loc_lo[r & mask] + loc_hi[r >> TABLE_BITS]
+        _ask_ahead(state, base, loc_lo, loc_hi, lines, r, n_local, True)
         at = r * WIDTH
         if pattern == 0:
             _lines_out0(buf, at, state, ob, lines)
