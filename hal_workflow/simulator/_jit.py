@@ -556,10 +556,23 @@ def _block_phase_pass(buf, ph, k, descs, p0, p1, base, dlo, dhi, dlane, dcq, dcp
             D[L + lane] = a * y + b * x
 
 
-def _lines_codegen(store: bool, pattern: int) -> Callable[..., object]:
+def _line_order(store: bool, pattern: int) -> list[int]:
+    """The shuffle of :func:`_lines_codegen` for one pattern: flat indices of the 128 floats
+    moved, buffer rows to memory lines (``store``) or back. Buffer row j holds the real part
+    of lane l at 16j + l, the imaginary part at 16j + 8 + l; memory line x holds amplitude p
+    as real part at 16x + 2p, imaginary part at 16x + 2p + 1."""
+    to_line = {16 * x + 2 * p + part: 16 * j + LANES * part + lane
+               for (j, lane), (x, p) in line_map(pattern).items() for part in (0, 1)}
+    if store:
+        return [to_line[i] for i in range(128)]
+    return [i for _, i in sorted((v, i) for i, v in to_line.items())]
+
+
+def _lines_codegen(store: bool) -> Callable[..., object]:
     """LLVM IR moving 8 buffer rows (from ``boff``) to or from the 8 memory lines at
-    ``ob + lines[x]`` of the state (:func:`~hal_workflow.simulator.kernels.line_map`): all
-    64 amplitudes are loaded as whole vectors, put in place by one shuffle of the
+    ``ob + lines[x]`` of the state, laid out as line pattern ``pattern`` says
+    (:func:`~hal_workflow.simulator.kernels.line_map`; a switch over the eight): all 64
+    amplitudes are loaded as whole vectors, put in place by one shuffle of the
     concatenation, and stored as whole vectors. Written out because numba's lane loops,
     given the same moves one amplitude at a time, cost 3.1-3.4 cycles per amplitude for a
     gather and scatter at 22 qubits (complex64, 2 threads) where whole lines cost 2.2, the
@@ -567,13 +580,6 @@ def _lines_codegen(store: bool, pattern: int) -> Callable[..., object]:
     from llvmlite import ir
 
     i32, i64 = ir.IntType(32), ir.IntType(64)
-    where = line_map(pattern)
-    # flat indices: buffer row j holds re of lane l at 16j + l, im at 16j + 8 + l; memory
-    # line x holds amplitude p as re at 16x + 2p, im at 16x + 2p + 1
-    to_line = {16 * x + 2 * p + part: 16 * j + LANES * part + lane
-               for (j, lane), (x, p) in where.items() for part in (0, 1)}
-    order = ([to_line[i] for i in range(128)] if store
-             else [i for _, i in sorted((v, i) for i, v in to_line.items())])
 
     def codegen(context, builder, signature, args):
         buf_t, state_t, lines_t = signature.args[0], signature.args[2], signature.args[4]
@@ -596,39 +602,49 @@ def _lines_codegen(store: bool, pattern: int) -> Callable[..., object]:
             at = builder.add(at, ir.Constant(i64, part)) if part else at
             return builder.bitcast(builder.gep(base, [at]), vty.as_pointer())
 
-        vecs = [builder.load(ptr(src, at, part), align=align)
-                for at in src_at for part in range(0, WIDTH, n)]
-        while len(vecs) > 1:  # concatenate pairwise up to one 128-element vector
-            size = 2 * vecs[0].type.count
-            both = ir.Constant(ir.VectorType(i32, size), list(range(size)))
-            vecs = [builder.shuffle_vector(vecs[i], vecs[i + 1], both)
-                    for i in range(0, len(vecs), 2)]
-        moved = builder.shuffle_vector(vecs[0], ir.Constant(vecs[0].type, ir.Undefined),
-                                       ir.Constant(ir.VectorType(i32, 128), order))
-        undef = ir.Constant(moved.type, ir.Undefined)
-        for i, at in enumerate(dst_at):
-            for part in range(0, WIDTH, n):
-                piece = ir.Constant(ir.VectorType(i32, n), list(range(16 * i + part,
-                                                                        16 * i + part + n)))
-                builder.store(builder.shuffle_vector(moved, undef, piece), ptr(dst, at, part),
-                              align=align)
+        def move(pattern: int) -> None:
+            vecs = [builder.load(ptr(src, at, part), align=align)
+                    for at in src_at for part in range(0, WIDTH, n)]
+            while len(vecs) > 1:  # concatenate pairwise up to one 128-element vector
+                size = 2 * vecs[0].type.count
+                both = ir.Constant(ir.VectorType(i32, size), list(range(size)))
+                vecs = [builder.shuffle_vector(vecs[i], vecs[i + 1], both)
+                        for i in range(0, len(vecs), 2)]
+            moved = builder.shuffle_vector(
+                vecs[0], ir.Constant(vecs[0].type, ir.Undefined),
+                ir.Constant(ir.VectorType(i32, 128), _line_order(store, pattern)))
+            undef = ir.Constant(moved.type, ir.Undefined)
+            for i, at in enumerate(dst_at):
+                for part in range(0, WIDTH, n):
+                    piece = ir.Constant(ir.VectorType(i32, n),
+                                        list(range(16 * i + part, 16 * i + part + n)))
+                    builder.store(builder.shuffle_vector(moved, undef, piece),
+                                  ptr(dst, at, part), align=align)
+
+        end = builder.append_basic_block("lines.end")
+        switch = builder.switch(args[5], end)
+        for pattern in range(LANES):
+            case = builder.append_basic_block(f"lines.{pattern}")
+            switch.add_case(ir.Constant(args[5].type, pattern), case)
+            builder.position_at_end(case)
+            move(pattern)
+            builder.branch(end)
+        builder.position_at_end(end)
         return context.get_dummy_value()
 
     return codegen
 
 
-def _lines_intrinsic(store: bool, pattern: int) -> object:
-    def lines(typingctx, buf, boff, state, ob, offsets):  # type: ignore[no-untyped-def]
-        return (types.void(buf, boff, state, ob, offsets), _lines_codegen(store, pattern))
-
-    lines.__name__ = f"_lines_{'out' if store else 'in'}{pattern}"
-    return intrinsic(lines)
+@intrinsic
+def _lines_in(typingctx, buf, boff, state, ob, lines, pattern):
+    """Memory lines into 8 buffer rows (:func:`_lines_codegen`)."""
+    return types.void(buf, boff, state, ob, lines, pattern), _lines_codegen(False)
 
 
-_lines_in0, _lines_in1, _lines_in2, _lines_in3, _lines_in4, _lines_in5, _lines_in6, \
-    _lines_in7 = (_lines_intrinsic(False, p) for p in range(LANES))
-_lines_out0, _lines_out1, _lines_out2, _lines_out3, _lines_out4, _lines_out5, _lines_out6, \
-    _lines_out7 = (_lines_intrinsic(True, p) for p in range(LANES))
+@intrinsic
+def _lines_out(typingctx, buf, boff, state, ob, lines, pattern):
+    """8 buffer rows out to their memory lines (:func:`_lines_codegen`)."""
+    return types.void(buf, boff, state, ob, lines, pattern), _lines_codegen(True)
 
 
 def _prefetch_codegen(write: int) -> Callable[..., object]:
@@ -667,8 +683,15 @@ amplitudes), too short for the hardware prefetcher, which stops at each 4 KiB pa
 for ahead, the lines arrive while the rows before them move, and the scatter's lines are
 owned before it writes them. Empty stages of quantum volume 24 (complex128, 2 threads):
 270 -> 200 cycles per amplitude over its 24 stages, the whole run 13% faster; complex64
-22 / 24 qubits: 46 -> 39, 127 -> 99 (``benchmarks/sim_stages.py``). Groups 4 to 32 ahead
-measured alike."""
+24 qubits: 126 -> 104; complex64 22 qubits (32 MiB: the state stays in L3) about the same,
+46-50 -> 45-47 (``benchmarks/sim_stages.py --empty``). Groups 4 to 32 ahead measured
+alike."""
+
+PREFETCH_RUN_BYTES = 1 << 16
+"""Runs this long or longer are left to the hardware prefetcher: an empty 22-qubit complex64
+stage whose chunk qubits are 17-21 (1 MiB runs) took 2.44 cycles per amplitude without the
+prefetch and 2.76 with it; in quantum volume 24 (complex128) stages with 16-32 KiB runs
+still gained (7.3-8.7 -> 6.1-7.7)."""
 
 
 @njit(**_FAST)
@@ -690,55 +713,20 @@ def _ask_ahead(state, base, loc_lo, loc_hi, lines, r, n_local, write):
 
 
 @njit(**_FAST)
-def _gather_lines(state, buf, n_local, base, loc_lo, loc_hi, lines, pattern):
-    """Gather a chunk by whole memory lines (``pattern``: see ``kernels.line_map``)."""
+def _move_lines(state, buf, n_local, base, loc_lo, loc_hi, lines, chunk_q, pattern, store):
+    """Gather a chunk into the buffer, or scatter it back (``store``), by whole memory lines
+    (``pattern``: see ``kernels.line_map``), asking for the lines ahead when the chunk's
+    memory comes in runs shorter than :data:`PREFETCH_RUN_BYTES`."""
     mask = (1 << TABLE_BITS) - 1
+    ask = chunk_q.shape[0] > 0 and (1 << chunk_q[0]) * state.itemsize < PREFETCH_RUN_BYTES
     for r in range(0, n_local, LANES):
         ob = base + loc_lo[r & mask] + loc_hi[r >> TABLE_BITS]
-        _ask_ahead(state, base, loc_lo, loc_hi, lines, r, n_local, False)
-        at = r * WIDTH
-        if pattern == 0:
-            _lines_in0(buf, at, state, ob, lines)
-        elif pattern == 1:
-            _lines_in1(buf, at, state, ob, lines)
-        elif pattern == 2:
-            _lines_in2(buf, at, state, ob, lines)
-        elif pattern == 3:
-            _lines_in3(buf, at, state, ob, lines)
-        elif pattern == 4:
-            _lines_in4(buf, at, state, ob, lines)
-        elif pattern == 5:
-            _lines_in5(buf, at, state, ob, lines)
-        elif pattern == 6:
-            _lines_in6(buf, at, state, ob, lines)
+        if ask:
+            _ask_ahead(state, base, loc_lo, loc_hi, lines, r, n_local, store)
+        if store:
+            _lines_out(buf, r * WIDTH, state, ob, lines, pattern)
         else:
-            _lines_in7(buf, at, state, ob, lines)
-
-
-@njit(**_FAST)
-def _scatter_lines(state, buf, n_local, base, loc_lo, loc_hi, lines, pattern):
-    """Write a chunk back by whole memory lines (the inverse of :func:`_gather_lines`)."""
-    mask = (1 << TABLE_BITS) - 1
-    for r in range(0, n_local, LANES):
-        ob = base + loc_lo[r & mask] + loc_hi[r >> TABLE_BITS]
-        _ask_ahead(state, base, loc_lo, loc_hi, lines, r, n_local, True)
-        at = r * WIDTH
-        if pattern == 0:
-            _lines_out0(buf, at, state, ob, lines)
-        elif pattern == 1:
-            _lines_out1(buf, at, state, ob, lines)
-        elif pattern == 2:
-            _lines_out2(buf, at, state, ob, lines)
-        elif pattern == 3:
-            _lines_out3(buf, at, state, ob, lines)
-        elif pattern == 4:
-            _lines_out4(buf, at, state, ob, lines)
-        elif pattern == 5:
-            _lines_out5(buf, at, state, ob, lines)
-        elif pattern == 6:
-            _lines_out6(buf, at, state, ob, lines)
-        else:
-            _lines_out7(buf, at, state, ob, lines)
+            _lines_in(buf, r * WIDTH, state, ob, lines, pattern)
 
 
 @njit(**_FAST, **_NOALIAS)
@@ -810,7 +798,7 @@ def _stage_chunk(state, c, fresh, start, template, norms, k, loc_lo, loc_hi, lan
         if (c >> b) & 1:
             base |= 1 << chunk_q[b]
     if not fresh and pattern >= 0:
-        _gather_lines(state, buf, n_local, base, loc_lo, loc_hi, lines, pattern)
+        _move_lines(state, buf, n_local, base, loc_lo, loc_hi, lines, chunk_q, pattern, False)
     elif not fresh:
         for i in range(n_local):
             o = base + loc_lo[i & mask] + loc_hi[i >> TABLE_BITS]
@@ -836,7 +824,7 @@ def _stage_chunk(state, c, fresh, start, template, norms, k, loc_lo, loc_hi, lan
     if norms.shape[0] > 0:
         _group_norms(buf, norms, c, k)
     if pattern >= 0:
-        _scatter_lines(state, buf, n_local, base, loc_lo, loc_hi, lines, pattern)
+        _move_lines(state, buf, n_local, base, loc_lo, loc_hi, lines, chunk_q, pattern, True)
         return
     for i in range(n_local):
         o = base + loc_lo[i & mask] + loc_hi[i >> TABLE_BITS]
