@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from qiskit import quantum_info as qiskit_info  # a test dependency: the reference
 
 from hal_workflow.simulator import engine
 from hal_workflow.simulator import kernels as K
-
-qiskit_info = pytest.importorskip("qiskit.quantum_info")
 
 N, KBITS = 9, 4  # 4 local + 3 lane qubits in the buffer, 2 chunk qubits: 4 chunks
 TOLERANCE = {np.complex128: 1e-10, np.complex64: 2e-5}
